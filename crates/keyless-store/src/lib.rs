@@ -1,1 +1,353 @@
-//! Persistent state on SQLite or PostgreSQL: providers, roles, policies, keys and admin credentials, with secrets encrypted at rest.
+//! Persistent state on SQLite or PostgreSQL: providers, roles, policies, keys and admin
+//! credentials, with secrets encrypted at rest.
+//!
+//! The server serves requests from an in-memory [`Snapshot`]; the store is used for writes, at
+//! start-up, and to propagate changes between replicas. Every write that changes an entity or a
+//! key increments a single generation counter in the same transaction, so a replica only has to
+//! poll [`Store::generation`] and call [`Store::load_snapshot`] when it moves.
+//!
+//! Writers are serialised: on SQLite each write runs in a `BEGIN IMMEDIATE` transaction, on
+//! PostgreSQL it first locks the generation row. Read-check-write sequences (existence checks,
+//! "create if absent") are therefore race-free across replicas.
+//!
+//! Secrets (sealing keys, issuer private keys, the admin secret) are sealed with AES-256-GCM
+//! under the [`MasterKey`], bound to their table and row. A key-check value written at the first
+//! open makes a wrong master key fail at [`Store::open`] with [`StoreError::MasterKeyMismatch`].
+
+mod config;
+mod crypto;
+mod entities;
+mod error;
+mod keys;
+mod policies;
+mod rows;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyless_sts::model::{Attachment, ManagedPolicy, OidcProvider, Role, RolePolicy};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Row, Transaction};
+
+pub use crypto::{MASTER_KEY_LEN, MasterKey};
+pub use error::StoreError;
+pub use keys::{AdminCredentials, IssuerKeyRecord, KeyState, SealingKeyRecord};
+pub use policies::MAX_POLICY_VERSIONS;
+
+use crypto::Sealer;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a connection attempt or a wait for a locked SQLite database may take.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the server serves from, read in one consistent transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The generation this snapshot reflects.
+    pub generation: i64,
+    /// OIDC providers, ordered by URL.
+    pub providers: Vec<OidcProvider>,
+    /// Roles, ordered by name.
+    pub roles: Vec<Role>,
+    /// Inline role policies, ordered by role name then policy name.
+    pub role_policies: Vec<RolePolicy>,
+    /// Customer-managed policies with all their versions, ordered by name.
+    pub managed_policies: Vec<ManagedPolicy>,
+    /// Managed policies attached to roles, ordered by role name then policy name.
+    pub attachments: Vec<Attachment>,
+    /// Session-token sealing keys, ordered by id.
+    pub sealing_keys: Vec<SealingKeyRecord>,
+    /// Signing keys of the built-in issuers, ordered by issuer then creation time.
+    pub issuer_keys: Vec<IssuerKeyRecord>,
+    /// The IAM API administrator's credentials, once initialised.
+    pub admin: Option<AdminCredentials>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database. Cheap to clone; clones share one connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    sealer: Arc<Sealer>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (and if needed creates and migrates) the database at `url`.
+    ///
+    /// * `sqlite:/path/keyless.db` or `sqlite://path/keyless.db`: the file is created if
+    ///   missing; WAL journal, `synchronous=FULL`, foreign keys on, a busy timeout.
+    /// * `postgres://…` or `postgresql://…`: a connection pool.
+    ///
+    /// The dialect's migrations run at open; on PostgreSQL concurrent replicas are serialised by
+    /// the migrator's advisory lock. The first open records a key-check value for `master`;
+    /// later opens with another key fail with [`StoreError::MasterKeyMismatch`].
+    pub async fn open(url: &str, master: MasterKey) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (dialect, options, max_connections) = if url.starts_with("sqlite:") {
+            let sqlite = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+                .create_if_missing(true);
+            let options = AnyConnectOptions::from_url(&sqlite.to_url_lossy())
+                .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+            (Dialect::Sqlite, options, 4)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = AnyConnectOptions::from_str(url)
+                .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+            (Dialect::Postgres, options, 8)
+        } else {
+            return Err(StoreError::InvalidUrl(
+                "expected a URL starting with sqlite:, postgres:// or postgresql://".to_owned(),
+            ));
+        };
+
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(BUSY_TIMEOUT * 3)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        for pragma in [
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+
+        match dialect {
+            Dialect::Sqlite => {
+                // Two processes creating the same file can race on the first migration; the loser
+                // fails on an existing table, and a second run then finds it recorded as applied.
+                if let Err(first) = SQLITE_MIGRATIONS.run(&pool).await {
+                    tracing::debug!(error = %first, "retrying SQLite migrations once");
+                    SQLITE_MIGRATIONS.run(&pool).await?;
+                }
+            }
+            Dialect::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+
+        let store = Store {
+            pool,
+            dialect,
+            sealer: Arc::new(master.sealer()),
+        };
+        store.check_master_key().await?;
+        let generation = store.generation().await?;
+        tracing::info!(dialect = store.dialect(), generation, "store opened");
+        Ok(store)
+    }
+
+    async fn check_master_key(&self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE store_state SET key_check = $1 WHERE id = 1 AND key_check IS NULL")
+            .bind(self.sealer.key_check())
+            .execute(&self.pool)
+            .await?;
+        let stored: Option<Vec<u8>> = sqlx::query("SELECT key_check FROM store_state WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("key_check")?;
+        match stored {
+            Some(check) if self.sealer.verify_key_check(&check) => Ok(()),
+            Some(_) => Err(StoreError::MasterKeyMismatch),
+            None => Err(StoreError::Corrupt(
+                "the key-check value is missing".to_owned(),
+            )),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn dialect(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        conn.ping().await?;
+        Ok(())
+    }
+
+    /// Closes every pooled connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The change counter: incremented in the same transaction as every entity or key write.
+    pub async fn generation(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT generation FROM store_state WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("generation")?)
+    }
+
+    /// Reads everything in one transaction (a repeatable-read snapshot on PostgreSQL, a WAL read
+    /// snapshot on SQLite), decrypting the key material.
+    pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin().await?,
+            Dialect::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?
+            }
+        };
+        let generation: i64 = sqlx::query("SELECT generation FROM store_state WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("generation")?;
+        let snapshot = Snapshot {
+            generation,
+            providers: entities::list_providers(&mut tx).await?,
+            roles: entities::list_roles(&mut tx).await?,
+            role_policies: entities::list_all_role_policies(&mut tx).await?,
+            managed_policies: policies::list_policies(&mut tx).await?,
+            attachments: policies::list_all_attachments(&mut tx).await?,
+            sealing_keys: keys::list_sealing_keys(&mut tx, &self.sealer).await?,
+            issuer_keys: keys::list_issuer_keys(&mut tx, &self.sealer).await?,
+            admin: keys::read_admin(&mut tx, &self.sealer).await?,
+        };
+        tx.commit().await?;
+        Ok(snapshot)
+    }
+
+    /// A fresh snapshot if the generation differs from `known` (the generation of the snapshot
+    /// the caller holds), `None` otherwise: the one call a replica's change poller needs.
+    pub async fn snapshot_if_changed(&self, known: i64) -> Result<Option<Snapshot>, StoreError> {
+        if self.generation().await? == known {
+            return Ok(None);
+        }
+        Ok(Some(self.load_snapshot().await?))
+    }
+
+    /// Deletes the audit events recorded before `before` (Unix seconds); returns how many.
+    pub async fn prune_audit_events(&self, before: i64) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM audit_events WHERE recorded < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Appends audit events (each a JSON document). Audit events are not part of the snapshot
+    /// and do not move the generation.
+    pub async fn insert_audit_events(&self, events: &[String]) -> Result<(), StoreError> {
+        for (index, event) in events.iter().enumerate() {
+            serde_json::from_str::<serde::de::IgnoredAny>(event).map_err(|e| {
+                StoreError::InvalidInput(format!("audit event {index} is not valid JSON: {e}"))
+            })?;
+        }
+        let recorded = now();
+        let mut tx = self.pool.begin().await?;
+        for event in events {
+            sqlx::query("INSERT INTO audit_events (recorded, event) VALUES ($1, $2)")
+                .bind(recorded)
+                .bind(event.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Starts a serialised write transaction.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        match self.dialect {
+            Dialect::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Dialect::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT generation FROM store_state WHERE id = 1 FOR UPDATE")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+}
+
+/// Commits a write transaction, moving the generation first when it changed anything.
+async fn commit_write(mut tx: Transaction<'static, Any>, changed: bool) -> Result<(), StoreError> {
+    if changed {
+        sqlx::query("UPDATE store_state SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The current Unix time in seconds.
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_connections_are_durable_and_enforce_foreign_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite:{}", dir.path().join("k.db").display());
+        let store = Store::open(&url, MasterKey::generate())
+            .await
+            .expect("open");
+        let mut conn = store.pool.acquire().await.expect("connection");
+        let text = |sql: &'static str| sqlx::query(sql);
+        let journal: String = text("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("journal_mode")
+            .try_get(0)
+            .expect("text");
+        assert_eq!(journal, "wal");
+        for (pragma, expected) in [
+            ("PRAGMA synchronous", 2_i64),
+            ("PRAGMA foreign_keys", 1),
+            ("PRAGMA busy_timeout", 10_000),
+        ] {
+            let value: i64 = text(pragma)
+                .fetch_one(&mut *conn)
+                .await
+                .expect("pragma")
+                .try_get(0)
+                .expect("integer");
+            assert_eq!(value, expected, "{pragma}");
+        }
+        let orphan = sqlx::query(
+            "INSERT INTO role_policies (role_name, policy_name, document) VALUES ('x', 'y', '{}')",
+        )
+        .execute(&mut *conn)
+        .await;
+        assert!(orphan.is_err(), "foreign keys are enforced");
+    }
+}

@@ -1,1 +1,178 @@
-fn main() {}
+//! `keyless`: a self-hosted STS for CI/CD OIDC federation.
+
+mod policy_cmd;
+mod token_cmd;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use keyless_server::bootstrap::DataOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "keyless",
+    version,
+    about = "Self-hosted STS for CI/CD OIDC federation: GitLab-style ID tokens -> AssumeRoleWithWebIdentity -> temporary credentials"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (STS on the AWS Query protocol, built-in issuers).
+    Serve(ServeArgs),
+    /// Admin credentials.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Built-in issuer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// IAM policies: validate and simulate.
+    Policy {
+        #[command(subcommand)]
+        command: policy_cmd::PolicyCommand,
+    },
+}
+
+/// Where the state lives.
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// The data directory: the SQLite database, the master key, the admin credentials file.
+    #[arg(long, default_value = ".keyless", env = "KEYLESS_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The database: `sqlite:PATH` or `postgres://…` (default: SQLite in the data directory).
+    #[arg(long, env = "KEYLESS_DATABASE")]
+    database: Option<String>,
+}
+
+impl DataArgs {
+    fn options(&self) -> DataOptions {
+        DataOptions {
+            data_dir: self.data_dir.clone(),
+            database: self.database.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Listen address [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// A TOML config file: server settings, account, issuers, providers, roles.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Bring up the whole seed setup: a GitLab issuer, the gitlab.com provider, the
+    /// gitlab-deployer role.
+    #[arg(long)]
+    dev: bool,
+    /// The public base URL of this server [default: http://<listen address>].
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Shift the server clock, e.g. `-1000s` (with --dev only; for testing expiry).
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    clock_offset: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Print the admin key pair as shell `export` lines.
+    Credentials(DataArgs),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint an ID token offline from the data directory and print it.
+    Mint(token_cmd::MintArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keyless: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("keyless: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let clock_offset_secs = match &args.clock_offset {
+                Some(text) => parse_offset(text)?,
+                None => 0,
+            };
+            keyless_server::serve(keyless_server::ServeOptions {
+                listen: args.listen,
+                data: args.data.options(),
+                config: args.config,
+                dev: args.dev,
+                public_url: args.public_url,
+                clock_offset_secs,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin {
+            command: AdminCommand::Credentials(data),
+        } => {
+            let store = keyless_server::bootstrap::open_store(&data.options()).await?;
+            match store.admin_credentials().await? {
+                Some(creds) => {
+                    print!("{}", keyless_server::bootstrap::export_lines(&creds));
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => anyhow::bail!(
+                    "no admin credentials yet: start `keyless serve` on this data directory once"
+                ),
+            }
+        }
+        Command::Token {
+            command: TokenCommand::Mint(args),
+        } => token_cmd::mint(args).await,
+        Command::Policy { command } => Ok(policy_cmd::run(command)),
+    }
+}
+
+/// `-1000s`, `+15m`, `3600` → seconds.
+fn parse_offset(text: &str) -> anyhow::Result<i64> {
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let secs = keyless_oidc::issuer::parse_ttl(rest)?;
+    Ok(sign * i64::try_from(secs)?)
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KEYLESS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,167 @@
+//! Request context: condition keys and their values.
+
+use serde::Serialize;
+
+/// The value of one condition key in the request context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ContextValue {
+    /// A single-valued key.
+    Single(String),
+    /// A multi-valued key (for example `aws:TagKeys` or Cognito `amr`).
+    Multi(Vec<String>),
+}
+
+impl ContextValue {
+    /// The values as a slice (one element for [`ContextValue::Single`]).
+    pub fn values(&self) -> &[String] {
+        match self {
+            ContextValue::Single(value) => std::slice::from_ref(value),
+            ContextValue::Multi(values) => values,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key_lower: String,
+    key: String,
+    value: ContextValue,
+}
+
+/// Condition keys of a request. Key lookup is case-insensitive, as in IAM; values keep
+/// their case.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    entries: Vec<Entry>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Self {
+        Context::default()
+    }
+
+    /// Sets `key` (replacing any value stored under a case-variant of it).
+    pub fn insert(&mut self, key: &str, value: ContextValue) {
+        let key_lower = key.to_lowercase();
+        match self.entries.iter_mut().find(|e| e.key_lower == key_lower) {
+            Some(entry) => {
+                entry.key = key.to_string();
+                entry.value = value;
+            }
+            None => self.entries.push(Entry {
+                key_lower,
+                key: key.to_string(),
+                value,
+            }),
+        }
+    }
+
+    /// Looks `key` up case-insensitively.
+    pub fn get(&self, key: &str) -> Option<&ContextValue> {
+        self.get_lower(&key.to_lowercase())
+    }
+
+    /// Looks up a key that is already lower-cased (the evaluator's hot path).
+    pub(crate) fn get_lower(&self, key_lower: &str) -> Option<&ContextValue> {
+        self.entries
+            .iter()
+            .find(|e| e.key_lower == key_lower)
+            .map(|e| &e.value)
+    }
+
+    /// Iterates over keys (as inserted) and values, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
+        self.entries.iter().map(|e| (e.key.as_str(), &e.value))
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no key is set.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Builds a context from a JSON object: key -> string | number | bool | array of those.
+    /// Arrays are multi-valued keys; numbers and booleans become their JSON text. Keys that
+    /// differ only by case are rejected.
+    pub fn from_json(v: &serde_json::Value) -> Result<Context, String> {
+        let object = v
+            .as_object()
+            .ok_or_else(|| "context must be a JSON object".to_string())?;
+        let mut ctx = Context::new();
+        for (key, value) in object {
+            if ctx.get(key).is_some() {
+                return Err(format!(
+                    "context key {key:?} appears twice with different case"
+                ));
+            }
+            let scalar = |v: &serde_json::Value| -> Result<String, String> {
+                match v {
+                    serde_json::Value::String(s) => Ok(s.clone()),
+                    serde_json::Value::Number(n) => Ok(n.to_string()),
+                    serde_json::Value::Bool(b) => Ok(b.to_string()),
+                    _ => Err(format!(
+                        "context key {key:?}: values must be strings, numbers or booleans"
+                    )),
+                }
+            };
+            let value = match value {
+                serde_json::Value::Array(items) => {
+                    ContextValue::Multi(items.iter().map(scalar).collect::<Result<_, _>>()?)
+                }
+                other => ContextValue::Single(scalar(other)?),
+            };
+            ctx.insert(key, value);
+        }
+        Ok(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_case_insensitive_and_replaced() {
+        let mut ctx = Context::new();
+        ctx.insert("gitlab.com:sub", ContextValue::Single("a".into()));
+        ctx.insert("GITLAB.COM:SUB", ContextValue::Single("b".into()));
+        assert_eq!(ctx.len(), 1);
+        assert_eq!(
+            ctx.get("GitLab.com:Sub"),
+            Some(&ContextValue::Single("b".into()))
+        );
+        assert_eq!(ctx.iter().next().map(|(k, _)| k), Some("GITLAB.COM:SUB"));
+    }
+
+    #[test]
+    fn from_json_normalises_scalars() {
+        let ctx = Context::from_json(&serde_json::json!({
+            "a": "x", "n": 12.5, "b": true, "m": ["p", 1, false]
+        }))
+        .expect("valid context");
+        assert_eq!(ctx.get("n"), Some(&ContextValue::Single("12.5".into())));
+        assert_eq!(ctx.get("b"), Some(&ContextValue::Single("true".into())));
+        assert_eq!(
+            ctx.get("m"),
+            Some(&ContextValue::Multi(vec![
+                "p".into(),
+                "1".into(),
+                "false".into()
+            ]))
+        );
+    }
+
+    #[test]
+    fn from_json_rejects_bad_shapes() {
+        assert!(Context::from_json(&serde_json::json!([1])).is_err());
+        assert!(Context::from_json(&serde_json::json!({"a": null})).is_err());
+        assert!(Context::from_json(&serde_json::json!({"a": [{"x": 1}]})).is_err());
+        assert!(Context::from_json(&serde_json::json!({"a": "x", "A": "y"})).is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! Opening the state: the data directory, the master key, the database, and the keys and admin
+//! credentials created at first start.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use keyless_credentials::{ids, session};
+use keyless_oidc::issuer::SigningKey;
+use keyless_store::{
+    AdminCredentials, IssuerKeyRecord, KeyState, MasterKey, SealingKeyRecord, Store,
+};
+
+/// Where the state is.
+#[derive(Debug, Clone)]
+pub struct DataOptions {
+    /// The data directory (SQLite database, master key, admin credentials file).
+    pub data_dir: PathBuf,
+    /// A database URL overriding the SQLite file in the data directory.
+    pub database: Option<String>,
+}
+
+impl DataOptions {
+    /// The database URL in use.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{}", self.data_dir.join("keyless.db").display()),
+        }
+    }
+
+    /// The file the admin credentials are written to at first start.
+    pub fn admin_file(&self) -> PathBuf {
+        self.data_dir.join("admin-credentials")
+    }
+}
+
+/// The environment variable holding the master key.
+pub const MASTER_KEY_ENV: &str = "KEYLESS_MASTER_KEY";
+/// The environment variables that give the admin pair at first start.
+pub const ADMIN_KEY_ID_ENV: &str = "KEYLESS_ADMIN_ACCESS_KEY_ID";
+/// See [`ADMIN_KEY_ID_ENV`].
+pub const ADMIN_SECRET_ENV: &str = "KEYLESS_ADMIN_SECRET_ACCESS_KEY";
+
+/// Creates the data directory (mode 0700) and opens the database with the master key from
+/// `KEYLESS_MASTER_KEY` or the data directory's `master.key` (created at first start, 0600).
+pub async fn open_store(opts: &DataOptions) -> anyhow::Result<Store> {
+    create_private_dir(&opts.data_dir)?;
+    let master = match std::env::var(MASTER_KEY_ENV) {
+        Ok(text) => MasterKey::from_base64(text.trim())
+            .map_err(|e| anyhow::anyhow!("{MASTER_KEY_ENV}: {e}"))?,
+        Err(_) => {
+            let path = opts.data_dir.join("master.key");
+            let (key, created) = MasterKey::load_or_create(&path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            if created {
+                tracing::info!(path = %path.display(), "generated a new master key");
+            }
+            key
+        }
+    };
+    let url = opts.database_url();
+    Store::open(&url, master)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", redact_url(&url)))
+}
+
+/// Hides a password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Makes sure a current sealing key exists.
+pub async fn ensure_sealing_key(store: &Store, now: i64) -> anyhow::Result<()> {
+    let candidate = session::generate_sealing_key(1, now);
+    let record = SealingKeyRecord {
+        id: candidate.id,
+        key: candidate.key,
+        created: now,
+        state: KeyState::Current,
+    };
+    store.ensure_initial_sealing_key(&record).await?;
+    Ok(())
+}
+
+/// Makes sure the built-in issuer `name` has a current signing key.
+pub async fn ensure_issuer_key(store: &Store, name: &str, now: i64) -> anyhow::Result<()> {
+    let key = SigningKey::generate()?;
+    let record = IssuerKeyRecord {
+        issuer: name.to_owned(),
+        kid: key.kid().to_owned(),
+        pkcs8_der: key.to_pkcs8_der(),
+        created: now,
+        state: KeyState::Current,
+        state_changed: now,
+    };
+    store.ensure_initial_issuer_key(&record).await?;
+    Ok(())
+}
+
+/// The admin credentials, and whether they were created by this call.
+pub struct AdminInit {
+    /// The stored pair.
+    pub credentials: AdminCredentials,
+    /// Whether this start created them.
+    pub created: bool,
+}
+
+/// Makes sure admin credentials exist: the pair from `KEYLESS_ADMIN_ACCESS_KEY_ID` /
+/// `KEYLESS_ADMIN_SECRET_ACCESS_KEY` at first start, else a generated `AKIA…` pair. When the
+/// environment gives a pair that differs from the stored one, start-up fails rather than
+/// leaving an operator with credentials that do not work.
+pub async fn ensure_admin(store: &Store) -> anyhow::Result<AdminInit> {
+    let from_env = match (
+        std::env::var(ADMIN_KEY_ID_ENV),
+        std::env::var(ADMIN_SECRET_ENV),
+    ) {
+        (Ok(id), Ok(secret)) => {
+            if id.len() < 16 || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                anyhow::bail!("{ADMIN_KEY_ID_ENV} must be 16-128 letters and digits");
+            }
+            if secret.len() < 16 {
+                anyhow::bail!("{ADMIN_SECRET_ENV} must be at least 16 characters");
+            }
+            Some(AdminCredentials {
+                access_key_id: id,
+                secret_access_key: secret,
+            })
+        }
+        (Err(_), Err(_)) => None,
+        _ => anyhow::bail!("set both {ADMIN_KEY_ID_ENV} and {ADMIN_SECRET_ENV}, or neither"),
+    };
+    let proposed = from_env.clone().unwrap_or_else(|| AdminCredentials {
+        access_key_id: ids::new_access_key_id("AKIA"),
+        secret_access_key: ids::new_secret_access_key(),
+    });
+    let (stored, created) = store.init_admin_credentials(&proposed).await?;
+    if let Some(env) = from_env
+        && env != stored
+    {
+        anyhow::bail!(
+            "this data already has admin credentials ({}); {ADMIN_KEY_ID_ENV} and {ADMIN_SECRET_ENV} apply at first start only",
+            stored.access_key_id
+        );
+    }
+    Ok(AdminInit {
+        credentials: stored,
+        created,
+    })
+}
+
+/// Writes the admin pair to `path` with mode 0600, as shell `export` lines.
+pub fn write_admin_file(path: &Path, creds: &AdminCredentials) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    file.write_all(export_lines(creds).as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// `export AWS_ACCESS_KEY_ID=…` and `export AWS_SECRET_ACCESS_KEY=…`.
+pub fn export_lines(creds: &AdminCredentials) -> String {
+    format!(
+        "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
+        creds.access_key_id, creds.secret_access_key
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("postgres://u:secret@db:5432/k"),
+            "postgres://u:***@db:5432/k"
+        );
+        assert_eq!(redact_url("postgres://u@db/k"), "postgres://u@db/k");
+        assert_eq!(redact_url("sqlite:/x/k.db"), "sqlite:/x/k.db");
+    }
+}

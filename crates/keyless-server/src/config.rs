@@ -1,0 +1,573 @@
+//! The TOML configuration file: server settings, the account, built-in issuers, OIDC providers
+//! and roles. A bad file is rejected at start with the file, the location and the reason.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use keyless_policy::{ParseOptions, Policy, PolicyKind};
+use keyless_sts::model::{
+    ConditionKeyMode, KeySource, ManagedBy, OidcProvider, Role, RolePolicy, Tag,
+};
+use serde::Deserialize;
+
+/// The default account ID.
+pub const DEFAULT_ACCOUNT: &str = "000000000000";
+
+/// A configuration error: where, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {location}: {reason}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// `line L, column C`, or the path of the setting (`role[0].trust_policy`).
+    pub location: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Server settings.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Built-in OIDC issuers.
+    #[serde(default, rename = "issuer")]
+    pub issuers: Vec<IssuerConfig>,
+    /// OIDC providers.
+    #[serde(default, rename = "provider")]
+    pub providers: Vec<ProviderConfig>,
+    /// Roles.
+    #[serde(default, rename = "role")]
+    pub roles: Vec<RoleConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Listen address, `127.0.0.1:8080` by default.
+    pub listen: Option<SocketAddr>,
+    /// The 12-digit account ID, `000000000000` by default.
+    pub account_id: Option<String>,
+    /// Where state lives: `sqlite:PATH` or `postgres://…`.
+    pub database: Option<String>,
+    /// The public base URL of this server, used in the built-in issuers' discovery documents.
+    pub public_url: Option<String>,
+    /// Put a short reason into AccessDenied messages.
+    pub debug_denials: Option<bool>,
+    /// Leeway for token time checks, in seconds (default 60, at most 300).
+    pub token_leeway_secs: Option<i64>,
+    /// The most bytes of one request body (default 262144).
+    pub max_body_bytes: Option<usize>,
+}
+
+/// `[[issuer]]`: a built-in OIDC issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// Its name, used in URLs and `token mint --issuer`.
+    pub name: String,
+    /// The `iss` its tokens carry; by default its own public URL.
+    pub iss: Option<String>,
+    /// `gitlab` (default) or `github`.
+    #[serde(default)]
+    pub profile: IssuerProfile,
+    /// Default token lifetime, e.g. `1h` (GitLab: the job timeout).
+    pub default_ttl: Option<String>,
+}
+
+/// The claim shape of a built-in issuer.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IssuerProfile {
+    /// GitLab CI ID tokens.
+    #[default]
+    Gitlab,
+    /// GitHub Actions OIDC tokens.
+    Github,
+}
+
+/// `[[provider]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The issuer URL (`https://…`).
+    pub url: String,
+    /// The audiences.
+    pub client_ids: Vec<String>,
+    /// Certificate thumbprints.
+    #[serde(default)]
+    pub thumbprints: Vec<String>,
+    /// Trust a built-in issuer's keys.
+    pub builtin_issuer: Option<String>,
+    /// An explicit JWKS URL.
+    pub jwks_url: Option<String>,
+    /// A pinned JWKS document, inline.
+    pub jwks: Option<String>,
+    /// A pinned JWKS document, from a file (relative to the config file).
+    pub jwks_file: Option<PathBuf>,
+    /// `all` (default) or `aws`.
+    #[serde(default)]
+    pub condition_keys: ConditionKeyMode,
+    /// Allow plain http to a non-loopback host (development only).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Extra CA certificates (PEM file, relative to the config file).
+    pub ca_bundle_file: Option<PathBuf>,
+}
+
+/// `[[role]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// The role name.
+    pub name: String,
+    /// The path, `/` by default.
+    pub path: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Maximum session duration in seconds (3600–43200, default 3600).
+    pub max_session_duration: Option<u32>,
+    /// The trust policy, inline JSON.
+    pub trust_policy: Option<String>,
+    /// The trust policy, from a file (relative to the config file).
+    pub trust_policy_file: Option<PathBuf>,
+    /// Inline permission policies.
+    #[serde(default, rename = "policy")]
+    pub policies: Vec<RolePolicyConfig>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// `[[role.policy]]`: an inline permission policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolePolicyConfig {
+    /// The policy name.
+    pub name: String,
+    /// The document, inline JSON.
+    pub document: Option<String>,
+    /// The document, from a file.
+    pub document_file: Option<PathBuf>,
+}
+
+/// Providers, roles and inline policies declared by a config, in model form.
+#[derive(Debug, Clone, Default)]
+pub struct DeclaredEntities {
+    /// Providers.
+    pub providers: Vec<OidcProvider>,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Inline role policies.
+    pub role_policies: Vec<RolePolicy>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            location: "-".into(),
+            reason: format!("cannot read the file: {e}"),
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    /// Parses config text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let location = match e.span() {
+                Some(span) => line_col(text, span.start),
+                None => "-".to_owned(),
+            };
+            ConfigError {
+                file: file.to_owned(),
+                location,
+                reason: e.message().to_owned(),
+            }
+        })
+    }
+
+    /// The account ID.
+    pub fn account(&self) -> &str {
+        self.server.account_id.as_deref().unwrap_or(DEFAULT_ACCOUNT)
+    }
+
+    /// Checks the settings and turns providers and roles into model entities. `base` is the
+    /// folder relative file paths are read from; `issuer_urls` maps built-in issuer names to
+    /// their `iss`.
+    pub fn declared_entities(
+        &self,
+        file: &str,
+        base: &Path,
+        now: i64,
+    ) -> Result<DeclaredEntities, ConfigError> {
+        let err = |location: String, reason: String| ConfigError {
+            file: file.to_owned(),
+            location,
+            reason,
+        };
+        let account = self.account();
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(
+                "server.account_id".into(),
+                format!("must be 12 digits, not {account:?}"),
+            ));
+        }
+        if let Some(leeway) = self.server.token_leeway_secs
+            && !(0..=300).contains(&leeway)
+        {
+            return Err(err(
+                "server.token_leeway_secs".into(),
+                "must be between 0 and 300".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let at = format!("issuer[{i}]");
+            if issuer.name.is_empty()
+                || !issuer
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(err(
+                    format!("{at}.name"),
+                    "must be letters, digits, '-' or '_'".into(),
+                ));
+            }
+            if !names.insert(issuer.name.clone()) {
+                return Err(err(
+                    format!("{at}.name"),
+                    format!("duplicate issuer {}", issuer.name),
+                ));
+            }
+            if let Some(iss) = &issuer.iss {
+                check_url(iss, true).map_err(|r| err(format!("{at}.iss"), r))?;
+            }
+            if let Some(ttl) = &issuer.default_ttl {
+                keyless_oidc::issuer::parse_ttl(ttl)
+                    .map_err(|e| err(format!("{at}.default_ttl"), e.to_string()))?;
+            }
+        }
+
+        let mut out = DeclaredEntities::default();
+        let mut urls = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = format!("provider[{i}]");
+            check_url(&p.url, p.allow_insecure_http).map_err(|r| err(format!("{at}.url"), r))?;
+            if !urls.insert(p.url.clone()) {
+                return Err(err(
+                    format!("{at}.url"),
+                    format!("duplicate provider {}", p.url),
+                ));
+            }
+            if p.client_ids.is_empty() || p.client_ids.len() > 100 {
+                return Err(err(
+                    format!("{at}.client_ids"),
+                    "must list 1 to 100 client IDs".into(),
+                ));
+            }
+            if let Some(bad) = p.client_ids.iter().find(|c| c.is_empty() || c.len() > 255) {
+                return Err(err(
+                    format!("{at}.client_ids"),
+                    format!("client ID {bad:?} must be 1-255 characters"),
+                ));
+            }
+            if p.thumbprints.len() > 5
+                || p.thumbprints
+                    .iter()
+                    .any(|t| t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(err(
+                    format!("{at}.thumbprints"),
+                    "at most 5 thumbprints, each 40 hex characters".into(),
+                ));
+            }
+            let sources = [
+                p.builtin_issuer.is_some(),
+                p.jwks_url.is_some(),
+                p.jwks.is_some(),
+                p.jwks_file.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if sources > 1 {
+                return Err(err(
+                    at.clone(),
+                    "give at most one of builtin_issuer, jwks_url, jwks, jwks_file".into(),
+                ));
+            }
+            let key_source = if let Some(name) = &p.builtin_issuer {
+                if !names.contains(name) {
+                    return Err(err(
+                        format!("{at}.builtin_issuer"),
+                        format!("no [[issuer]] named {name}"),
+                    ));
+                }
+                KeySource::Builtin {
+                    issuer: name.clone(),
+                }
+            } else if let Some(url) = &p.jwks_url {
+                check_url(url, p.allow_insecure_http)
+                    .map_err(|r| err(format!("{at}.jwks_url"), r))?;
+                KeySource::JwksUrl { url: url.clone() }
+            } else if let Some(jwks) = &p.jwks {
+                keyless_oidc::jwks::JwkSet::parse(jwks.as_bytes())
+                    .map_err(|e| err(format!("{at}.jwks"), e.message))?;
+                KeySource::Pinned { jwks: jwks.clone() }
+            } else if let Some(file) = &p.jwks_file {
+                let jwks =
+                    read_relative(base, file).map_err(|r| err(format!("{at}.jwks_file"), r))?;
+                keyless_oidc::jwks::JwkSet::parse(jwks.as_bytes())
+                    .map_err(|e| err(format!("{at}.jwks_file"), e.message))?;
+                KeySource::Pinned { jwks }
+            } else {
+                KeySource::Discovery
+            };
+            let ca_bundle = match &p.ca_bundle_file {
+                Some(f) => Some(
+                    read_relative(base, f).map_err(|r| err(format!("{at}.ca_bundle_file"), r))?,
+                ),
+                None => None,
+            };
+            out.providers.push(OidcProvider {
+                url: p.url.clone(),
+                client_ids: p.client_ids.clone(),
+                thumbprints: p
+                    .thumbprints
+                    .iter()
+                    .map(|t| t.to_ascii_uppercase())
+                    .collect(),
+                key_source,
+                condition_keys: p.condition_keys,
+                allow_insecure_http: p.allow_insecure_http,
+                ca_bundle,
+                tags: Vec::new(),
+                created: now,
+                managed_by: ManagedBy::Config,
+            });
+        }
+
+        let mut role_names = std::collections::HashSet::new();
+        for (i, r) in self.roles.iter().enumerate() {
+            let at = format!("role[{i}]");
+            if r.name.is_empty()
+                || r.name.chars().count() > 64
+                || !r.name.chars().all(keyless_sts::validate::is_name_char)
+            {
+                return Err(err(
+                    format!("{at}.name"),
+                    "must be 1-64 characters of [\\w+=,.@-]".into(),
+                ));
+            }
+            if !role_names.insert(r.name.to_ascii_lowercase()) {
+                return Err(err(
+                    format!("{at}.name"),
+                    format!("duplicate role {}", r.name),
+                ));
+            }
+            let path = r.path.clone().unwrap_or_else(|| "/".into());
+            if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
+                return Err(err(
+                    format!("{at}.path"),
+                    "must begin and end with '/'".into(),
+                ));
+            }
+            let max = r.max_session_duration.unwrap_or(3600);
+            if !(3600..=43200).contains(&max) {
+                return Err(err(
+                    format!("{at}.max_session_duration"),
+                    "must be between 3600 and 43200 seconds".into(),
+                ));
+            }
+            let (trust, field) = match (&r.trust_policy, &r.trust_policy_file) {
+                (Some(t), None) => (t.clone(), "trust_policy"),
+                (None, Some(f)) => (
+                    read_relative(base, f)
+                        .map_err(|e| err(format!("{at}.trust_policy_file"), e))?,
+                    "trust_policy_file",
+                ),
+                _ => {
+                    return Err(err(
+                        at.clone(),
+                        "give exactly one of trust_policy or trust_policy_file".into(),
+                    ));
+                }
+            };
+            Policy::parse(&trust, &ParseOptions::new(PolicyKind::Trust)).map_err(|e| {
+                err(
+                    format!("{at}.{field}{}", pointer_suffix(&e.pointer)),
+                    format!("MalformedPolicyDocument: {}", e.message),
+                )
+            })?;
+            for (j, rp) in r.policies.iter().enumerate() {
+                let pat = format!("{at}.policy[{j}]");
+                let (doc, field) = match (&rp.document, &rp.document_file) {
+                    (Some(d), None) => (d.clone(), "document"),
+                    (None, Some(f)) => (
+                        read_relative(base, f)
+                            .map_err(|e| err(format!("{pat}.document_file"), e))?,
+                        "document_file",
+                    ),
+                    _ => {
+                        return Err(err(
+                            pat,
+                            "give exactly one of document or document_file".into(),
+                        ));
+                    }
+                };
+                Policy::parse(&doc, &ParseOptions::new(PolicyKind::Identity)).map_err(|e| {
+                    err(
+                        format!("{pat}.{field}{}", pointer_suffix(&e.pointer)),
+                        format!("MalformedPolicyDocument: {}", e.message),
+                    )
+                })?;
+                out.role_policies.push(RolePolicy {
+                    role_name: r.name.clone(),
+                    policy_name: rp.name.clone(),
+                    document: doc,
+                });
+            }
+            out.roles.push(Role {
+                name: r.name.clone(),
+                path,
+                role_id: config_role_id(account, &r.name),
+                trust_policy: trust,
+                description: r.description.clone(),
+                max_session_duration: max,
+                tags: r
+                    .tags
+                    .iter()
+                    .map(|(k, v)| Tag {
+                        key: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect(),
+                created: now,
+                managed_by: ManagedBy::Config,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn pointer_suffix(pointer: &str) -> String {
+    if pointer.is_empty() {
+        String::new()
+    } else {
+        format!(" (JSON pointer {pointer})")
+    }
+}
+
+/// A stable role ID for a config-declared role: `AROA` + 17 base32 characters derived from the
+/// account and name, so that restarts and replicas agree without coordination.
+pub fn config_role_id(account: &str, name: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("keyless-role\0{account}\0{name}").as_bytes(),
+    );
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let id: String = digest.as_ref()[..17]
+        .iter()
+        .map(|b| ALPHABET[(b & 31) as usize] as char)
+        .collect();
+    format!("AROA{id}")
+}
+
+fn read_relative(base: &Path, file: &Path) -> Result<String, String> {
+    let path = if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        base.join(file)
+    };
+    std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Checks an issuer or JWKS URL: https, or plain http to a loopback host or when allowed.
+pub fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), String> {
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        if !allow_insecure_http && !is_loopback_host(rest) {
+            return Err(format!(
+                "{url} must use https (plain http is allowed for loopback hosts, or with allow_insecure_http = true)"
+            ));
+        }
+        rest
+    } else {
+        return Err(format!("{url} must start with https://"));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{url} has no host"));
+    }
+    if rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{url} must not contain a query, a fragment or spaces"
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback_host(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(stripped) = authority.strip_prefix('[') {
+        stripped.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {col}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_syntax_errors_with_line_and_column() {
+        let e = Config::parse("[server]\nlisten = 12\n", "k.toml").unwrap_err();
+        assert_eq!(e.file, "k.toml");
+        assert_eq!(e.location, "line 2, column 10");
+    }
+
+    #[test]
+    fn rejects_unknown_settings() {
+        let e = Config::parse("[server]\nlistn = \"x\"\n", "k.toml").unwrap_err();
+        assert!(e.reason.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn urls_must_be_https_unless_loopback() {
+        assert!(check_url("https://gitlab.com", false).is_ok());
+        assert!(check_url("http://127.0.0.1:8080/issuers/gitlab", false).is_ok());
+        assert!(check_url("http://[::1]:80", false).is_ok());
+        assert!(check_url("http://gitlab.internal", false).is_err());
+        assert!(check_url("http://gitlab.internal", true).is_ok());
+        assert!(check_url("ftp://x", true).is_err());
+    }
+
+    #[test]
+    fn config_role_ids_are_stable_and_aws_shaped() {
+        let a = config_role_id("000000000000", "deployer");
+        assert_eq!(a, config_role_id("000000000000", "deployer"));
+        assert_ne!(a, config_role_id("000000000000", "other"));
+        assert_eq!(a.len(), 21);
+        assert!(a.starts_with("AROA"));
+    }
+}

@@ -1,0 +1,98 @@
+//! Who signed a request: SigV4 verification against the admin key or a sealed session token,
+//! with no database lookup.
+
+use keyless_credentials::session::SessionClaims;
+use keyless_credentials::sigv4::{self, RequestParts, SigV4Error};
+
+use crate::error::AwsError;
+use crate::state::StsState;
+
+/// The principal behind a verified signature.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The admin's long-term key: the account's root identity.
+    Admin {
+        /// The access key ID used.
+        access_key_id: String,
+        /// The account.
+        account: String,
+    },
+    /// A role session minted by this service.
+    Session(Box<SessionClaims>),
+}
+
+impl Caller {
+    /// The caller's ARN, as GetCallerIdentity reports it.
+    pub fn arn(&self) -> String {
+        match self {
+            Caller::Admin { account, .. } => format!("arn:aws:iam::{account}:root"),
+            Caller::Session(c) => c.assumed_role_arn(),
+        }
+    }
+
+    /// The caller's user ID: the account for root, `AROA…:<session>` for a role session.
+    pub fn user_id(&self) -> String {
+        match self {
+            Caller::Admin { account, .. } => account.clone(),
+            Caller::Session(c) => c.user_id(),
+        }
+    }
+
+    /// The caller's account.
+    pub fn account(&self) -> &str {
+        match self {
+            Caller::Admin { account, .. } => account,
+            Caller::Session(c) => &c.account,
+        }
+    }
+
+    /// The access key ID that signed the request.
+    pub fn access_key_id(&self) -> &str {
+        match self {
+            Caller::Admin { access_key_id, .. } => access_key_id,
+            Caller::Session(c) => &c.access_key_id,
+        }
+    }
+}
+
+fn aws(e: SigV4Error) -> AwsError {
+    AwsError::new(e.code, e.status, e.message)
+}
+
+/// Verifies the request's SigV4 signature (header or presigned query) for `service`, and
+/// returns who signed it.
+pub fn authenticate(
+    state: &StsState,
+    req: &RequestParts<'_>,
+    service: &str,
+    now: i64,
+) -> Result<Caller, AwsError> {
+    let auth = sigv4::parse(req, service, now).map_err(aws)?;
+    if let Some(admin) = &state.admin
+        && auth.access_key_id == admin.access_key_id
+    {
+        if auth.security_token.is_some() {
+            return Err(aws(SigV4Error::invalid_client_token_id()));
+        }
+        sigv4::verify(&auth, req, &admin.secret_access_key).map_err(aws)?;
+        return Ok(Caller::Admin {
+            access_key_id: admin.access_key_id.clone(),
+            account: state.account.clone(),
+        });
+    }
+    let Some(token) = auth.security_token.as_deref() else {
+        return Err(aws(SigV4Error::invalid_client_token_id()));
+    };
+    let claims = state
+        .keyring
+        .unseal(token)
+        .map_err(|_| aws(SigV4Error::invalid_client_token_id()))?;
+    if claims.access_key_id != auth.access_key_id || claims.account != state.account {
+        return Err(aws(SigV4Error::invalid_client_token_id()));
+    }
+    if claims.is_expired(now) {
+        return Err(aws(SigV4Error::expired_token()));
+    }
+    sigv4::verify(&auth, req, &claims.secret_access_key).map_err(aws)?;
+    Ok(Caller::Session(Box::new(claims)))
+}

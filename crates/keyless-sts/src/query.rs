@@ -1,0 +1,147 @@
+//! AWS Query protocol requests: `Action=…&Version=…&…`, form-encoded in a POST body or in the
+//! query string of a GET.
+
+use crate::error::AwsError;
+
+/// The most parameters one request may carry.
+pub const MAX_PARAMETERS: usize = 512;
+
+/// The decoded parameters of one Query request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl QueryParams {
+    /// Decodes the query string and the form body of one request. A parameter may appear once:
+    /// a repeated name, or one present in both the query string and the body, is rejected.
+    /// Query-string parameters that belong to a presigned SigV4 signature (`X-Amz-*`) are kept,
+    /// so that the caller can ignore them by name.
+    pub fn parse(query: &str, body: &[u8]) -> Result<QueryParams, AwsError> {
+        let body = std::str::from_utf8(body)
+            .map_err(|_| AwsError::malformed_query("The request body is not valid UTF-8."))?;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for source in [query, body] {
+            for (name, value) in form_urlencoded::parse(source.as_bytes()) {
+                if name.is_empty() {
+                    continue;
+                }
+                if pairs.iter().any(|(n, _)| *n == name) {
+                    return Err(AwsError::malformed_query(format!(
+                        "The parameter {name} appears more than once in the request."
+                    )));
+                }
+                if pairs.len() == MAX_PARAMETERS {
+                    return Err(AwsError::malformed_query(format!(
+                        "The request has more than {MAX_PARAMETERS} parameters."
+                    )));
+                }
+                pairs.push((name.into_owned(), value.into_owned()));
+            }
+        }
+        Ok(QueryParams { pairs })
+    }
+
+    /// The value of one parameter.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `Action`.
+    pub fn action(&self) -> Option<&str> {
+        self.get("Action")
+    }
+
+    /// `Version`.
+    pub fn version(&self) -> Option<&str> {
+        self.get("Version")
+    }
+
+    /// A list in the Query `member` convention: `{name}.member.1`, `{name}.member.2`, … with an
+    /// optional `.{field}` suffix (e.g. `PolicyArns.member.1.arn`). Numbering starts at 1 and
+    /// stops at the first gap, as AWS does.
+    pub fn list(&self, name: &str, field: Option<&str>) -> Vec<&str> {
+        let mut out = Vec::new();
+        for index in 1.. {
+            let key = match field {
+                Some(field) => format!("{name}.member.{index}.{field}"),
+                None => format!("{name}.member.{index}"),
+            };
+            match self.get(&key) {
+                Some(v) => out.push(v),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// A list of key/value structures, e.g. `Tags.member.N.Key` / `Tags.member.N.Value`.
+    pub fn pairs_list(&self, name: &str, key_field: &str, value_field: &str) -> Vec<(&str, &str)> {
+        let mut out = Vec::new();
+        for index in 1.. {
+            let key = self.get(&format!("{name}.member.{index}.{key_field}"));
+            let value = self.get(&format!("{name}.member.{index}.{value_field}"));
+            match (key, value) {
+                (None, None) => break,
+                (k, v) => out.push((k.unwrap_or(""), v.unwrap_or(""))),
+            }
+        }
+        out
+    }
+
+    /// Whether any parameter starts with `prefix`.
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n.starts_with(prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_body_and_query() {
+        let p = QueryParams::parse(
+            "Action=GetCallerIdentity",
+            b"Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx&T=a+b",
+        )
+        .unwrap();
+        assert_eq!(p.action(), Some("GetCallerIdentity"));
+        assert_eq!(p.version(), Some("2011-06-15"));
+        assert_eq!(p.get("RoleArn"), Some("arn:aws:iam::1:role/x"));
+        assert_eq!(p.get("T"), Some("a b"));
+    }
+
+    #[test]
+    fn rejects_repeats_across_query_and_body() {
+        let err = QueryParams::parse("Action=A", b"Action=B").unwrap_err();
+        assert_eq!(err.code, "MalformedQueryString");
+        assert!(QueryParams::parse("", b"A=1&A=2").is_err());
+    }
+
+    #[test]
+    fn rejects_non_utf8_bodies() {
+        assert!(QueryParams::parse("", &[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn reads_member_lists_until_the_first_gap() {
+        let p = QueryParams::parse(
+            "",
+            b"PolicyArns.member.1.arn=a&PolicyArns.member.2.arn=b&PolicyArns.member.4.arn=d",
+        )
+        .unwrap();
+        assert_eq!(p.list("PolicyArns", Some("arn")), vec!["a", "b"]);
+        let p = QueryParams::parse("", b"Tags.member.1.Key=k&Tags.member.1.Value=v").unwrap();
+        assert_eq!(p.pairs_list("Tags", "Key", "Value"), vec![("k", "v")]);
+    }
+
+    #[test]
+    fn bounds_the_parameter_count() {
+        let body: String = (0..=MAX_PARAMETERS).map(|i| format!("P{i}=x&")).collect();
+        assert!(QueryParams::parse("", body.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! Minting a role session: session policies, the sealed session token, and the `Credentials`
+//! element every assume-role response carries.
+
+use keyless_credentials::ids;
+use keyless_credentials::session::{SessionClaims, SessionOrigin};
+use keyless_policy::{Context, ContextValue, ParseOptions, Policy, PolicyKind};
+
+use crate::error::AwsError;
+use crate::query::QueryParams;
+use crate::state::{RoleEntry, StsState};
+use crate::validate::{self, Violations};
+use crate::web_identity::RequestEnv;
+use crate::xml::XmlWriter;
+
+/// The plaintext budget shared by `Policy` and `PolicyArns`.
+pub const SESSION_POLICY_BUDGET: usize = 2048;
+/// The most managed session policies one request may name.
+pub const MAX_POLICY_ARNS: usize = 10;
+
+/// The session policies of an assume-role request.
+#[derive(Debug, Clone, Default)]
+pub struct SessionPolicies {
+    /// The inline `Policy` document.
+    pub policy: Option<String>,
+    /// `PolicyArns`.
+    pub policy_arns: Vec<String>,
+}
+
+impl SessionPolicies {
+    /// Reads `Policy` and `PolicyArns.member.N.arn`, recording constraint violations.
+    pub fn from_query(q: &QueryParams, v: &mut Violations) -> SessionPolicies {
+        let policy = q.get("Policy").map(str::to_owned);
+        if let Some(p) = &policy {
+            v.pattern(
+                "policy",
+                p,
+                validate::POLICY_PATTERN,
+                validate::is_policy_char,
+            );
+            v.length("policy", p, 1, SESSION_POLICY_BUDGET);
+        }
+        let policy_arns: Vec<String> = q
+            .list("PolicyArns", Some("arn"))
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for arn in &policy_arns {
+            v.pattern(
+                "policyArns.member.arn",
+                arn,
+                validate::ARN_PATTERN,
+                validate::is_arn_char,
+            );
+            v.length("policyArns.member.arn", arn, 20, 2048);
+        }
+        v.list_length("policyArns", policy_arns.len(), MAX_POLICY_ARNS);
+        SessionPolicies {
+            policy,
+            policy_arns,
+        }
+    }
+
+    /// Whether any session policy was passed.
+    pub fn is_empty(&self) -> bool {
+        self.policy.is_none() && self.policy_arns.is_empty()
+    }
+
+    /// Parses the inline policy and checks that each ARN names a managed policy. Returns the
+    /// packed size (percent of the budget) when session policies were passed.
+    pub fn resolve(&self, state: &StsState) -> Result<Option<u32>, AwsError> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let mut used = 0usize;
+        if let Some(doc) = &self.policy {
+            let mut opts = ParseOptions::new(PolicyKind::Session);
+            opts.max_chars = None;
+            Policy::parse(doc, &opts).map_err(|e| AwsError::malformed_policy(e.to_string()))?;
+            used += doc.chars().filter(|c| !c.is_whitespace()).count();
+        }
+        for arn in &self.policy_arns {
+            if !state.managed_policies.contains_key(arn) {
+                return Err(AwsError::malformed_policy(format!(
+                    "Policy {arn} does not exist or is not attachable."
+                )));
+            }
+            used += arn.len();
+        }
+        let percent = (used * 100).div_ceil(SESSION_POLICY_BUDGET) as u32;
+        if percent > 100 {
+            return Err(AwsError::new(
+                "PackedPolicyTooLarge",
+                400,
+                format!(
+                    "Packed policy consumes {percent}% of allotted space, please use smaller policy."
+                ),
+            ));
+        }
+        Ok(Some(percent))
+    }
+}
+
+/// Freshly minted temporary credentials.
+#[derive(Clone)]
+pub struct Minted {
+    /// `ASIA…`.
+    pub access_key_id: String,
+    /// The secret.
+    pub secret_access_key: String,
+    /// The sealed session token.
+    pub session_token: String,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// `AROA…:<session>`.
+    pub assumed_role_id: String,
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+    pub assumed_role_arn: String,
+    /// `PackedPolicySize`, when session policies were passed.
+    pub packed_policy_size: Option<u32>,
+    /// The source identity, if any.
+    pub source_identity: Option<String>,
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minted")
+            .field("access_key_id", &self.access_key_id)
+            .field("expires_at", &self.expires_at)
+            .field("assumed_role_arn", &self.assumed_role_arn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Mints and seals a role session.
+#[allow(clippy::too_many_arguments)]
+pub fn mint(
+    state: &StsState,
+    role: &RoleEntry,
+    session_name: &str,
+    now: i64,
+    duration: u32,
+    origin: SessionOrigin,
+    policies: &SessionPolicies,
+    packed_policy_size: Option<u32>,
+    source_identity: Option<String>,
+    transitive_tags: Vec<(String, String)>,
+    chained: bool,
+) -> Result<Minted, AwsError> {
+    let claims = SessionClaims {
+        access_key_id: ids::new_access_key_id("ASIA"),
+        secret_access_key: ids::new_secret_access_key(),
+        account: state.account.clone(),
+        role_name: role.model.name.clone(),
+        role_path: role.model.path.clone(),
+        role_id: role.model.role_id.clone(),
+        session_name: session_name.to_owned(),
+        issued_at: now,
+        expires_at: now + i64::from(duration),
+        origin,
+        session_policy: policies.policy.clone(),
+        policy_arns: policies.policy_arns.clone(),
+        source_identity: source_identity.clone(),
+        transitive_tags,
+        chained,
+    };
+    let session_token = state
+        .keyring
+        .seal(&claims)
+        .map_err(|_| AwsError::internal())?;
+    Ok(Minted {
+        assumed_role_id: claims.user_id(),
+        assumed_role_arn: claims.assumed_role_arn(),
+        access_key_id: claims.access_key_id.clone(),
+        secret_access_key: claims.secret_access_key.clone(),
+        session_token,
+        expires_at: claims.expires_at,
+        packed_policy_size,
+        source_identity,
+    })
+}
+
+/// Writes `<Credentials>…</Credentials>`.
+pub fn write_credentials(w: &mut XmlWriter, m: &Minted) {
+    w.open("Credentials")
+        .element("AccessKeyId", &m.access_key_id)
+        .element("SecretAccessKey", &m.secret_access_key)
+        .element("SessionToken", &m.session_token)
+        .element("Expiration", &iso8601(m.expires_at))
+        .close("Credentials");
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form of every AWS `Expiration`.
+pub fn iso8601(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => "1970-01-01T00:00:00Z".to_owned(),
+    }
+}
+
+/// Adds the global keys AWS sets on every request: `aws:CurrentTime`, `aws:EpochTime`,
+/// `aws:SecureTransport`, and `aws:SourceIp` / `aws:UserAgent` when known.
+pub fn add_global_keys(ctx: &mut Context, now: i64, env: &RequestEnv) {
+    ctx.insert("aws:CurrentTime", ContextValue::Single(iso8601(now)));
+    ctx.insert("aws:EpochTime", ContextValue::Single(now.to_string()));
+    ctx.insert(
+        "aws:SecureTransport",
+        ContextValue::Single(env.secure_transport.to_string()),
+    );
+    if let Some(ip) = &env.source_ip {
+        ctx.insert("aws:SourceIp", ContextValue::Single(ip.clone()));
+    }
+    if let Some(ua) = &env.user_agent {
+        ctx.insert("aws:UserAgent", ContextValue::Single(ua.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiration_has_no_fraction_and_ends_in_z() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_795_634_057), "2026-11-25T19:14:17Z");
+    }
+}

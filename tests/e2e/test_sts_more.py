@@ -1,0 +1,203 @@
+"""Config files, role chaining, presigned GetCallerIdentity, session policies and request limits."""
+
+import os
+import subprocess
+import textwrap
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore
+import pytest
+from botocore.config import Config
+
+from conftest import ROLE_ARN, Server, keyless_binary
+
+NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+CONFIG = textwrap.dedent('''
+    [server]
+    account_id = "000000000000"
+
+    [[role]]
+    name = "reader"
+    path = "/chained/"
+    description = "assumed from the deployer's sessions"
+    trust_policy = """
+    {"Version": "2012-10-17",
+     "Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::000000000000:role/gitlab-deployer"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    """
+
+    [[role]]
+    name = "closed"
+    trust_policy = """
+    {"Version": "2012-10-17",
+     "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                    "Action": "sts:AssumeRole"}]}
+    """
+''')
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("more")
+    cfg = root / "keyless.toml"
+    cfg.write_text(CONFIG)
+    s = Server(root / "data", ["--dev", "--config", str(cfg)]).start()
+    yield s
+    s.stop()
+
+
+def client(server, **kw):
+    return boto3.client("sts", endpoint_url=server.url, region_name="us-east-1", config=NO_RETRY, **kw)
+
+
+def web_identity_creds(server, **kw):
+    token = server.mint("--project-path", "example/project", "--ref", "main")
+    return client(server, aws_access_key_id="x", aws_secret_access_key="x").assume_role_with_web_identity(
+        RoleArn=ROLE_ARN, RoleSessionName="job-1", WebIdentityToken=token, **kw)
+
+
+def signed(server, creds):
+    return client(server, aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                  aws_session_token=creds["SessionToken"])
+
+
+def code(e):
+    return e.value.response["Error"]["Code"]
+
+
+def test_role_chaining_from_a_web_identity_session(server):
+    creds = web_identity_creds(server)["Credentials"]
+    chained = signed(server, creds).assume_role(RoleArn="arn:aws:iam::000000000000:role/chained/reader",
+                                                RoleSessionName="chained-1")
+    assert chained["AssumedRoleUser"]["Arn"] == "arn:aws:sts::000000000000:assumed-role/reader/chained-1"
+    ident = signed(server, chained["Credentials"]).get_caller_identity()
+    assert ident["Arn"] == "arn:aws:sts::000000000000:assumed-role/reader/chained-1"
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        signed(server, creds).assume_role(RoleArn="arn:aws:iam::000000000000:role/chained/reader",
+                                          RoleSessionName="too-long", DurationSeconds=7200)
+    assert code(e) == "ValidationError"
+    assert "1 hour session limit for roles assumed by role chaining" in e.value.response["Error"]["Message"]
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        signed(server, creds).assume_role(RoleArn="arn:aws:iam::000000000000:role/closed", RoleSessionName="nope")
+    assert code(e) == "AccessDenied"
+    assert e.value.response["Error"]["Message"].startswith(
+        "User: arn:aws:sts::000000000000:assumed-role/gitlab-deployer/job-1 is not authorized to perform: "
+        "sts:AssumeRole on resource: arn:aws:iam::000000000000:role/closed")
+
+    # A role that does not exist is refused the same way as a trust failure.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        signed(server, creds).assume_role(RoleArn="arn:aws:iam::000000000000:role/missing", RoleSessionName="nope")
+    assert code(e) == "AccessDenied"
+
+
+def test_presigned_get_caller_identity(server):
+    creds = web_identity_creds(server)["Credentials"]
+    # As `aws eks get-token` does: presigned for GET.
+    url = signed(server, creds).generate_presigned_url("get_caller_identity", ExpiresIn=60, HttpMethod="GET")
+    with urllib.request.urlopen(url, timeout=10) as r:
+        body = r.read().decode()
+    assert "<Arn>arn:aws:sts::000000000000:assumed-role/gitlab-deployer/job-1</Arn>" in body
+
+    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(tampered, timeout=10)
+    assert e.value.code in (400, 403)
+
+
+def test_session_policies(server):
+    good = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}'
+    resp = web_identity_creds(server, Policy=good)
+    assert resp["PackedPolicySize"] > 0
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        web_identity_creds(server, Policy='{"Version":"2012-10-17","Statement":[]}')
+    assert code(e) == "MalformedPolicyDocument"
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        web_identity_creds(server, PolicyArns=[{"arn": "arn:aws:iam::000000000000:policy/does-not-exist"}])
+    assert code(e) == "MalformedPolicyDocument"
+
+    big = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":['
+           + ",".join(f'"arn:aws:s3:::bucket-{i:04d}/*"' for i in range(80)) + ']}]}')
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        web_identity_creds(server, Policy=big)
+    assert code(e) in ("ValidationError", "PackedPolicyTooLarge")
+
+
+def test_oversized_and_malformed_requests_get_aws_errors(server):
+    body = b"Action=AssumeRoleWithWebIdentity&Version=2011-06-15&WebIdentityToken=" + b"a" * (300 * 1024)
+    req = urllib.request.Request(server.url + "/", data=body, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 413
+    assert b"<Code>RequestEntityTooLarge</Code>" in e.value.read()
+
+    req = urllib.request.Request(server.url + "/", data=b"Action=A&Action=B", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 400
+    assert b"<Code>MalformedQueryString</Code>" in e.value.read()
+
+    req = urllib.request.Request(server.url + "/", data=b"Action=Frobnicate&Version=2011-06-15", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert b"<Message>Could not find operation Frobnicate for version 2011-06-15</Message>" in e.value.read()
+
+    req = urllib.request.Request(server.url + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 403
+    assert b"<Code>MissingAuthenticationToken</Code>" in e.value.read()
+
+
+def test_endpoint_with_a_path_prefix(server):
+    # botocore posts to exactly /prefix/sts; aws-sdk-rust adds a trailing slash.
+    token = server.mint("--project-path", "example/project", "--ref", "main")
+    for path in ("/prefix/sts", "/prefix/sts/"):
+        c = boto3.client("sts", endpoint_url=server.url + path, region_name="us-east-1", config=NO_RETRY,
+                         aws_access_key_id="x", aws_secret_access_key="x")
+        creds = c.assume_role_with_web_identity(RoleArn=ROLE_ARN, RoleSessionName="prefix", WebIdentityToken=token)
+        s = boto3.client("sts", endpoint_url=server.url + path, region_name="ap-southeast-2", config=NO_RETRY,
+                         aws_access_key_id=creds["Credentials"]["AccessKeyId"],
+                         aws_secret_access_key=creds["Credentials"]["SecretAccessKey"],
+                         aws_session_token=creds["Credentials"]["SessionToken"])
+        assert s.get_caller_identity()["Account"] == "000000000000"
+
+
+def test_admin_keys_from_the_environment_and_admin_identity(tmp_path):
+    env = {"KEYLESS_ADMIN_ACCESS_KEY_ID": "AKIAEXAMPLEADMIN0001",
+           "KEYLESS_ADMIN_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+    s = Server(tmp_path / "data", ["--dev"], env=env).start()
+    try:
+        assert s.admin_env()["AWS_ACCESS_KEY_ID"] == "AKIAEXAMPLEADMIN0001"
+        mode = os.stat(tmp_path / "data" / "admin-credentials").st_mode & 0o777
+        assert mode == 0o600
+        ident = client(s, aws_access_key_id=env["KEYLESS_ADMIN_ACCESS_KEY_ID"],
+                       aws_secret_access_key=env["KEYLESS_ADMIN_SECRET_ACCESS_KEY"]).get_caller_identity()
+        assert ident["Arn"] == "arn:aws:iam::000000000000:root"
+    finally:
+        s.stop()
+
+
+def test_bad_config_is_rejected_with_file_location_and_reason(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[[role]]\nname = "r"\ntrust_policy = \'{"Version":"2012-10-17","Statement":'
+                   '{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Resource":"*"}}\'\n')
+    p = subprocess.run([keyless_binary(), "serve", "--data-dir", str(tmp_path / "d"), "--config", str(cfg),
+                        "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert str(cfg) in p.stderr
+    assert "role[0].trust_policy" in p.stderr
+    assert "MalformedPolicyDocument" in p.stderr
+
+    cfg.write_text('[server]\nlisten = 8080\n')
+    p = subprocess.run([keyless_binary(), "serve", "--data-dir", str(tmp_path / "d"), "--config", str(cfg)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert f"{cfg}: line 2, column 10:" in p.stderr
