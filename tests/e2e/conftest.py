@@ -47,7 +47,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        self.port = free_port()
+        return self.start_on(free_port())
+
+    def start_on(self, port: int):
+        self.port = port
         self.log = open(self.data_dir.parent / f"server-{self.port}.log", "w+")
         env = dict(os.environ, KEYLESS_LOG="info", **self.env)
         self.proc = subprocess.Popen(

@@ -201,3 +201,133 @@ def test_bad_config_is_rejected_with_file_location_and_reason(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert f"{cfg}: line 2, column 10:" in p.stderr
+
+
+def test_issuer_endpoints_and_a_provider_that_fetches_them(tmp_path):
+    """A provider that fetches the built-in issuer's JWKS over HTTP, like any external issuer."""
+    import json as _json
+    # First start: learn the server's URL, then restart it with a config pointing at itself.
+    s = Server(tmp_path / "data", ["--dev"]).start()
+    try:
+        with urllib.request.urlopen(s.url + "/issuers/gitlab/.well-known/openid-configuration", timeout=5) as r:
+            disc = _json.loads(r.read())
+        assert disc["issuer"] == "https://gitlab.com"
+        assert disc["jwks_uri"] == s.url + "/issuers/gitlab/oauth/discovery/keys"
+        assert disc["id_token_signing_alg_values_supported"] == ["RS256"]
+        with urllib.request.urlopen(disc["jwks_uri"], timeout=5) as r:
+            assert "max-age=86400" in r.headers["Cache-Control"]
+            keys = _json.loads(r.read())["keys"]
+        assert keys and keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256" and len(keys[0]["kid"]) == 43
+        port = s.port
+    finally:
+        s.stop()
+
+    cfg = tmp_path / "fetching.toml"
+    cfg.write_text(textwrap.dedent(f'''
+        [[issuer]]
+        name = "ci"
+        [[provider]]
+        url = "http://127.0.0.1:{port}/issuers/ci"
+        client_ids = ["sts.example"]
+        [[role]]
+        name = "fetched"
+        trust_policy = """
+        {{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow",
+          "Principal": {{"Federated": "arn:aws:iam::000000000000:oidc-provider/127.0.0.1:{port}/issuers/ci"}},
+          "Action": "sts:AssumeRoleWithWebIdentity",
+          "Condition": {{"StringEquals": {{"127.0.0.1:{port}/issuers/ci:project_path": "team/app"}}}}}}]}}
+        """
+    '''))
+    s = Server(tmp_path / "data", ["--dev", "--config", str(cfg)])
+    s.start_on(port)
+    try:
+        token = s.mint("--issuer", "ci", "--project-path", "team/app", "--ref", "main", "--aud", "sts.example")
+        c = client(s, aws_access_key_id="x", aws_secret_access_key="x")
+        resp = c.assume_role_with_web_identity(RoleArn="arn:aws:iam::000000000000:role/fetched",
+                                               RoleSessionName="fetched", WebIdentityToken=token)
+        assert resp["Provider"] == f"arn:aws:iam::000000000000:oidc-provider/127.0.0.1:{port}/issuers/ci"
+        other = s.mint("--issuer", "ci", "--project-path", "team/other", "--ref", "main", "--aud", "sts.example")
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            c.assume_role_with_web_identity(RoleArn="arn:aws:iam::000000000000:role/fetched",
+                                            RoleSessionName="fetched", WebIdentityToken=other)
+        assert code(e) == "AccessDenied"
+    finally:
+        s.stop()
+
+
+def test_policy_commands(tmp_path):
+    trust = tmp_path / "trust.json"
+    trust.write_text('{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                     '"Principal":{"Federated":"arn:aws:iam::000000000000:oidc-provider/gitlab.com"},'
+                     '"Action":"sts:AssumeRoleWithWebIdentity",'
+                     '"Condition":{"StringLike":{"gitlab.com:sub":"project_path:mygroup/*"}}}]}')
+    ctx = tmp_path / "ctx.json"
+    ctx.write_text('{"gitlab.com:sub": "project_path:mygroup-evil/x:ref_type:branch:ref:main"}')
+    base = [keyless_binary(), "policy", "simulate", "--policy", str(trust), "--action",
+            "sts:AssumeRoleWithWebIdentity", "--principal",
+            "Federated:arn:aws:iam::000000000000:oidc-provider/gitlab.com", "--context", str(ctx)]
+    p = subprocess.run(base, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    import json as _json
+    out = _json.loads(p.stdout)
+    assert out["decision"] == "ImplicitDeny"
+    cond = out["trace"]["statements"][0]["conditions"][0]
+    assert cond["key"] == "gitlab.com:sub" and cond["result"] is False and cond["key_missing"] is False
+
+    p = subprocess.run(base + ["--explain"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "gitlab.com:sub" in p.stdout
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Version":"2012-10-17","Statement":[]}')
+    p = subprocess.run([keyless_binary(), "policy", "validate", str(trust), str(bad)], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 2
+    assert "MalformedPolicyDocument" in p.stderr and str(bad) in p.stderr
+    p = subprocess.run([keyless_binary(), "policy", "validate", str(trust)], capture_output=True, text=True)
+    assert p.returncode == 0
+
+
+def test_provider_check_and_pin_make_a_private_issuer_work_offline(tmp_path):
+    """`provider check` reads an issuer; `provider pin` writes a block that needs no network."""
+    issuer_cfg = tmp_path / "issuer.toml"
+    issuer_cfg.write_text('[[issuer]]\nname = "ci"\n')
+    s = Server(tmp_path / "data", ["--config", str(issuer_cfg)]).start()
+    try:
+        url = f"{s.url}/issuers/ci"
+        p = subprocess.run([keyless_binary(), "provider", "check", url], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert f"jwks_uri    {url}/oauth/discovery/keys" in p.stdout
+        assert "RSA" in p.stdout and "alg RS256" in p.stdout
+        p = subprocess.run([keyless_binary(), "provider", "pin", url, "--client-id", "sts.private"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        fragment = p.stdout
+        token = s.mint("--issuer", "ci", "--project-path", "team/app", "--ref", "main", "--aud", "sts.private")
+    finally:
+        s.stop()
+
+    p = subprocess.run([keyless_binary(), "provider", "check", "http://gitlab.internal.example"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "must use https" in p.stderr
+
+    # The issuer is gone: a second keyless trusts it through the pinned block alone.
+    host = url.removeprefix("http://")
+    cfg = tmp_path / "pinned.toml"
+    cfg.write_text(fragment + textwrap.dedent(f'''
+        [[role]]
+        name = "private"
+        trust_policy = """
+        {{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow",
+          "Principal": {{"Federated": "arn:aws:iam::000000000000:oidc-provider/{host}"}},
+          "Action": "sts:AssumeRoleWithWebIdentity",
+          "Condition": {{"StringEquals": {{"{host}:sub": "project_path:team/app:ref_type:branch:ref:main"}}}}}}]}}
+        """
+    '''))
+    other = Server(tmp_path / "other", ["--config", str(cfg)]).start()
+    try:
+        c = client(other, aws_access_key_id="x", aws_secret_access_key="x")
+        resp = c.assume_role_with_web_identity(RoleArn="arn:aws:iam::000000000000:role/private",
+                                               RoleSessionName="offline", WebIdentityToken=token)
+        assert resp["Audience"] == "sts.private"
+    finally:
+        other.stop()

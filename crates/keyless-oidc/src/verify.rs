@@ -120,6 +120,16 @@ pub struct VerifiedToken {
 }
 
 impl UnverifiedJwt<'_> {
+    /// Checks only the signature, with `key` (for diagnosis step by step; [`Self::verify`]
+    /// runs every check).
+    pub fn check_signature(&self, key: &VerificationKey) -> Result<(), TokenError> {
+        key.verify_signature(
+            self.header.alg,
+            self.signing_input.as_bytes(),
+            &self.signature,
+        )
+    }
+
     /// Verifies the signature with `key`, then the audience against `client_ids`,
     /// then `exp`, `nbf` and `iat` against `now` (seconds since the epoch).
     ///
@@ -173,7 +183,9 @@ pub fn match_audience(claims: &Claims, client_ids: &[String]) -> Result<String, 
     Ok(first_match.clone())
 }
 
-fn check_times(claims: &Claims, now: i64, opts: &VerifyOptions) -> Result<(), TokenError> {
+/// Checks `exp` (required, no leeway), `nbf` (with leeway) and `iat` (not too far in the
+/// future) against `now`.
+pub fn check_times(claims: &Claims, now: i64, opts: &VerifyOptions) -> Result<(), TokenError> {
     let exp = claims
         .exp
         .ok_or_else(|| TokenError::invalid("Missing a required claim: exp"))?;

@@ -584,11 +584,11 @@ async fn inspect_and_pin_a_provider() {
     assert_eq!(report.jwks_uri, server.jwks_url());
     assert_eq!(report.keys.len(), 2);
     assert_eq!(report.tls_thumbprint, None, "plain http has no certificate");
-    let fragment = pinned_config_fragment(&report);
+    let fragment = pinned_config_fragment(&report, &["sts.example".to_owned()]);
     let line = fragment
         .lines()
-        .find_map(|l| l.strip_prefix("pinned_jwks = "))
-        .expect("pinned_jwks line");
+        .find_map(|l| l.strip_prefix("jwks = "))
+        .expect("jwks line");
     let json: String = serde_json::from_str(line).expect("quoted JSON");
     let pinned = JwkSet::parse(json.as_bytes()).expect("pinned JWKS");
     let thumbprints: Vec<String> = pinned.keys().map(|k| k.thumbprint()).collect();

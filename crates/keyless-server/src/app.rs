@@ -35,10 +35,21 @@ pub struct Settings {
     pub issuers: Vec<IssuerSettings>,
 }
 
+/// Creation times of the keys in use, for the key-age metrics.
+#[derive(Debug, Default)]
+pub struct KeyAges {
+    /// Sealing keys: (id, created).
+    pub sealing: Vec<(u32, i64)>,
+    /// Issuer keys: (issuer, kid, created).
+    pub issuer: Vec<(String, String, i64)>,
+}
+
 /// What requests read: rebuilt whole and swapped in on every change.
 pub struct Live {
     /// The store generation this reflects.
     pub generation: i64,
+    /// Key creation times.
+    pub key_ages: KeyAges,
     /// The STS state.
     pub sts: StsState,
     /// The built-in issuers, by name.
@@ -55,11 +66,17 @@ pub struct App {
     pub live: ArcSwap<Live>,
     /// Provider keys.
     pub key_cache: KeyCache,
+    /// The audit log.
+    pub auditor: crate::audit::Auditor,
 }
 
 impl App {
     /// Builds the server from the store's current contents.
-    pub async fn new(settings: Settings, store: Store) -> anyhow::Result<Arc<App>> {
+    pub async fn new(
+        settings: Settings,
+        store: Store,
+        auditor: crate::audit::Auditor,
+    ) -> anyhow::Result<Arc<App>> {
         let snapshot = store.load_snapshot().await?;
         let live = build_live(&settings, &snapshot)?;
         let cache_config = CacheConfig::default();
@@ -70,6 +87,7 @@ impl App {
             store,
             live: ArcSwap::from_pointee(live),
             key_cache,
+            auditor,
         }))
     }
 
@@ -148,8 +166,23 @@ pub fn build_live(settings: &Settings, snapshot: &Snapshot) -> anyhow::Result<Li
             },
         },
     });
+    let key_ages = KeyAges {
+        sealing: snapshot
+            .sealing_keys
+            .iter()
+            .filter(|k| matches!(k.state, KeyState::Current | KeyState::Previous))
+            .map(|k| (k.id, k.created))
+            .collect(),
+        issuer: snapshot
+            .issuer_keys
+            .iter()
+            .filter(|k| k.state != KeyState::Retired)
+            .map(|k| (k.issuer.clone(), k.kid.clone(), k.created))
+            .collect(),
+    };
     Ok(Live {
         generation: snapshot.generation,
+        key_ages,
         sts,
         issuers,
     })

@@ -41,6 +41,9 @@ pub struct Config {
     /// Roles.
     #[serde(default, rename = "role")]
     pub roles: Vec<RoleConfig>,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
 }
 
 /// `[server]`.
@@ -336,6 +339,13 @@ impl Config {
                 ),
                 None => None,
             };
+            keyless_oidc::keys::TlsOptions {
+                ca_bundle_pem: ca_bundle.clone(),
+                thumbprints: p.thumbprints.clone(),
+                allow_insecure_http: p.allow_insecure_http,
+            }
+            .validate()
+            .map_err(|e| err(format!("{at}.ca_bundle_file"), e.message))?;
             out.providers.push(OidcProvider {
                 url: p.url.clone(),
                 client_ids: p.client_ids.clone(),

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -19,8 +20,10 @@ use keyless_sts::query::QueryParams;
 use keyless_sts::web_identity::{self, Failure, RequestEnv, WebIdentityParams};
 use keyless_sts::xml;
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::app::App;
+use crate::audit;
 use crate::issuers::MintJob;
 
 /// The STS API version.
@@ -31,6 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .route(
             "/issuers/{name}/.well-known/openid-configuration",
             get(discovery),
@@ -43,6 +47,17 @@ pub fn router(app: Arc<App>) -> Router {
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        crate::metrics::render(&app),
+    )
+        .into_response()
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
@@ -247,7 +262,7 @@ fn error_response(err: &AwsError, namespace: &str, request_id: String) -> QueryR
 }
 
 /// The Query API: `POST` (form body) or `GET` (query string) on any path not taken by another
-/// route, so endpoints with a path prefix work.
+/// route, so endpoints with a path prefix work. Every call is measured and audited.
 async fn query_api(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -256,19 +271,8 @@ async fn query_api(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    if method != Method::POST && method != Method::GET {
-        let err = AwsError::new("InvalidAction", 405, "Only GET and POST are supported.");
-        return error_response(&err, xml::STS_NAMESPACE, request_id).into_response();
-    }
-    let body = match read_body(body, app.settings.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e, xml::STS_NAMESPACE, request_id).into_response(),
-    };
-    let params = match QueryParams::parse(uri.query().unwrap_or(""), &body) {
-        Ok(p) => p,
-        Err(e) => return error_response(&e, xml::STS_NAMESPACE, request_id).into_response(),
-    };
     let env = RequestEnv {
         source_ip: Some(peer.ip().to_string()),
         user_agent: headers
@@ -277,38 +281,39 @@ async fn query_api(
             .map(str::to_owned),
         secure_transport: false,
     };
-    let parts = RequestParts {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        headers: &headers,
-        body: &body,
+    let mut call = Call {
+        source: "sts.amazonaws.com",
+        namespace: xml::STS_NAMESPACE,
+        action: "Unknown".to_owned(),
+        event: None,
     };
-    let Some(action) = params.action() else {
-        let err = AwsError::new(
-            "MissingAction",
-            400,
-            "The request must contain the parameter Action.",
-        );
-        return error_response(&err, xml::STS_NAMESPACE, request_id).into_response();
+    let result = dispatch(
+        &app,
+        &method,
+        &uri,
+        &headers,
+        body,
+        &env,
+        &request_id,
+        &mut call,
+    )
+    .await;
+    let outcome = match &result {
+        Ok(_) => "Success".to_owned(),
+        Err(f) => f.error.code.to_string(),
     };
-    if params.version() == Some(crate::iam::IAM_VERSION) || crate::iam::is_iam_action(action) {
-        return iam_api(&app, &parts, &params, action, request_id).await;
-    }
-    let version = params.version().unwrap_or(STS_VERSION);
-    if version != STS_VERSION {
-        let err = AwsError::invalid_action(action, version);
-        return error_response(&err, xml::STS_NAMESPACE, request_id).into_response();
-    }
-    let result = match action {
-        "AssumeRoleWithWebIdentity" => {
-            assume_role_with_web_identity(&app, &params, &env, &request_id).await
-        }
-        "GetCallerIdentity" => get_caller_identity(&app, &parts, &request_id),
-        "AssumeRole" => assume_role(&app, &parts, &params, &env, &request_id),
-        other => Err(Failure::from(AwsError::invalid_action(other, version))),
-    };
-    match result {
+    let mut event = call.event.take().unwrap_or_else(|| {
+        audit::Event::new(
+            call.source,
+            &call.action,
+            &request_id,
+            &app.settings.account,
+        )
+    });
+    event
+        .set("sourceIPAddress", json!(env.source_ip))
+        .set("userAgent", json!(env.user_agent));
+    let response = match result {
         Ok(body) => QueryResponse {
             status: 200,
             body,
@@ -316,39 +321,130 @@ async fn query_api(
         }
         .into_response(),
         Err(f) => {
-            tracing::info!(action, code = %f.error.code, reason = %f.reason, "request denied");
-            error_response(&f.error, xml::STS_NAMESPACE, request_id).into_response()
+            event.error(&f.error.code, &f.error.message);
+            event.additional("reason", json!(f.reason));
+            if let Some(s) = &f.statement {
+                event.additional("statement", json!(s));
+            }
+            tracing::info!(action = %call.action, code = %f.error.code, reason = %f.reason, "request refused");
+            error_response(&f.error, call.namespace, request_id).into_response()
         }
+    };
+    crate::metrics::request(&call.action, &outcome, started.elapsed().as_secs_f64());
+    app.auditor.record(event.finish());
+    response
+}
+
+/// What one Query API call turned out to be, for its audit event.
+struct Call {
+    source: &'static str,
+    namespace: &'static str,
+    action: String,
+    event: Option<audit::Event>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    app: &App,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    env: &RequestEnv,
+    request_id: &str,
+    call: &mut Call,
+) -> Result<String, Failure> {
+    if method != Method::POST && method != Method::GET {
+        return Err(AwsError::new("InvalidAction", 405, "Only GET and POST are supported.").into());
+    }
+    let body = read_body(body, app.settings.max_body_bytes).await?;
+    let params = QueryParams::parse(uri.query().unwrap_or(""), &body)?;
+    let parts = RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers,
+        body: &body,
+    };
+    let Some(action) = params.action() else {
+        return Err(AwsError::new(
+            "MissingAction",
+            400,
+            "The request must contain the parameter Action.",
+        )
+        .into());
+    };
+    call.action = action.chars().take(64).collect();
+    let account = app.settings.account.as_str();
+    if params.version() == Some(crate::iam::IAM_VERSION) || crate::iam::is_iam_action(action) {
+        call.source = "iam.amazonaws.com";
+        call.namespace = xml::IAM_NAMESPACE;
+        let event = call
+            .event
+            .insert(audit::Event::new(call.source, action, request_id, account));
+        event.set("requestParameters", plain_parameters(&params));
+        let caller = {
+            let live = app.live.load();
+            auth::authenticate(&live.sts, &parts, "iam", app.now())?
+        };
+        event.set("userIdentity", signed_identity(&caller));
+        return Ok(crate::iam::handle(app, &caller, action, &params, request_id).await?);
+    }
+    let version = params.version().unwrap_or(STS_VERSION);
+    if version != STS_VERSION {
+        return Err(AwsError::invalid_action(action, version).into());
+    }
+    let event = call
+        .event
+        .insert(audit::Event::new(call.source, action, request_id, account));
+    match action {
+        "AssumeRoleWithWebIdentity" => {
+            assume_role_with_web_identity(app, &params, env, request_id, event).await
+        }
+        "GetCallerIdentity" => {
+            let live = app.live.load();
+            let caller = auth::authenticate(&live.sts, &parts, "sts", app.now())?;
+            event.set("userIdentity", signed_identity(&caller));
+            Ok(assume_role::render_caller_identity(&caller, request_id))
+        }
+        "AssumeRole" => assume_role(app, &parts, &params, env, request_id, event),
+        other => Err(AwsError::invalid_action(other, version).into()),
     }
 }
 
-/// An IAM call: SigV4 (service `iam`), then the operation, answered in IAM's namespace.
-async fn iam_api(
-    app: &App,
-    parts: &RequestParts<'_>,
-    params: &QueryParams,
-    action: &str,
-    request_id: String,
-) -> Response {
-    let caller = {
-        let live = app.live.load();
-        auth::authenticate(&live.sts, parts, "iam", app.now())
+/// A caller as CloudTrail's `userIdentity` shows it; `accessKeyId` ties later calls back to
+/// the exchange that minted the key.
+fn signed_identity(caller: &Caller) -> serde_json::Value {
+    let kind = match caller {
+        Caller::Admin { .. } => "Root",
+        Caller::Session(_) => "AssumedRole",
     };
-    let result = match caller {
-        Ok(caller) => crate::iam::handle(app, &caller, action, params, &request_id).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(body) => QueryResponse {
-            status: 200,
-            body,
-            request_id,
+    json!({
+        "type": kind,
+        "principalId": caller.user_id(),
+        "arn": caller.arn(),
+        "accountId": caller.account(),
+        "accessKeyId": caller.access_key_id(),
+    })
+}
+
+/// Request parameters for an audit record, with the presigned-signature parameters left out.
+fn plain_parameters(params: &QueryParams) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (name, value) in params.iter() {
+        if name == "Action" || name == "Version" || name.starts_with("X-Amz-") {
+            continue;
         }
-        .into_response(),
-        Err(e) => {
-            tracing::info!(action, code = %e.code, "IAM request refused");
-            error_response(&e, xml::IAM_NAMESPACE, request_id).into_response()
-        }
+        map.insert(lower_camel(name), json!(value));
+    }
+    serde_json::Value::Object(map)
+}
+
+fn lower_camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) => c.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
     }
 }
 
@@ -357,10 +453,36 @@ async fn assume_role_with_web_identity(
     params: &QueryParams,
     env: &RequestEnv,
     request_id: &str,
+    event: &mut audit::Event,
 ) -> Result<String, Failure> {
+    let mut request = json!({
+        "roleArn": params.get("RoleArn"),
+        "roleSessionName": params.get("RoleSessionName"),
+        "durationSeconds": params.get("DurationSeconds"),
+    });
+    if let Some(p) = params.get("Policy") {
+        request["policy"] = json!(p);
+    }
+    let arns = params.list("PolicyArns", Some("arn"));
+    if !arns.is_empty() {
+        request["policyArns"] = json!(arns);
+    }
+    if let Some(token) = params.get("WebIdentityToken") {
+        request["webIdentityToken"] = audit::token_summary(token.trim());
+    }
+    event.set("requestParameters", request);
     let params = WebIdentityParams::from_query(params)?;
     let live = app.live.load_full();
     let prepared = web_identity::prepare(&live.sts, &params)?;
+    let provider_arn = prepared.provider.arn.clone();
+    event.set(
+        "userIdentity",
+        json!({
+            "type": "WebIdentityUser",
+            "identityProvider": provider_arn,
+            "userName": prepared.jwt.claims.sub,
+        }),
+    );
     let key = app
         .key_cache
         .key(
@@ -370,24 +492,40 @@ async fn assume_role_with_web_identity(
         )
         .await
         .map_err(web_identity::token_failure)?;
-    let grant = web_identity::complete(&live.sts, &params, prepared, &key, app.now(), env)?;
-    tracing::info!(
-        role = %params.role_arn,
-        access_key_id = %grant.minted.access_key_id,
-        subject = %grant.subject,
-        "AssumeRoleWithWebIdentity granted"
-    );
+    let role_name = keyless_sts::arn::parse_role_arn(&params.role_arn)
+        .map(|r| r.name.to_owned())
+        .unwrap_or_default();
+    let provider_host = prepared.provider.key_prefix.clone();
+    let grant = match web_identity::complete(&live.sts, &params, prepared, &key, app.now(), env) {
+        Ok(g) => g,
+        Err(f) => {
+            if f.error.code == "AccessDenied" {
+                crate::metrics::decision(&provider_host, &role_name, "Deny");
+                event.additional("decision", json!("Deny"));
+            }
+            return Err(f);
+        }
+    };
+    crate::metrics::decision(&provider_host, &role_name, "Allow");
+    let m = &grant.minted;
+    event
+        .set(
+            "responseElements",
+            json!({
+                "credentials": {
+                    "accessKeyId": m.access_key_id,
+                    "expiration": keyless_sts::session::iso8601(m.expires_at),
+                },
+                "assumedRoleUser": { "assumedRoleId": m.assumed_role_id, "arn": m.assumed_role_arn },
+                "provider": grant.provider_arn,
+                "audience": grant.audience,
+                "subjectFromWebIdentityToken": grant.subject,
+                "packedPolicySize": m.packed_policy_size,
+            }),
+        )
+        .additional("decision", json!("Allow"))
+        .additional("statement", json!(grant.statement));
     Ok(web_identity::render(&grant, request_id))
-}
-
-fn get_caller_identity(
-    app: &App,
-    parts: &RequestParts<'_>,
-    request_id: &str,
-) -> Result<String, Failure> {
-    let live = app.live.load();
-    let caller = auth::authenticate(&live.sts, parts, "sts", app.now())?;
-    Ok(assume_role::render_caller_identity(&caller, request_id))
 }
 
 fn assume_role(
@@ -396,11 +534,29 @@ fn assume_role(
     params: &QueryParams,
     env: &RequestEnv,
     request_id: &str,
+    event: &mut audit::Event,
 ) -> Result<String, Failure> {
+    event.set("requestParameters", plain_parameters(params));
     let live = app.live.load();
     let now = app.now();
     let caller = auth::authenticate(&live.sts, parts, "sts", now)?;
+    event.set("userIdentity", signed_identity(&caller));
     let params = AssumeRoleParams::from_query(params)?;
     let grant = assume_role::assume_role(&live.sts, &caller, &params, now, env)?;
+    let m = &grant.minted;
+    event
+        .set(
+            "responseElements",
+            json!({
+                "credentials": {
+                    "accessKeyId": m.access_key_id,
+                    "expiration": keyless_sts::session::iso8601(m.expires_at),
+                },
+                "assumedRoleUser": { "assumedRoleId": m.assumed_role_id, "arn": m.assumed_role_arn },
+                "packedPolicySize": m.packed_policy_size,
+            }),
+        )
+        .additional("decision", json!("Allow"))
+        .additional("statement", json!(grant.statement));
     Ok(assume_role::render_assume_role(&grant, request_id))
 }

@@ -2,12 +2,14 @@
 //! endpoints, audit and metrics.
 
 pub mod app;
+pub mod audit;
 pub mod bootstrap;
 pub mod config;
 pub mod dev;
 pub mod http;
 pub mod iam;
 pub mod issuers;
+pub mod metrics;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,9 +43,9 @@ pub struct ServeOptions {
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// The file in the data directory that records the built-in issuers' settings, so that
-/// `keyless token mint` can mint offline.
-pub const ISSUERS_FILE: &str = "issuers.json";
+/// The file in the data directory that records the account and the built-in issuers'
+/// settings, so that `keyless token mint` and `keyless explain` work offline.
+pub const RUNTIME_FILE: &str = "runtime.json";
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
@@ -110,7 +112,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             &declared.role_policies,
         )
         .await?;
-    write_issuers_file(&data.data_dir, &issuer_settings)?;
+    write_runtime_file(&data.data_dir, &account, &issuer_settings)?;
 
     let settings = Settings {
         account: account.clone(),
@@ -122,7 +124,9 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         clock_offset_secs: opts.clock_offset_secs,
         issuers: issuer_settings,
     };
-    let app = App::new(settings, store).await?;
+    crate::metrics::install()?;
+    let auditor = audit::Auditor::start(&config.audit, &data.data_dir, store.clone())?;
+    let app = App::new(settings, store, auditor).await?;
     for w in &app.live.load().sts.warnings {
         tracing::warn!("{w}");
     }
@@ -153,7 +157,7 @@ fn config_origin(path: Option<&Path>) -> (String, PathBuf) {
     }
 }
 
-fn write_issuers_file(dir: &Path, issuers: &[IssuerSettings]) -> anyhow::Result<()> {
+fn write_runtime_file(dir: &Path, account: &str, issuers: &[IssuerSettings]) -> anyhow::Result<()> {
     let list: Vec<serde_json::Value> = issuers
         .iter()
         .map(|i| {
@@ -165,40 +169,57 @@ fn write_issuers_file(dir: &Path, issuers: &[IssuerSettings]) -> anyhow::Result<
             })
         })
         .collect();
-    let path = dir.join(ISSUERS_FILE);
-    let tmp = dir.join(format!("{ISSUERS_FILE}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&list)?)?;
+    let doc = serde_json::json!({ "account": account, "issuers": list });
+    let path = dir.join(RUNTIME_FILE);
+    let tmp = dir.join(format!("{RUNTIME_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&doc)?)?;
     std::fs::rename(&tmp, &path)?;
     Ok(())
 }
 
-/// Reads the built-in issuers' settings recorded by the last `keyless serve` on `dir`.
-pub fn read_issuers_file(dir: &Path) -> anyhow::Result<Vec<IssuerSettings>> {
-    let path = dir.join(ISSUERS_FILE);
+/// What the last `keyless serve` on a data directory recorded: the account and the built-in
+/// issuers' settings.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// The account ID.
+    pub account: String,
+    /// The built-in issuers.
+    pub issuers: Vec<IssuerSettings>,
+}
+
+/// Reads the settings recorded by the last `keyless serve` on `dir`.
+pub fn read_runtime_file(dir: &Path) -> anyhow::Result<Runtime> {
+    let path = dir.join(RUNTIME_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         anyhow::anyhow!(
             "cannot read {} ({e}); start `keyless serve` on this data directory once first",
             path.display()
         )
     })?;
-    let list: Vec<serde_json::Value> = serde_json::from_str(&text)?;
-    list.iter()
-        .map(|v| {
-            let name = v["name"].as_str().unwrap_or_default().to_owned();
-            let profile = match v["profile"].as_str() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let account = doc["account"]
+        .as_str()
+        .unwrap_or(config::DEFAULT_ACCOUNT)
+        .to_owned();
+    let issuers = doc["issuers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|v| IssuerSettings {
+            name: v["name"].as_str().unwrap_or_default().to_owned(),
+            iss: v["iss"].as_str().unwrap_or_default().to_owned(),
+            profile: match v["profile"].as_str() {
                 Some("github") => keyless_oidc::issuer::Profile::Github,
                 _ => keyless_oidc::issuer::Profile::Gitlab,
-            };
-            Ok(IssuerSettings {
-                name,
-                iss: v["iss"].as_str().unwrap_or_default().to_owned(),
-                profile,
-                default_ttl: v["default_ttl"]
-                    .as_u64()
-                    .unwrap_or(keyless_oidc::issuer::DEFAULT_TTL_SECS),
-            })
+            },
+            default_ttl: v["default_ttl"]
+                .as_u64()
+                .unwrap_or(keyless_oidc::issuer::DEFAULT_TTL_SECS),
         })
-        .collect()
+        .collect();
+    Ok(Runtime { account, issuers })
 }
 
 fn print_dev_banner(public_url: &str, account: &str, data_dir: &Path) {

@@ -5,6 +5,7 @@ pub mod arn;
 pub mod assume_role;
 pub mod auth;
 pub mod condition_keys;
+pub mod diagnose;
 pub mod error;
 pub mod explain;
 pub mod model;

@@ -92,6 +92,11 @@ impl QueryParams {
         out
     }
 
+    /// Every parameter, in request order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// Whether any parameter starts with `prefix`.
     pub fn has_prefix(&self, prefix: &str) -> bool {
         self.pairs.iter().any(|(n, _)| n.starts_with(prefix))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use keyless_credentials::session::SessionOrigin;
 use keyless_oidc::jwks::VerificationKey;
 use keyless_oidc::jwt::{self, ClaimValue, UnverifiedJwt};
-use keyless_oidc::verify::{TokenError, VerifiedToken};
+use keyless_oidc::verify::TokenError;
 use keyless_policy::{Context, ContextValue, Decision, Principal, Request};
 
 use crate::condition_keys;
@@ -228,24 +228,19 @@ pub fn complete(
         ));
     };
 
-    let session_facts = SessionFacts::from_token(&verified)?;
+    let session_facts = SessionFacts::from_claims(&verified.claims)?;
     let ctx = trust_context(
-        state,
         &provider,
-        &verified,
-        params,
+        &verified.claims,
+        &verified.audience,
+        &params.role_session_name,
         &session_facts,
         now,
         env,
     );
     let principal = Principal::Federated(&provider.arn);
     let mut actions = vec![ACTION];
-    if !session_facts.tags.is_empty() {
-        actions.push("sts:TagSession");
-    }
-    if session_facts.source_identity.is_some() {
-        actions.push("sts:SetSourceIdentity");
-    }
+    actions.extend(session_facts.extra_actions());
     let mut statement = None;
     for action in actions {
         let req = Request {
@@ -306,14 +301,15 @@ fn check_duration(role: &RoleEntry, requested: Option<u32>) -> Result<u32, Failu
 
 /// Session tags and source identity carried by the token.
 #[derive(Debug, Default)]
-struct SessionFacts {
+pub struct SessionFacts {
     tags: Vec<(String, String)>,
     transitive_keys: Vec<String>,
     source_identity: Option<String>,
 }
 
 impl SessionFacts {
-    fn from_token(token: &VerifiedToken) -> Result<SessionFacts, Failure> {
+    /// Reads the session-tags and source-identity claims.
+    pub fn from_claims(claims: &jwt::Claims) -> Result<SessionFacts, Failure> {
         let mut facts = SessionFacts::default();
         let bad = |what: &str| {
             Failure::new(AwsError::new(
@@ -322,7 +318,7 @@ impl SessionFacts {
                 format!("The {TAGS_CLAIM} claim is malformed: {what}"),
             ))
         };
-        for (name, value) in &token.claims.all {
+        for (name, value) in &claims.all {
             if name == TAGS_CLAIM {
                 let ClaimValue::Object(members) = value else {
                     return Err(bad("it must be an object"));
@@ -401,14 +397,26 @@ impl SessionFacts {
             .cloned()
             .collect()
     }
+
+    /// The actions the trust policy must allow besides `sts:AssumeRoleWithWebIdentity`.
+    pub fn extra_actions(&self) -> Vec<&'static str> {
+        let mut actions = Vec::new();
+        if !self.tags.is_empty() {
+            actions.push("sts:TagSession");
+        }
+        if self.source_identity.is_some() {
+            actions.push("sts:SetSourceIdentity");
+        }
+        actions
+    }
 }
 
 /// The request context of the trust-policy evaluation.
-fn trust_context(
-    _state: &StsState,
+pub fn trust_context(
     provider: &ProviderEntry,
-    token: &VerifiedToken,
-    params: &WebIdentityParams,
+    claims: &jwt::Claims,
+    audience: &str,
+    role_session_name: &str,
     facts: &SessionFacts,
     now: i64,
     env: &RequestEnv,
@@ -418,12 +426,12 @@ fn trust_context(
         &mut ctx,
         &provider.key_prefix,
         provider.model.condition_keys,
-        &token.claims.all,
-        &token.audience,
+        &claims.all,
+        audience,
     );
     ctx.insert(
         "sts:RoleSessionName",
-        ContextValue::Single(params.role_session_name.clone()),
+        ContextValue::Single(role_session_name.to_owned()),
     );
     crate::session::add_global_keys(&mut ctx, now, env);
     if !facts.tags.is_empty() {

@@ -1,6 +1,8 @@
 //! `keyless`: a self-hosted STS for CI/CD OIDC federation.
 
+mod explain_cmd;
 mod policy_cmd;
+mod provider_cmd;
 mod token_cmd;
 
 use std::net::SocketAddr;
@@ -34,6 +36,14 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Why a token can or cannot assume a role: every step of the exchange, down to the
+    /// trust-policy condition. Mints nothing.
+    Explain(explain_cmd::ExplainArgs),
+    /// OIDC providers: inspect an issuer, pin its keys.
+    Provider {
+        #[command(subcommand)]
+        command: provider_cmd::ProviderCommand,
     },
     /// IAM policies: validate and simulate.
     Policy {
@@ -155,6 +165,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: TokenCommand::Mint(args),
         } => token_cmd::mint(args).await,
         Command::Policy { command } => Ok(policy_cmd::run(command)),
+        Command::Provider { command } => provider_cmd::run(command).await,
+        Command::Explain(args) => explain_cmd::run(args).await,
     }
 }
 

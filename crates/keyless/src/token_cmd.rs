@@ -47,12 +47,16 @@ pub struct MintArgs {
     /// A claim: `key=value` (a string) or `key:=JSON`; repeat for several; overrides defaults.
     #[arg(long = "claim")]
     claims: Vec<String>,
+    /// GitLab `sub` components, in order (default project_path,ref_type,ref), as a project's
+    /// `ci_id_token_sub_claim_components` sets them.
+    #[arg(long, value_delimiter = ',')]
+    sub_components: Option<Vec<String>>,
 }
 
 /// Mints and prints a token.
 pub async fn mint(args: MintArgs) -> anyhow::Result<ExitCode> {
-    let settings = keyless_server::read_issuers_file(&args.data_dir)?;
-    let Some(settings) = settings.into_iter().find(|s| s.name == args.issuer) else {
+    let runtime = keyless_server::read_runtime_file(&args.data_dir)?;
+    let Some(settings) = runtime.issuers.into_iter().find(|s| s.name == args.issuer) else {
         anyhow::bail!(
             "no built-in issuer named {} in {}",
             args.issuer,
@@ -82,7 +86,7 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<ExitCode> {
         audiences: args.aud,
         ttl_secs,
         environment: args.environment,
-        sub_components: None,
+        sub_components: args.sub_components,
         claims,
     };
     let token = builtin.mint(&job, keyless_server::app::unix_now())?;

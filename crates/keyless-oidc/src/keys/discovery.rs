@@ -116,9 +116,11 @@ pub async fn inspect_provider(
     })
 }
 
-/// A TOML fragment pinning the inspected keys: comment lines naming the issuer
-/// and each key, then `pinned_jwks = "<JWKS JSON>"` (a TOML basic string).
-pub fn pinned_config_fragment(report: &ProviderReport) -> String {
+/// A `[[provider]]` block for the keyless config file that pins the keys in `report`, so
+/// the provider verifies tokens without reaching the issuer: comment lines naming the
+/// source and each key, the URL, the client IDs, and `jwks = "<JWKS JSON>"` (a TOML basic
+/// string).
+pub fn pinned_config_fragment(report: &ProviderReport, client_ids: &[String]) -> String {
     let mut out = format!(
         "# Keys of {} pinned from {}\n",
         one_line(&report.issuer),
@@ -134,9 +136,12 @@ pub fn pinned_config_fragment(report: &ProviderReport) -> String {
         ));
     }
     // JSON string escapes are valid TOML basic-string escapes.
-    let quoted =
-        serde_json::to_string(&report.jwks.to_json()).unwrap_or_else(|_| "\"\"".to_owned());
-    out.push_str(&format!("pinned_jwks = {quoted}\n"));
+    let quote = |v: &str| serde_json::to_string(v).unwrap_or_else(|_| "\"\"".to_owned());
+    let clients: Vec<String> = client_ids.iter().map(|c| quote(c)).collect();
+    out.push_str("[[provider]]\n");
+    out.push_str(&format!("url = {}\n", quote(&report.issuer)));
+    out.push_str(&format!("client_ids = [{}]\n", clients.join(", ")));
+    out.push_str(&format!("jwks = {}\n", quote(&report.jwks.to_json())));
     out
 }
 

@@ -1,0 +1,119 @@
+//! `keyless explain`: why a token can or cannot assume a role, step by step.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use keyless_oidc::keys::{CacheConfig, HttpFetcher, KeyCache};
+use keyless_server::app::{Settings, build_live, unix_now};
+use keyless_server::bootstrap::DataOptions;
+use keyless_sts::diagnose::{self, ExplainInput};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Arguments of `keyless explain`.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["token", "claims"])))]
+pub struct ExplainArgs {
+    /// The role to explain (repeat for several).
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// Explain every role instead.
+    #[arg(long, conflicts_with = "roles")]
+    all_roles: bool,
+    /// A file holding the ID token (as a CI job writes it).
+    #[arg(long)]
+    token: Option<PathBuf>,
+    /// A JSON file of claims: the signature and time checks are skipped.
+    #[arg(long)]
+    claims: Option<PathBuf>,
+    /// The data directory of a keyless server.
+    #[arg(long, default_value = ".keyless", env = "KEYLESS_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The database, if not the data directory's SQLite file.
+    #[arg(long, env = "KEYLESS_DATABASE")]
+    database: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// Explains; exits 0 when the exchange would succeed, 1 when it would fail.
+pub async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    if args.roles.is_empty() && !args.all_roles {
+        anyhow::bail!("give --role ROLE_ARN (repeatable) or --all-roles");
+    }
+    let input = match (&args.token, &args.claims) {
+        (Some(path), _) => ExplainInput::Token(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            ExplainInput::Claims(
+                serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?,
+            )
+        }
+        (None, None) => anyhow::bail!("give --token FILE or --claims FILE"),
+    };
+    let runtime = keyless_server::read_runtime_file(&args.data_dir)?;
+    let store = keyless_server::bootstrap::open_store(&DataOptions {
+        data_dir: args.data_dir.clone(),
+        database: args.database.clone(),
+    })
+    .await?;
+    let snapshot = store.load_snapshot().await?;
+    let settings = Settings {
+        account: runtime.account,
+        public_url: String::new(),
+        debug_denials: true,
+        token_leeway_secs: 60,
+        max_body_bytes: 0,
+        dev: false,
+        clock_offset_secs: 0,
+        issuers: runtime.issuers,
+    };
+    let live = build_live(&settings, &snapshot)?;
+    let now = unix_now();
+    let key = match &input {
+        ExplainInput::Token(t) => match diagnose::key_need(&live.sts, t) {
+            Some(need) => {
+                let config = CacheConfig::default();
+                let cache = KeyCache::new(config.clone(), Arc::new(HttpFetcher::new(&config)));
+                Some(
+                    cache
+                        .key(
+                            &need.provider.keys,
+                            need.jwt.header.kid.as_deref(),
+                            need.jwt.header.alg,
+                        )
+                        .await,
+                )
+            }
+            None => None,
+        },
+        ExplainInput::Claims(_) => None,
+    };
+    let roles = (!args.all_roles).then_some(args.roles.as_slice());
+    let report = diagnose::explain(&live.sts, &input, key, roles, now);
+    match args.format {
+        Format::Text => print!("{}", diagnose::render_text(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(
+        if report.allowed() && report.roles.iter().all(|r| r.allowed || args.all_roles) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
+}
