@@ -410,7 +410,7 @@ fn parse_header(json: &[u8]) -> Result<Header, TokenError> {
 /// Renders an untrusted short identifier for an error message, or a placeholder.
 pub(crate) fn printable_name(name: &str) -> String {
     if !name.is_empty()
-        && name.len() <= 32
+        && name.len() <= 64
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')

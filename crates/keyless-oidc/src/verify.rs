@@ -226,7 +226,9 @@ pub fn check_issuer(claims: &Claims, expected: &str) -> Result<(), TokenError> {
 }
 
 /// Shortens an untrusted value to 256 bytes and replaces control characters.
-fn truncate_for_message(value: &str) -> String {
+/// Shortens a token-supplied value for an error message (256 bytes at most, control
+/// characters replaced).
+pub fn truncate_for_message(value: &str) -> String {
     const LIMIT: usize = 256;
     let mut end = value.len().min(LIMIT);
     while !value.is_char_boundary(end) {

@@ -1,27 +1,356 @@
 //! The IAM Query API (version 2010-05-08) on the same endpoint: OIDC providers, roles, inline
 //! and managed policies, each call SigV4-signed (service `iam`) and authorized.
+//!
+//! * Every call is authorized before it runs: the admin key may do everything; a role session
+//!   may do what its permissions (the role's identity policies ∩ its session policies) allow
+//!   for `iam:<Action>` on the resource IAM scopes that action to (see [`authz`]).
+//! * Entities declared in the config file (`ManagedBy::Config`) are read-only through the API:
+//!   writes to them fail with `UnmodifiableEntity`, since the next start would undo them.
+//! * Reads come from the store, so a caller reads its own writes on any replica; after every
+//!   write this replica reloads its live state at once (others within the refresh interval).
 
+mod authz;
+mod params;
+mod policies;
+mod providers;
+mod render;
+mod roles;
+
+use keyless_policy::Context;
+use keyless_store::StoreError;
 use keyless_sts::auth::Caller;
 use keyless_sts::error::AwsError;
 use keyless_sts::query::QueryParams;
+use keyless_sts::xml::XmlWriter;
 
 use crate::app::App;
 
 /// The IAM API version.
 pub const IAM_VERSION: &str = "2010-05-08";
 
+/// Every IAM operation this endpoint serves.
+pub const ACTIONS: &[&str] = &[
+    "CreateOpenIDConnectProvider",
+    "GetOpenIDConnectProvider",
+    "ListOpenIDConnectProviders",
+    "DeleteOpenIDConnectProvider",
+    "UpdateOpenIDConnectProviderThumbprint",
+    "AddClientIDToOpenIDConnectProvider",
+    "RemoveClientIDFromOpenIDConnectProvider",
+    "TagOpenIDConnectProvider",
+    "UntagOpenIDConnectProvider",
+    "ListOpenIDConnectProviderTags",
+    "CreateRole",
+    "GetRole",
+    "ListRoles",
+    "DeleteRole",
+    "UpdateRole",
+    "UpdateAssumeRolePolicy",
+    "TagRole",
+    "UntagRole",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "ListRolePolicies",
+    "DeleteRolePolicy",
+    "CreatePolicy",
+    "GetPolicy",
+    "GetPolicyVersion",
+    "ListPolicies",
+    "DeletePolicy",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
+];
+
 /// Whether `action` is an IAM operation this endpoint serves.
-pub fn is_iam_action(_action: &str) -> bool {
-    false
+pub fn is_iam_action(action: &str) -> bool {
+    ACTIONS.contains(&action)
 }
 
 /// Runs one IAM operation for an authenticated caller and renders its XML response.
 pub async fn handle(
-    _app: &App,
-    _caller: &Caller,
+    app: &App,
+    caller: &Caller,
     action: &str,
-    _params: &QueryParams,
-    _request_id: &str,
+    params: &QueryParams,
+    request_id: &str,
 ) -> Result<String, AwsError> {
-    Err(AwsError::invalid_action(action, IAM_VERSION))
+    if let Some(version) = params.version()
+        && version != IAM_VERSION
+    {
+        return Err(AwsError::invalid_action(action, version));
+    }
+    let call = Call {
+        app,
+        caller,
+        action,
+        params,
+        request_id,
+    };
+    match action {
+        "CreateOpenIDConnectProvider" => providers::create(&call).await,
+        "GetOpenIDConnectProvider" => providers::get(&call).await,
+        "ListOpenIDConnectProviders" => providers::list(&call).await,
+        "DeleteOpenIDConnectProvider" => providers::delete(&call).await,
+        "UpdateOpenIDConnectProviderThumbprint" => providers::update_thumbprints(&call).await,
+        "AddClientIDToOpenIDConnectProvider" => providers::add_client_id(&call).await,
+        "RemoveClientIDFromOpenIDConnectProvider" => providers::remove_client_id(&call).await,
+        "TagOpenIDConnectProvider" => providers::tag(&call).await,
+        "UntagOpenIDConnectProvider" => providers::untag(&call).await,
+        "ListOpenIDConnectProviderTags" => providers::list_tags(&call).await,
+        "CreateRole" => roles::create(&call).await,
+        "GetRole" => roles::get(&call).await,
+        "ListRoles" => roles::list(&call).await,
+        "DeleteRole" => roles::delete(&call).await,
+        "UpdateRole" => roles::update(&call).await,
+        "UpdateAssumeRolePolicy" => roles::update_trust_policy(&call).await,
+        "TagRole" => roles::tag(&call).await,
+        "UntagRole" => roles::untag(&call).await,
+        "PutRolePolicy" => roles::put_inline_policy(&call).await,
+        "GetRolePolicy" => roles::get_inline_policy(&call).await,
+        "ListRolePolicies" => roles::list_inline_policies(&call).await,
+        "DeleteRolePolicy" => roles::delete_inline_policy(&call).await,
+        "CreatePolicy" => policies::create(&call).await,
+        "GetPolicy" => policies::get(&call).await,
+        "GetPolicyVersion" => policies::get_version(&call).await,
+        "ListPolicies" => policies::list(&call).await,
+        "DeletePolicy" => policies::delete(&call).await,
+        "AttachRolePolicy" => policies::attach(&call).await,
+        "DetachRolePolicy" => policies::detach(&call).await,
+        "ListAttachedRolePolicies" => policies::list_attached(&call).await,
+        other => Err(AwsError::invalid_action(other, IAM_VERSION)),
+    }
+}
+
+/// One IAM call in progress.
+struct Call<'a> {
+    app: &'a App,
+    caller: &'a Caller,
+    action: &'a str,
+    params: &'a QueryParams,
+    request_id: &'a str,
+}
+
+impl Call<'_> {
+    /// The account ID.
+    fn account(&self) -> &str {
+        &self.app.settings.account
+    }
+
+    /// Checks that the caller may perform this call's action on `resource`; `context` holds
+    /// the request's own condition keys (request tags, the policy ARN, …).
+    fn authorize(&self, resource: &str, context: Context) -> Result<(), AwsError> {
+        let live = self.app.live.load();
+        authz::authorize(
+            &live.sts,
+            self.caller,
+            &format!("iam:{}", self.action),
+            resource,
+            context,
+            self.app.now(),
+        )
+    }
+
+    /// Reloads this replica's live state after a write, so the change applies at once.
+    async fn written(&self) {
+        if let Err(e) = self.app.refresh().await {
+            tracing::warn!(
+                action = self.action,
+                "reloading the state after a write failed: {e:#}"
+            );
+        }
+    }
+
+    /// A response with result members.
+    fn respond(&self, result: &dyn Fn(&mut XmlWriter)) -> String {
+        render::with_result(self.action, self.request_id, result)
+    }
+
+    /// A response with only `ResponseMetadata`.
+    fn respond_empty(&self) -> String {
+        render::empty(self.action, self.request_id)
+    }
+}
+
+/// Maps a store error onto IAM's error codes; the entity errors carry IAM's messages.
+fn store_error(e: StoreError) -> AwsError {
+    match e {
+        StoreError::NoSuchEntity(m) => AwsError::new("NoSuchEntity", 404, m),
+        StoreError::EntityAlreadyExists(m) => AwsError::new("EntityAlreadyExists", 409, m),
+        StoreError::DeleteConflict(m) => AwsError::new("DeleteConflict", 409, m),
+        StoreError::LimitExceeded(m) => AwsError::new("LimitExceeded", 409, m),
+        StoreError::InvalidInput(m) => AwsError::new("InvalidInput", 400, m),
+        other => {
+            tracing::error!("IAM store operation failed: {other}");
+            AwsError::new(
+                "ServiceFailure",
+                500,
+                "The request processing has failed because of an unknown error, exception or \
+                 failure.",
+            )
+        }
+    }
+}
+
+/// 400 `InvalidInput`.
+fn invalid_input(message: impl Into<String>) -> AwsError {
+    AwsError::new("InvalidInput", 400, message)
+}
+
+/// 404 `NoSuchEntity`.
+fn no_such_entity(message: impl Into<String>) -> AwsError {
+    AwsError::new("NoSuchEntity", 404, message)
+}
+
+/// 409 `LimitExceeded`.
+fn limit_exceeded(message: impl Into<String>) -> AwsError {
+    AwsError::new("LimitExceeded", 409, message)
+}
+
+/// 400 `UnmodifiableEntity`: the entity is declared in the config file.
+fn unmodifiable(kind: &str, name: &str) -> AwsError {
+    AwsError::new(
+        "UnmodifiableEntity",
+        400,
+        format!(
+            "{kind} {name} is declared in the config file and cannot be modified through the API."
+        ),
+    )
+}
+
+/// Merges `added` into `tags` (a tag with an existing key, compared ignoring case as IAM does,
+/// replaces it). `LimitExceeded` beyond [`params::MAX_TAGS`].
+fn merge_tags(
+    tags: &mut Vec<keyless_sts::model::Tag>,
+    added: Vec<keyless_sts::model::Tag>,
+) -> Result<(), AwsError> {
+    check_unique_tag_keys(added.iter().map(|t| t.key.as_str()))?;
+    for tag in added {
+        match tags
+            .iter_mut()
+            .find(|t| t.key.eq_ignore_ascii_case(&tag.key))
+        {
+            Some(existing) => *existing = tag,
+            None => tags.push(tag),
+        }
+    }
+    if tags.len() > params::MAX_TAGS {
+        return Err(limit_exceeded(format!(
+            "The number of tags has reached the maximum limit of {}.",
+            params::MAX_TAGS
+        )));
+    }
+    Ok(())
+}
+
+/// `InvalidInput` when two keys differ only in case (IAM tag keys are case-insensitive).
+fn check_unique_tag_keys<'k>(keys: impl Iterator<Item = &'k str>) -> Result<(), AwsError> {
+    let mut seen: Vec<String> = Vec::new();
+    for key in keys {
+        let lower = key.to_lowercase();
+        if seen.contains(&lower) {
+            return Err(invalid_input(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+            ));
+        }
+        seen.push(lower);
+    }
+    Ok(())
+}
+
+/// Removes the tags whose keys are in `keys` (ignoring case).
+fn remove_tags(tags: &mut Vec<keyless_sts::model::Tag>, keys: &[String]) {
+    tags.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+}
+
+/// `aws:RequestTag/<key>` and `aws:TagKeys` for a request that sets tags.
+fn request_tag_context(tags: &[keyless_sts::model::Tag]) -> Context {
+    let mut ctx = Context::new();
+    if tags.is_empty() {
+        return ctx;
+    }
+    for tag in tags {
+        ctx.insert(
+            &format!("aws:RequestTag/{}", tag.key),
+            keyless_policy::ContextValue::Single(tag.value.clone()),
+        );
+    }
+    ctx.insert(
+        "aws:TagKeys",
+        keyless_policy::ContextValue::Multi(tags.iter().map(|t| t.key.clone()).collect()),
+    );
+    ctx
+}
+
+/// `aws:TagKeys` for a request that removes tags.
+fn tag_keys_context(keys: &[String]) -> Context {
+    let mut ctx = Context::new();
+    if !keys.is_empty() {
+        ctx.insert(
+            "aws:TagKeys",
+            keyless_policy::ContextValue::Multi(keys.to_vec()),
+        );
+    }
+    ctx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyless_sts::model::Tag;
+
+    fn tag(key: &str, value: &str) -> Tag {
+        Tag {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn serves_exactly_the_implemented_actions() {
+        assert!(is_iam_action("CreateRole"));
+        assert!(is_iam_action("ListOpenIDConnectProviderTags"));
+        assert!(!is_iam_action("AssumeRoleWithWebIdentity"));
+        assert!(!is_iam_action("CreateUser"));
+        assert!(!is_iam_action("createrole"));
+    }
+
+    #[test]
+    fn tags_merge_by_key_ignoring_case() {
+        let mut tags = vec![tag("Team", "a"), tag("env", "prod")];
+        merge_tags(&mut tags, vec![tag("team", "b"), tag("owner", "me")]).expect("merge");
+        assert_eq!(
+            tags,
+            vec![tag("team", "b"), tag("env", "prod"), tag("owner", "me")]
+        );
+        let err = merge_tags(&mut tags, vec![tag("x", "1"), tag("X", "2")]).unwrap_err();
+        assert_eq!(err.code, "InvalidInput");
+        let many: Vec<Tag> = (0..48).map(|i| tag(&format!("k{i}"), "v")).collect();
+        let err = merge_tags(&mut tags, many).unwrap_err();
+        assert_eq!((err.code.as_ref(), err.status), ("LimitExceeded", 409));
+        remove_tags(&mut tags, &["TEAM".to_owned()]);
+        assert!(!tags.iter().any(|t| t.key == "team"));
+    }
+
+    #[test]
+    fn store_errors_keep_iam_codes_and_hide_internals() {
+        let e = store_error(StoreError::DeleteConflict("must detach".to_owned()));
+        assert_eq!(
+            (e.code.as_ref(), e.status, e.message.as_str()),
+            ("DeleteConflict", 409, "must detach")
+        );
+        let e = store_error(StoreError::Corrupt("secret detail".to_owned()));
+        assert_eq!((e.code.as_ref(), e.status), ("ServiceFailure", 500));
+        assert!(!e.message.contains("secret"));
+    }
+
+    #[test]
+    fn config_entities_are_unmodifiable() {
+        let e = unmodifiable("Role", "gitlab-deployer");
+        assert_eq!(e.code, "UnmodifiableEntity");
+        assert_eq!(
+            e.message,
+            "Role gitlab-deployer is declared in the config file and cannot be modified through the API."
+        );
+    }
 }

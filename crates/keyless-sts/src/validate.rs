@@ -58,6 +58,24 @@ impl Violations {
         }
     }
 
+    /// String length bounds for a sensitive member (a token): the value is never quoted back,
+    /// as AWS leaves it out of the message.
+    pub fn length_sensitive(&mut self, member: &str, value: &str, min: usize, max: usize) {
+        let n = value.chars().count();
+        let bound = if n < min {
+            Some(format!("greater than or equal to {min}"))
+        } else if n > max {
+            Some(format!("less than or equal to {max}"))
+        } else {
+            None
+        };
+        if let Some(bound) = bound {
+            self.items.push(format!(
+                "Value at '{member}' failed to satisfy constraint: Member must have length {bound}"
+            ));
+        }
+    }
+
     /// A pattern, checked by `allowed` per character; `pattern` is the model's regular expression,
     /// quoted in the message.
     pub fn pattern(&mut self, member: &str, value: &str, pattern: &str, allowed: fn(char) -> bool) {
@@ -180,6 +198,17 @@ mod tests {
         assert_eq!(
             err.message,
             "2 validation errors detected: Value '600' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900; Value 'a' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2"
+        );
+    }
+
+    #[test]
+    fn never_quotes_sensitive_values() {
+        let mut v = Violations::new();
+        v.length_sensitive("webIdentityToken", &"x".repeat(20001), 4, 20000);
+        let message = v.finish().unwrap_err().message;
+        assert_eq!(
+            message,
+            "1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must have length less than or equal to 20000"
         );
     }
 

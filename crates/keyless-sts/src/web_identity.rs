@@ -64,7 +64,7 @@ impl WebIdentityParams {
         }
         let token = v.required("webIdentityToken", q.get("WebIdentityToken"));
         if let Some(t) = token {
-            v.length("webIdentityToken", t, 4, 20000);
+            v.length_sensitive("webIdentityToken", t, 4, 20000);
         }
         let duration = q
             .get("DurationSeconds")
@@ -150,7 +150,7 @@ pub fn prepare<'t>(
             400,
             format!(
                 "No OpenIDConnect provider found in your account for {}",
-                jwt.claims.iss
+                keyless_oidc::verify::truncate_for_message(&jwt.claims.iss)
             ),
         )));
     };

@@ -88,7 +88,7 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         ExplainInput::Token(t) => match diagnose::key_need(&live.sts, t) {
             Some(need) => {
                 let config = CacheConfig::default();
-                let cache = KeyCache::new(config.clone(), Arc::new(HttpFetcher::new(&config)));
+                let cache = KeyCache::new(config, Arc::new(HttpFetcher::new(&config)));
                 Some(
                     cache
                         .key(

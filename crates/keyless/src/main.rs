@@ -1,6 +1,7 @@
 //! `keyless`: a self-hosted STS for CI/CD OIDC federation.
 
 mod explain_cmd;
+mod lint_cmd;
 mod policy_cmd;
 mod provider_cmd;
 mod token_cmd;
@@ -40,6 +41,8 @@ enum Command {
     /// Why a token can or cannot assume a role: every step of the exchange, down to the
     /// trust-policy condition. Mints nothing.
     Explain(explain_cmd::ExplainArgs),
+    /// Check trust policies for the known OIDC pitfalls (text, JSON or SARIF).
+    Lint(lint_cmd::LintArgs),
     /// OIDC providers: inspect an issuer, pin its keys.
     Provider {
         #[command(subcommand)]
@@ -167,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => Ok(policy_cmd::run(command)),
         Command::Provider { command } => provider_cmd::run(command).await,
         Command::Explain(args) => explain_cmd::run(args).await,
+        Command::Lint(args) => lint_cmd::run(args),
     }
 }
 

@@ -120,12 +120,8 @@ impl<'a> Checker<'a> {
         match self.required(name, member) {
             Some(value) => {
                 self.violations.length(member, value, 1, max);
-                self.violations.pattern(
-                    member,
-                    value,
-                    ENTITY_NAME_PATTERN,
-                    validate::is_name_char,
-                );
+                self.violations
+                    .pattern(member, value, ENTITY_NAME_PATTERN, validate::is_name_char);
                 value.to_owned()
             }
             None => String::new(),
@@ -137,8 +133,12 @@ impl<'a> Checker<'a> {
         match self.required(name, member) {
             Some(value) => {
                 self.violations.length(member, value, 20, 2048);
-                self.violations
-                    .pattern(member, value, validate::ARN_PATTERN, validate::is_arn_char);
+                self.violations.pattern(
+                    member,
+                    value,
+                    validate::ARN_PATTERN,
+                    validate::is_arn_char,
+                );
                 value.to_owned()
             }
             None => String::new(),
@@ -303,7 +303,8 @@ impl<'a> Checker<'a> {
         let mut tags = Vec::with_capacity(pairs.len());
         for (index, (key, value)) in pairs.into_iter().enumerate() {
             let prefix = format!("{member}.{}.member", index + 1);
-            self.violations.length(&format!("{prefix}.key"), key, 1, 128);
+            self.violations
+                .length(&format!("{prefix}.key"), key, 1, 128);
             self.violations
                 .pattern(&format!("{prefix}.key"), key, TAG_KEY_PATTERN, is_tag_char);
             self.violations
@@ -425,7 +426,11 @@ impl Paging {
     /// Sorts `items` by `key` and cuts the page that follows the marker: every item whose key
     /// sorts after the key the marker carries. A marker stays valid when items are added or
     /// removed between pages.
-    pub fn page<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> &str) -> Result<Page<T>, AwsError> {
+    pub fn page<T>(
+        &self,
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> &str,
+    ) -> Result<Page<T>, AwsError> {
         items.sort_by(|a, b| key(a).cmp(key(b)));
         if let Some(marker) = &self.marker {
             let after = decode_marker(marker)?;
@@ -476,9 +481,7 @@ mod tests {
             marker: Some(encode_marker("b")),
             max_items: 10,
         };
-        let page = paging
-            .page(vec!["a", "c", "d"], |s| s)
-            .expect("page");
+        let page = paging.page(vec!["a", "c", "d"], |s| s).expect("page");
         assert_eq!(page.items, ["c", "d"]);
         assert_eq!(page.next_marker, None);
     }
@@ -552,7 +555,9 @@ mod tests {
 
     #[test]
     fn tags_are_checked_per_member() {
-        let p = params("Tags.member.1.Key=team&Tags.member.1.Value=a%2Fb&Tags.member.2.Key=&Tags.member.2.Value=x");
+        let p = params(
+            "Tags.member.1.Key=team&Tags.member.1.Value=a%2Fb&Tags.member.2.Key=&Tags.member.2.Value=x",
+        );
         let mut c = Checker::new(&p);
         let tags = c.tags("Tags", "tags");
         assert_eq!(tags.len(), 2);

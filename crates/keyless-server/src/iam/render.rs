@@ -47,7 +47,11 @@ pub fn tags(w: &mut XmlWriter, tags: &[Tag]) {
 pub fn truncation(w: &mut XmlWriter, next_marker: Option<&str>) {
     w.element(
         "IsTruncated",
-        if next_marker.is_some() { "true" } else { "false" },
+        if next_marker.is_some() {
+            "true"
+        } else {
+            "false"
+        },
     );
     w.optional("Marker", next_marker);
 }
@@ -69,10 +73,7 @@ pub fn role(w: &mut XmlWriter, tag: &str, role: &Role, account: &str, detail: Ro
         .element("RoleId", &role.role_id)
         .element("Arn", &role.arn(account))
         .element("CreateDate", &iso8601(role.created))
-        .element(
-            "AssumeRolePolicyDocument",
-            &url_encode(&role.trust_policy),
-        );
+        .element("AssumeRolePolicyDocument", &url_encode(&role.trust_policy));
     w.optional("Description", role.description.as_deref());
     w.element("MaxSessionDuration", &role.max_session_duration.to_string());
     if detail == RoleDetail::Full && !role.tags.is_empty() {
@@ -156,7 +157,13 @@ mod tests {
     #[test]
     fn roles_render_every_member() {
         let mut w = XmlWriter::with_capacity(256);
-        role(&mut w, "Role", &sample_role(), "000000000000", RoleDetail::Full);
+        role(
+            &mut w,
+            "Role",
+            &sample_role(),
+            "000000000000",
+            RoleDetail::Full,
+        );
         assert_eq!(
             w.finish(),
             "<Role><Path>/ci/</Path><RoleName>deployer</RoleName>\
@@ -168,7 +175,13 @@ mod tests {
              <Tags><member><Key>team</Key><Value>platform</Value></member></Tags></Role>"
         );
         let mut w = XmlWriter::with_capacity(256);
-        role(&mut w, "member", &sample_role(), "000000000000", RoleDetail::Listed);
+        role(
+            &mut w,
+            "member",
+            &sample_role(),
+            "000000000000",
+            RoleDetail::Listed,
+        );
         let listed = w.finish();
         assert!(listed.starts_with("<member><Path>/ci/</Path>"));
         assert!(!listed.contains("<Tags>"));
@@ -202,7 +215,14 @@ mod tests {
         assert!(out.contains("<Description>pushes</Description>"));
         assert!(out.contains("<UpdateDate>1970-01-01T00:01:00Z</UpdateDate>"));
         let mut w = XmlWriter::with_capacity(256);
-        policy(&mut w, "member", &p, "000000000000", 0, PolicyDetail::Listed);
+        policy(
+            &mut w,
+            "member",
+            &p,
+            "000000000000",
+            0,
+            PolicyDetail::Listed,
+        );
         assert!(!w.finish().contains("Description"));
     }
 

@@ -1,0 +1,283 @@
+//! Authorization of IAM calls.
+//!
+//! The admin key (the account's root identity) may do everything. A role session may perform
+//! `iam:<Action>` on a resource when its permissions allow it: the identity policies of its
+//! role (inline and attached, from the live state) intersected with the session policies it
+//! was minted with (`Policy` and `PolicyArns`), an explicit Deny anywhere winning.
+//!
+//! Resources follow IAM's service authorization reference: the ARN of the role, managed
+//! policy or OIDC provider the call acts on (for `Create*`, the ARN the new entity will have),
+//! and `*` for the account-wide listings `ListRoles`, `ListPolicies` and
+//! `ListOpenIDConnectProviders`.
+
+use std::sync::Arc;
+
+use keyless_credentials::session::SessionClaims;
+use keyless_policy::{
+    Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind, Principal, Request,
+    evaluate_session,
+};
+use keyless_sts::auth::Caller;
+use keyless_sts::error::AwsError;
+use keyless_sts::session::iso8601;
+use keyless_sts::state::StsState;
+
+/// Allows or refuses `action` (e.g. `iam:CreateRole`) on `resource` for `caller`. `context`
+/// carries the request's own condition keys; the principal and global keys are added here.
+pub fn authorize(
+    state: &StsState,
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    context: Context,
+    now: i64,
+) -> Result<(), AwsError> {
+    let claims = match caller {
+        Caller::Admin { .. } => return Ok(()),
+        Caller::Session(claims) => claims,
+    };
+    let denied = |reason: &str| {
+        let base = format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource}",
+            claims.assumed_role_arn()
+        );
+        tracing::info!(action, resource, reason, "IAM call denied");
+        if state.options.debug_denials {
+            AwsError::access_denied(format!("{base}: {reason}"))
+        } else {
+            AwsError::access_denied(base)
+        }
+    };
+    let Some(role) = state.roles.get(&claims.role_name) else {
+        return Err(denied("the session's role no longer exists"));
+    };
+    if role.model.role_id != claims.role_id {
+        return Err(denied("the session's role was deleted and created again"));
+    }
+    let session = session_policies(state, claims).map_err(|reason| denied(&reason))?;
+    let identity: Vec<&Policy> = role.identity.iter().map(Arc::as_ref).collect();
+    let session: Vec<&Policy> = session.iter().map(Arc::as_ref).collect();
+    let ctx = principal_context(context, claims, now);
+    let principal = claims.assumed_role_arn();
+    let request = Request {
+        principal: Some(Principal::Aws(&principal)),
+        action,
+        resource: Some(resource),
+        context: &ctx,
+    };
+    match evaluate_session(&identity, &session, &request) {
+        Decision::Allow => Ok(()),
+        Decision::ExplicitDeny => Err(denied("explicitly denied by a policy")),
+        Decision::ImplicitDeny => Err(denied("no policy allows it")),
+    }
+}
+
+/// The session policies a session was minted with. A session whose policies can no longer be
+/// resolved (a managed policy named in `PolicyArns` was deleted) is refused rather than
+/// silently given its role's full permissions.
+fn session_policies(state: &StsState, claims: &SessionClaims) -> Result<Vec<Arc<Policy>>, String> {
+    let mut policies = Vec::with_capacity(claims.policy_arns.len() + 1);
+    if let Some(doc) = &claims.session_policy {
+        let options = ParseOptions {
+            kind: PolicyKind::Session,
+            max_chars: None,
+        };
+        let policy = Policy::parse(doc, &options)
+            .map_err(|e| format!("the session policy no longer parses ({e})"))?;
+        policies.push(Arc::new(policy));
+    }
+    for arn in &claims.policy_arns {
+        let policy = state
+            .managed_policies
+            .get(arn)
+            .ok_or_else(|| format!("the session policy {arn} no longer exists"))?;
+        policies.push(policy.clone());
+    }
+    Ok(policies)
+}
+
+/// Adds the keys describing the calling session and the global time keys.
+fn principal_context(mut ctx: Context, claims: &SessionClaims, now: i64) -> Context {
+    let single = |v: String| ContextValue::Single(v);
+    ctx.insert("aws:CurrentTime", single(iso8601(now)));
+    ctx.insert("aws:EpochTime", single(now.to_string()));
+    ctx.insert("aws:PrincipalAccount", single(claims.account.clone()));
+    ctx.insert("aws:PrincipalArn", single(claims.role_arn()));
+    ctx.insert("aws:PrincipalType", single("AssumedRole".to_owned()));
+    ctx.insert("aws:userid", single(claims.user_id()));
+    ctx.insert("aws:TokenIssueTime", single(iso8601(claims.issued_at)));
+    if let Some(source_identity) = &claims.source_identity {
+        ctx.insert("aws:SourceIdentity", single(source_identity.clone()));
+    }
+    for (key, value) in &claims.transitive_tags {
+        ctx.insert(&format!("aws:PrincipalTag/{key}"), single(value.clone()));
+    }
+    ctx
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use keyless_credentials::session::{SealingKeyring, SessionOrigin, generate_sealing_key};
+    use keyless_sts::model::{
+        Attachment, ManagedBy, ManagedPolicy, PolicyVersion, Role, RolePolicy,
+    };
+    use keyless_sts::state::{StateInputs, StsOptions};
+
+    use super::*;
+
+    const ACCOUNT: &str = "000000000000";
+    const READ_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:Get*","iam:List*"],"Resource":"*"}]}"#;
+    const ROLES_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"arn:aws:iam::000000000000:role/*"}]}"#;
+
+    fn state() -> StsState {
+        let role = Role {
+            name: "reader".to_owned(),
+            path: "/".to_owned(),
+            role_id: "AROAAAAAAAAAAAAAAAAAA".to_owned(),
+            trust_policy: "{}".to_owned(),
+            description: None,
+            max_session_duration: 3600,
+            tags: Vec::new(),
+            created: 0,
+            managed_by: ManagedBy::Api,
+        };
+        let managed = ManagedPolicy {
+            name: "roles-only".to_owned(),
+            path: "/".to_owned(),
+            policy_id: "ANPAAAAAAAAAAAAAAAAAA".to_owned(),
+            description: None,
+            versions: vec![PolicyVersion {
+                version_id: "v1".to_owned(),
+                document: ROLES_ONLY.to_owned(),
+                is_default: true,
+                created: 0,
+            }],
+            tags: Vec::new(),
+            created: 0,
+            updated: 0,
+            managed_by: ManagedBy::Api,
+        };
+        let keyring = SealingKeyring::new(generate_sealing_key(1, 0), Vec::new()).expect("keyring");
+        StsState::build(StateInputs {
+            account: ACCOUNT,
+            providers: &[],
+            roles: &[role],
+            role_policies: &[RolePolicy {
+                role_name: "reader".to_owned(),
+                policy_name: "read-only".to_owned(),
+                document: READ_ONLY.to_owned(),
+            }],
+            managed_policies: &[managed],
+            attachments: &[] as &[Attachment],
+            builtin_jwks: &HashMap::new(),
+            keyring,
+            admin: None,
+            options: StsOptions::default(),
+        })
+    }
+
+    fn session(policy_arns: &[&str], session_policy: Option<&str>) -> Caller {
+        Caller::Session(Box::new(SessionClaims {
+            access_key_id: "ASIAAAAAAAAAAAAAAAAA".to_owned(),
+            secret_access_key: "s".repeat(40),
+            account: ACCOUNT.to_owned(),
+            role_name: "reader".to_owned(),
+            role_path: "/".to_owned(),
+            role_id: "AROAAAAAAAAAAAAAAAAAA".to_owned(),
+            session_name: "cicd".to_owned(),
+            issued_at: 0,
+            expires_at: 3600,
+            origin: SessionOrigin::AssumeRole {
+                source_arn: format!("arn:aws:iam::{ACCOUNT}:root"),
+            },
+            session_policy: session_policy.map(str::to_owned),
+            policy_arns: policy_arns.iter().map(|s| (*s).to_owned()).collect(),
+            source_identity: None,
+            transitive_tags: Vec::new(),
+            chained: false,
+        }))
+    }
+
+    fn check(
+        state: &StsState,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), AwsError> {
+        authorize(state, caller, action, resource, Context::new(), 60)
+    }
+
+    #[test]
+    fn the_admin_may_do_everything() {
+        let admin = Caller::Admin {
+            access_key_id: "AKIAAAAAAAAAAAAAAAAA".to_owned(),
+            account: ACCOUNT.to_owned(),
+        };
+        assert!(
+            check(
+                &state(),
+                &admin,
+                "iam:DeleteRole",
+                "arn:aws:iam::000000000000:role/x"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn sessions_get_their_role_permissions() {
+        let state = state();
+        let caller = session(&[], None);
+        assert!(check(&state, &caller, "iam:ListRoles", "*").is_ok());
+        let err = check(
+            &state,
+            &caller,
+            "iam:CreateRole",
+            "arn:aws:iam::000000000000:role/x",
+        )
+        .unwrap_err();
+        assert_eq!((err.code.as_ref(), err.status), ("AccessDenied", 403));
+        assert_eq!(
+            err.message,
+            "User: arn:aws:sts::000000000000:assumed-role/reader/cicd is not authorized to perform: \
+             iam:CreateRole on resource: arn:aws:iam::000000000000:role/x"
+        );
+    }
+
+    #[test]
+    fn session_policies_narrow_the_role_permissions() {
+        let state = state();
+        let arn = "arn:aws:iam::000000000000:policy/roles-only";
+        let caller = session(&[arn], None);
+        assert!(
+            check(
+                &state,
+                &caller,
+                "iam:GetRole",
+                "arn:aws:iam::000000000000:role/x"
+            )
+            .is_ok()
+        );
+        assert!(check(&state, &caller, "iam:ListRoles", "*").is_err());
+        let deny_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        let caller = session(&[], Some(deny_all));
+        assert!(check(&state, &caller, "iam:ListRoles", "*").is_err());
+    }
+
+    #[test]
+    fn unresolvable_session_policies_fail_closed() {
+        let caller = session(&["arn:aws:iam::000000000000:policy/deleted"], None);
+        assert!(check(&state(), &caller, "iam:ListRoles", "*").is_err());
+    }
+
+    #[test]
+    fn a_recreated_role_does_not_honour_old_sessions() {
+        let Caller::Session(mut claims) = session(&[], None) else {
+            unreachable!("session() builds a session");
+        };
+        claims.role_id = "AROABBBBBBBBBBBBBBBBB".to_owned();
+        assert!(check(&state(), &Caller::Session(claims), "iam:ListRoles", "*").is_err());
+    }
+}

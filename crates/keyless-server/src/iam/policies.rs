@@ -1,0 +1,359 @@
+//! Customer-managed policies and their attachment to roles.
+
+use keyless_policy::{Context, ContextValue, ParseOptions, Policy, PolicyErrorKind, PolicyKind};
+use keyless_sts::error::AwsError;
+use keyless_sts::model::{ManagedBy, ManagedPolicy, PolicyVersion};
+
+use super::params::Checker;
+use super::render::{self, PolicyDetail};
+use super::roles::{modifiable_role, role_resource};
+use super::{
+    Call, check_unique_tag_keys, invalid_input, limit_exceeded, no_such_entity,
+    request_tag_context, store_error, unmodifiable,
+};
+
+/// IAM's limit on the characters (whitespace excluded) of a managed policy document.
+pub const MANAGED_POLICY_LIMIT: usize = 6144;
+/// The only policy language version CreatePolicy accepts.
+const POLICY_VERSION: &str = "2012-10-17";
+
+/// Validates a managed policy document as CreatePolicy does.
+pub fn check_managed_policy(doc: &str) -> Result<(), AwsError> {
+    let options = ParseOptions {
+        kind: PolicyKind::Identity,
+        max_chars: Some(MANAGED_POLICY_LIMIT),
+    };
+    let policy = Policy::parse(doc, &options).map_err(|e| match e.kind {
+        PolicyErrorKind::LimitExceeded => limit_exceeded(format!(
+            "Cannot exceed quota for PolicySize: {MANAGED_POLICY_LIMIT}"
+        )),
+        PolicyErrorKind::Malformed => AwsError::malformed_policy(e.message),
+    })?;
+    if policy.version() != Some(POLICY_VERSION) {
+        return Err(AwsError::malformed_policy(
+            "Policy document must be version 2012-10-17 or greater.",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `arn` is a policy ARN of this account; `missing` is the error otherwise.
+fn check_policy_arn(
+    call: &Call<'_>,
+    arn: &str,
+    missing: impl FnOnce() -> AwsError,
+) -> Result<(), AwsError> {
+    let (account, _, _) = keyless_sts::arn::parse_policy_arn(arn)
+        .ok_or_else(|| invalid_input(format!("ARN {arn} is not valid.")))?;
+    if account != call.account() {
+        return Err(missing());
+    }
+    Ok(())
+}
+
+fn not_found(arn: &str) -> AwsError {
+    no_such_entity(format!("Policy {arn} was not found."))
+}
+
+fn not_attachable(arn: &str) -> AwsError {
+    no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
+}
+
+/// The managed policy `arn` names.
+async fn find(call: &Call<'_>, arn: &str) -> Result<ManagedPolicy, AwsError> {
+    check_policy_arn(call, arn, || not_found(arn))?;
+    call.app.store.get_policy(arn).await.map_err(|e| match e {
+        keyless_store::StoreError::NoSuchEntity(_) => not_found(arn),
+        other => store_error(other),
+    })
+}
+
+/// The ARN of every attachment (one entry per role a policy is attached to).
+async fn attached_policy_arns(call: &Call<'_>) -> Result<Vec<String>, AwsError> {
+    let snapshot = call.app.store.load_snapshot().await.map_err(store_error)?;
+    Ok(snapshot
+        .attachments
+        .into_iter()
+        .map(|a| a.policy_arn)
+        .collect())
+}
+
+fn count_of(attached: &[String], arn: &str) -> usize {
+    attached.iter().filter(|a| *a == arn).count()
+}
+
+/// CreatePolicy.
+pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("PolicyName", "policyName", 128);
+    let path = c.policy_path("Path", "path");
+    let document = c.policy_document("PolicyDocument", "policyDocument");
+    let description = c.optional_text("Description", "description", 1000);
+    let tags = c.tags("Tags", "tags");
+    c.finish()?;
+    check_managed_policy(&document)?;
+    check_unique_tag_keys(tags.iter().map(|t| t.key.as_str()))?;
+    let arn = format!("arn:aws:iam::{}:policy{path}{name}", call.account());
+    call.authorize(&arn, request_tag_context(&tags))?;
+
+    let now = call.app.now();
+    let policy = ManagedPolicy {
+        name,
+        path,
+        policy_id: keyless_credentials::ids::new_unique_id("ANPA"),
+        description: description.filter(|d| !d.is_empty()),
+        versions: vec![PolicyVersion {
+            version_id: "v1".to_owned(),
+            document,
+            is_default: true,
+            created: now,
+        }],
+        tags,
+        created: now,
+        updated: now,
+        managed_by: ManagedBy::Api,
+    };
+    call.app
+        .store
+        .create_policy(&policy)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    let account = call.account();
+    Ok(call.respond(&|w| {
+        render::policy(w, "Policy", &policy, account, 0, PolicyDetail::Created);
+    }))
+}
+
+/// GetPolicy.
+pub async fn get(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let arn = c.arn("PolicyArn", "policyArn");
+    c.finish()?;
+    call.authorize(&arn, Context::new())?;
+    let policy = find(call, &arn).await?;
+    let count = count_of(&attached_policy_arns(call).await?, &arn);
+    let account = call.account();
+    Ok(call.respond(&|w| {
+        render::policy(w, "Policy", &policy, account, count, PolicyDetail::Full);
+    }))
+}
+
+/// GetPolicyVersion.
+pub async fn get_version(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let arn = c.arn("PolicyArn", "policyArn");
+    let version_id = c.version_id("VersionId", "versionId");
+    c.finish()?;
+    call.authorize(&arn, Context::new())?;
+    let policy = find(call, &arn).await?;
+    let version = policy
+        .versions
+        .iter()
+        .find(|v| v.version_id == version_id)
+        .ok_or_else(|| {
+            no_such_entity(format!("Policy {arn} version {version_id} does not exist."))
+        })?;
+    Ok(call.respond(&|w| {
+        w.open("PolicyVersion")
+            .element("Document", &render::url_encode(&version.document))
+            .element("VersionId", &version.version_id)
+            .element(
+                "IsDefaultVersion",
+                if version.is_default { "true" } else { "false" },
+            )
+            .element(
+                "CreateDate",
+                &keyless_sts::session::iso8601(version.created),
+            )
+            .close("PolicyVersion");
+    }))
+}
+
+/// ListPolicies: the customer-managed policies (`Scope` `AWS` lists none: there are no
+/// AWS-managed policies here), ordered by name.
+pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let scope = c.one_of("Scope", "scope", &["All", "AWS", "Local"]);
+    let only_attached = c.boolean("OnlyAttached", "onlyAttached").unwrap_or(false);
+    let prefix = c.policy_path_prefix("PathPrefix", "pathPrefix");
+    let usage = c.one_of(
+        "PolicyUsageFilter",
+        "policyUsageFilter",
+        &["PermissionsPolicy", "PermissionsBoundary"],
+    );
+    let paging = c.paging();
+    c.finish()?;
+    call.authorize("*", Context::new())?;
+    let account = call.account();
+    let attached = attached_policy_arns(call).await?;
+    let mut policies: Vec<(ManagedPolicy, usize)> =
+        if scope.as_deref() == Some("AWS") || usage.as_deref() == Some("PermissionsBoundary") {
+            Vec::new()
+        } else {
+            call.app
+                .store
+                .list_policies()
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|p| {
+                    let count = count_of(&attached, &p.arn(account));
+                    (p, count)
+                })
+                .collect()
+        };
+    if let Some(prefix) = &prefix {
+        policies.retain(|(p, _)| p.path.starts_with(prefix.as_str()));
+    }
+    if only_attached {
+        policies.retain(|(_, count)| *count > 0);
+    }
+    let page = paging.page(policies, |(p, _)| p.name.as_str())?;
+    Ok(call.respond(&|w| {
+        w.open("Policies");
+        for (policy, count) in &page.items {
+            render::policy(w, "member", policy, account, *count, PolicyDetail::Listed);
+        }
+        w.close("Policies");
+        render::truncation(w, page.next_marker.as_deref());
+    }))
+}
+
+/// DeletePolicy: refused while attached.
+pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let arn = c.arn("PolicyArn", "policyArn");
+    c.finish()?;
+    call.authorize(&arn, Context::new())?;
+    let policy = find(call, &arn).await?;
+    if policy.managed_by == ManagedBy::Config {
+        return Err(unmodifiable("Policy", &policy.name));
+    }
+    call.app
+        .store
+        .delete_policy(&arn)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+/// Authorizes an attachment change on the role, with `iam:PolicyARN` in the context.
+fn authorize_attachment(call: &Call<'_>, role_name: &str, arn: &str) -> Result<(), AwsError> {
+    let (role_arn, mut ctx) = role_resource(call, role_name);
+    ctx.insert("iam:PolicyARN", ContextValue::Single(arn.to_owned()));
+    call.authorize(&role_arn, ctx)
+}
+
+/// AttachRolePolicy: attaching an attached policy changes nothing.
+pub async fn attach(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let role_name = c.name("RoleName", "roleName", 64);
+    let arn = c.arn("PolicyArn", "policyArn");
+    c.finish()?;
+    check_policy_arn(call, &arn, || not_attachable(&arn))?;
+    authorize_attachment(call, &role_name, &arn)?;
+    modifiable_role(call, &role_name).await?;
+    call.app
+        .store
+        .attach_role_policy(&role_name, &arn)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+/// DetachRolePolicy.
+pub async fn detach(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let role_name = c.name("RoleName", "roleName", 64);
+    let arn = c.arn("PolicyArn", "policyArn");
+    c.finish()?;
+    check_policy_arn(call, &arn, || {
+        no_such_entity(format!("Policy {arn} was not found."))
+    })?;
+    authorize_attachment(call, &role_name, &arn)?;
+    modifiable_role(call, &role_name).await?;
+    call.app
+        .store
+        .detach_role_policy(&role_name, &arn)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+/// ListAttachedRolePolicies, ordered by policy name.
+pub async fn list_attached(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let role_name = c.name("RoleName", "roleName", 64);
+    let prefix = c.policy_path_prefix("PathPrefix", "pathPrefix");
+    let paging = c.paging();
+    c.finish()?;
+    let (role_arn, ctx) = role_resource(call, &role_name);
+    call.authorize(&role_arn, ctx)?;
+    let attachments = call
+        .app
+        .store
+        .list_attached_role_policies(&role_name)
+        .await
+        .map_err(store_error)?;
+    let mut attached: Vec<(String, String)> = attachments
+        .into_iter()
+        .filter_map(|a| {
+            let (_, path, name) = keyless_sts::arn::parse_policy_arn(&a.policy_arn)?;
+            if let Some(prefix) = &prefix
+                && !path.starts_with(prefix.as_str())
+            {
+                return None;
+            }
+            Some((name.to_owned(), a.policy_arn.clone()))
+        })
+        .collect();
+    attached.dedup();
+    let page = paging.page(attached, |(name, _)| name.as_str())?;
+    Ok(call.respond(&|w| {
+        w.open("AttachedPolicies");
+        for (name, arn) in &page.items {
+            w.open("member")
+                .element("PolicyName", name)
+                .element("PolicyArn", arn)
+                .close("member");
+        }
+        w.close("AttachedPolicies");
+        render::truncation(w, page.next_marker.as_deref());
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_policies_must_use_the_current_language_version() {
+        let old = r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+        let err = check_managed_policy(old).unwrap_err();
+        assert_eq!(err.code, "MalformedPolicyDocument");
+        assert_eq!(
+            err.message,
+            "Policy document must be version 2012-10-17 or greater."
+        );
+        let none = r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+        assert!(check_managed_policy(none).is_err());
+        let err = check_managed_policy("{").unwrap_err();
+        assert_eq!(err.message, "Syntax errors in policy.");
+        let good = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+        assert!(check_managed_policy(good).is_ok());
+    }
+
+    #[test]
+    fn managed_policies_are_limited_to_6144_characters() {
+        let big = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::{}"}}]}}"#,
+            "b".repeat(6144)
+        );
+        let err = check_managed_policy(&big).unwrap_err();
+        assert_eq!((err.code.as_ref(), err.status), ("LimitExceeded", 409));
+    }
+}

@@ -1,0 +1,426 @@
+//! Roles and their inline policies.
+
+use keyless_policy::{Context, ContextValue, ParseOptions, Policy, PolicyErrorKind, PolicyKind};
+use keyless_sts::error::AwsError;
+use keyless_sts::model::{ManagedBy, Role, RolePolicy};
+
+use super::params::Checker;
+use super::render::{self, RoleDetail};
+use super::{
+    Call, check_unique_tag_keys, invalid_input, limit_exceeded, merge_tags, remove_tags,
+    request_tag_context, store_error, tag_keys_context, unmodifiable,
+};
+
+/// IAM's limit on the characters (whitespace excluded) of all inline policies of one role.
+pub const ROLE_INLINE_POLICY_LIMIT: usize = 10_240;
+/// IAM's default quota on the characters (whitespace excluded) of a role trust policy.
+pub const TRUST_POLICY_LIMIT: usize = 2048;
+
+/// The size IAM counts for a policy document: its characters, without the whitespace between
+/// JSON tokens.
+pub fn policy_size(doc: &str) -> usize {
+    let mut size = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in doc.chars() {
+        if in_string {
+            size += 1;
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            size += 1;
+            if c == '"' {
+                in_string = true;
+            }
+        }
+    }
+    size
+}
+
+/// Validates a trust policy as IAM does before storing it.
+pub fn check_trust_policy(doc: &str) -> Result<(), AwsError> {
+    let options = ParseOptions {
+        kind: PolicyKind::Trust,
+        max_chars: Some(TRUST_POLICY_LIMIT),
+    };
+    match Policy::parse(doc, &options) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == PolicyErrorKind::LimitExceeded => Err(limit_exceeded(format!(
+            "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_LIMIT}"
+        ))),
+        Err(e) => Err(AwsError::malformed_policy(e.message)),
+    }
+}
+
+fn inline_limit_exceeded(role: &str) -> AwsError {
+    limit_exceeded(format!(
+        "Maximum policy size of {ROLE_INLINE_POLICY_LIMIT} bytes exceeded for role {role}"
+    ))
+}
+
+/// Validates an inline permission policy of `role`.
+fn check_inline_policy(doc: &str, role: &str) -> Result<(), AwsError> {
+    let options = ParseOptions {
+        kind: PolicyKind::Identity,
+        max_chars: Some(ROLE_INLINE_POLICY_LIMIT),
+    };
+    match Policy::parse(doc, &options) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == PolicyErrorKind::LimitExceeded => Err(inline_limit_exceeded(role)),
+        Err(e) => Err(AwsError::malformed_policy(e.message)),
+    }
+}
+
+/// The ARN of role `name` for authorization (its real path when it exists, `/` otherwise),
+/// and `aws:ResourceTag/*` of the existing role.
+pub fn role_resource(call: &Call<'_>, name: &str) -> (String, Context) {
+    let live = call.app.live.load();
+    let mut ctx = Context::new();
+    match live.sts.roles.get(name) {
+        Some(role) => {
+            for tag in &role.model.tags {
+                ctx.insert(
+                    &format!("aws:ResourceTag/{}", tag.key),
+                    ContextValue::Single(tag.value.clone()),
+                );
+            }
+            (role.arn.clone(), ctx)
+        }
+        None => (format!("arn:aws:iam::{}:role/{name}", call.account()), ctx),
+    }
+}
+
+/// Authorizes the call on role `name`, adding `extra` to the request context.
+fn authorize_on_role(call: &Call<'_>, name: &str, extra: Context) -> Result<(), AwsError> {
+    let (arn, mut ctx) = role_resource(call, name);
+    for (key, value) in extra.iter() {
+        ctx.insert(key, value.clone());
+    }
+    call.authorize(&arn, ctx)
+}
+
+/// The role `name`, refused when it is declared in the config file.
+pub async fn modifiable_role(call: &Call<'_>, name: &str) -> Result<Role, AwsError> {
+    let role = call.app.store.get_role(name).await.map_err(store_error)?;
+    if role.managed_by == ManagedBy::Config {
+        return Err(unmodifiable("Role", &role.name));
+    }
+    Ok(role)
+}
+
+async fn save(call: &Call<'_>, role: &Role) -> Result<(), AwsError> {
+    call.app
+        .store
+        .update_role(role)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(())
+}
+
+/// CreateRole.
+pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let path = c.role_path("Path", "path");
+    let name = c.name("RoleName", "roleName", 64);
+    let trust_policy = c.policy_document("AssumeRolePolicyDocument", "assumeRolePolicyDocument");
+    let description = c.role_description("Description", "description");
+    let max_session_duration = c.integer("MaxSessionDuration", "maxSessionDuration", 3600, 43_200);
+    let tags = c.tags("Tags", "tags");
+    let boundary = c.get("PermissionsBoundary");
+    c.finish()?;
+    if boundary.is_some() {
+        return Err(invalid_input("Permissions boundaries are not supported."));
+    }
+    check_trust_policy(&trust_policy)?;
+    check_unique_tag_keys(tags.iter().map(|t| t.key.as_str()))?;
+    let arn = format!("arn:aws:iam::{}:role{path}{name}", call.account());
+    call.authorize(&arn, request_tag_context(&tags))?;
+
+    let role = Role {
+        name,
+        path,
+        role_id: keyless_credentials::ids::new_unique_id("AROA"),
+        trust_policy,
+        description: description.filter(|d| !d.is_empty()),
+        max_session_duration: max_session_duration
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(3600),
+        tags,
+        created: call.app.now(),
+        managed_by: ManagedBy::Api,
+    };
+    call.app
+        .store
+        .create_role(&role)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    let account = call.account();
+    Ok(call.respond(&|w| render::role(w, "Role", &role, account, RoleDetail::Full)))
+}
+
+/// GetRole.
+pub async fn get(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("RoleName", "roleName", 64);
+    c.finish()?;
+    authorize_on_role(call, &name, Context::new())?;
+    let role = call.app.store.get_role(&name).await.map_err(store_error)?;
+    let account = call.account();
+    Ok(call.respond(&|w| render::role(w, "Role", &role, account, RoleDetail::Full)))
+}
+
+/// ListRoles, ordered by name.
+pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let prefix = c.path_prefix("PathPrefix", "pathPrefix");
+    let paging = c.paging();
+    c.finish()?;
+    call.authorize("*", Context::new())?;
+    let roles = call
+        .app
+        .store
+        .list_roles(prefix.as_deref())
+        .await
+        .map_err(store_error)?;
+    let page = paging.page(roles, |r| r.name.as_str())?;
+    let account = call.account();
+    Ok(call.respond(&|w| {
+        w.open("Roles");
+        for role in &page.items {
+            render::role(w, "member", role, account, RoleDetail::Listed);
+        }
+        w.close("Roles");
+        render::truncation(w, page.next_marker.as_deref());
+    }))
+}
+
+/// DeleteRole: refused while the role has inline or attached policies.
+pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("RoleName", "roleName", 64);
+    c.finish()?;
+    authorize_on_role(call, &name, Context::new())?;
+    modifiable_role(call, &name).await?;
+    call.app
+        .store
+        .delete_role(&name)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+/// UpdateRole: the description and the maximum session duration.
+pub async fn update(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("RoleName", "roleName", 64);
+    let description = c.role_description("Description", "description");
+    let max_session_duration = c.integer("MaxSessionDuration", "maxSessionDuration", 3600, 43_200);
+    c.finish()?;
+    authorize_on_role(call, &name, Context::new())?;
+    let mut role = modifiable_role(call, &name).await?;
+    if let Some(description) = description {
+        role.description = Some(description).filter(|d| !d.is_empty());
+    }
+    if let Some(duration) = max_session_duration.and_then(|d| u32::try_from(d).ok()) {
+        role.max_session_duration = duration;
+    }
+    save(call, &role).await?;
+    Ok(call.respond(&|_| {}))
+}
+
+/// UpdateAssumeRolePolicy.
+pub async fn update_trust_policy(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("RoleName", "roleName", 64);
+    let document = c.policy_document("PolicyDocument", "policyDocument");
+    c.finish()?;
+    check_trust_policy(&document)?;
+    authorize_on_role(call, &name, Context::new())?;
+    let mut role = modifiable_role(call, &name).await?;
+    role.trust_policy = document;
+    save(call, &role).await?;
+    Ok(call.respond_empty())
+}
+
+/// TagRole.
+pub async fn tag(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("RoleName", "roleName", 64);
+    let tags = c.tags("Tags", "tags");
+    c.finish()?;
+    authorize_on_role(call, &name, request_tag_context(&tags))?;
+    let mut role = modifiable_role(call, &name).await?;
+    merge_tags(&mut role.tags, tags)?;
+    save(call, &role).await?;
+    Ok(call.respond_empty())
+}
+
+/// UntagRole.
+pub async fn untag(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("RoleName", "roleName", 64);
+    let keys = c.tag_keys("TagKeys", "tagKeys");
+    c.finish()?;
+    authorize_on_role(call, &name, tag_keys_context(&keys))?;
+    let mut role = modifiable_role(call, &name).await?;
+    remove_tags(&mut role.tags, &keys);
+    save(call, &role).await?;
+    Ok(call.respond_empty())
+}
+
+/// PutRolePolicy: creates or replaces an inline policy, within the role's aggregate limit.
+pub async fn put_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let role_name = c.name("RoleName", "roleName", 64);
+    let policy_name = c.name("PolicyName", "policyName", 128);
+    let document = c.policy_document("PolicyDocument", "policyDocument");
+    c.finish()?;
+    check_inline_policy(&document, &role_name)?;
+    authorize_on_role(call, &role_name, Context::new())?;
+    let role = modifiable_role(call, &role_name).await?;
+    let store = &call.app.store;
+    let mut total = policy_size(&document);
+    for other in store
+        .list_role_policies(&role.name)
+        .await
+        .map_err(store_error)?
+    {
+        if other != policy_name {
+            let existing = store
+                .get_role_policy(&role.name, &other)
+                .await
+                .map_err(store_error)?;
+            total += policy_size(&existing.document);
+        }
+    }
+    if total > ROLE_INLINE_POLICY_LIMIT {
+        return Err(inline_limit_exceeded(&role.name));
+    }
+    store
+        .put_role_policy(&RolePolicy {
+            role_name: role.name,
+            policy_name,
+            document,
+        })
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+/// GetRolePolicy.
+pub async fn get_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let role_name = c.name("RoleName", "roleName", 64);
+    let policy_name = c.name("PolicyName", "policyName", 128);
+    c.finish()?;
+    authorize_on_role(call, &role_name, Context::new())?;
+    let policy = call
+        .app
+        .store
+        .get_role_policy(&role_name, &policy_name)
+        .await
+        .map_err(store_error)?;
+    Ok(call.respond(&|w| {
+        w.element("RoleName", &policy.role_name)
+            .element("PolicyName", &policy.policy_name)
+            .element("PolicyDocument", &render::url_encode(&policy.document));
+    }))
+}
+
+/// ListRolePolicies, ordered by name.
+pub async fn list_inline_policies(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let role_name = c.name("RoleName", "roleName", 64);
+    let paging = c.paging();
+    c.finish()?;
+    authorize_on_role(call, &role_name, Context::new())?;
+    let names = call
+        .app
+        .store
+        .list_role_policies(&role_name)
+        .await
+        .map_err(store_error)?;
+    let page = paging.page(names, String::as_str)?;
+    Ok(call.respond(&|w| {
+        w.members("PolicyNames", page.items.iter().map(String::as_str));
+        render::truncation(w, page.next_marker.as_deref());
+    }))
+}
+
+/// DeleteRolePolicy.
+pub async fn delete_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
+    let mut c = Checker::new(call.params);
+    let role_name = c.name("RoleName", "roleName", 64);
+    let policy_name = c.name("PolicyName", "policyName", 128);
+    c.finish()?;
+    authorize_on_role(call, &role_name, Context::new())?;
+    modifiable_role(call, &role_name).await?;
+    call.app
+        .store
+        .delete_role_policy(&role_name, &policy_name)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_ignores_whitespace_between_tokens_only() {
+        assert_eq!(
+            policy_size("{ \"a b\" :\n\t[ 1 , 2 ] }"),
+            "{\"a b\":[1,2]}".len()
+        );
+        assert_eq!(policy_size(r#"{"q":"x\" y"}"#), r#"{"q":"x\" y"}"#.len());
+    }
+
+    #[test]
+    fn trust_policies_are_validated_with_iam_messages() {
+        let err = check_trust_policy("not json").unwrap_err();
+        assert_eq!(err.code, "MalformedPolicyDocument");
+        assert_eq!(err.message, "This policy contains invalid Json");
+        let with_resource = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+            "Principal":{"Federated":"arn:aws:iam::000000000000:oidc-provider/gitlab.com"},
+            "Action":"sts:AssumeRoleWithWebIdentity","Resource":"*"}]}"#;
+        let err = check_trust_policy(with_resource).unwrap_err();
+        assert_eq!(err.code, "MalformedPolicyDocument");
+        assert_eq!(err.message, "Has prohibited field Resource");
+        let padded = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{}","Effect":"Allow",
+            "Principal":{{"Federated":"arn:aws:iam::000000000000:oidc-provider/gitlab.com"}},
+            "Action":"sts:AssumeRoleWithWebIdentity"}}]}}"#,
+            "A".repeat(2048)
+        );
+        let err = check_trust_policy(&padded).unwrap_err();
+        assert_eq!((err.code.as_ref(), err.status), ("LimitExceeded", 409));
+    }
+
+    #[test]
+    fn inline_policies_are_identity_policies() {
+        let err = check_inline_policy(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*"}]}"#,
+            "r",
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "Policy statement must contain resources.");
+        assert!(
+            check_inline_policy(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+                "r"
+            )
+            .is_ok()
+        );
+    }
+}
