@@ -85,9 +85,14 @@ class Server:
                 self.proc.wait()
 
     def admin_env(self) -> dict:
+        return self.admin_env_with({}, None)
+
+    def admin_env_with(self, env: dict, database) -> dict:
+        args = [keyless_binary(), "admin", "credentials", "--data-dir", str(self.data_dir)]
+        if database:
+            args += ["--database", database]
         out = subprocess.run(
-            [keyless_binary(), "admin", "credentials", "--data-dir", str(self.data_dir)],
-            check=True, capture_output=True, text=True,
+            args, check=True, capture_output=True, text=True, env=dict(os.environ, **env),
         ).stdout
         env = {}
         for line in out.splitlines():

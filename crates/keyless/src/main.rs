@@ -1,6 +1,7 @@
 //! `keyless`: a self-hosted STS for CI/CD OIDC federation.
 
 mod explain_cmd;
+mod keys_cmd;
 mod lint_cmd;
 mod policy_cmd;
 mod provider_cmd;
@@ -41,6 +42,11 @@ enum Command {
     /// Why a token can or cannot assume a role: every step of the exchange, down to the
     /// trust-policy condition. Mints nothing.
     Explain(explain_cmd::ExplainArgs),
+    /// Key rotation.
+    Keys {
+        #[command(subcommand)]
+        command: keys_cmd::KeysCommand,
+    },
     /// Check trust policies for the known OIDC pitfalls (text, JSON or SARIF).
     Lint(lint_cmd::LintArgs),
     /// OIDC providers: inspect an issuer, pin its keys.
@@ -171,6 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Provider { command } => provider_cmd::run(command).await,
         Command::Explain(args) => explain_cmd::run(args).await,
         Command::Lint(args) => lint_cmd::run(args),
+        Command::Keys { command } => keys_cmd::run(command).await,
     }
 }
 
