@@ -3,6 +3,7 @@
 import os
 import subprocess
 import textwrap
+import time
 import urllib.error
 import urllib.request
 
@@ -331,3 +332,47 @@ def test_provider_check_and_pin_make_a_private_issuer_work_offline(tmp_path):
         assert resp["Audience"] == "sts.private"
     finally:
         other.stop()
+
+
+def test_issuer_key_rotation_publishes_before_use_and_keeps_the_old_key(tmp_path):
+    s = Server(tmp_path / "data", ["--dev"]).start()
+    try:
+        def jwks_kids():
+            with urllib.request.urlopen(s.url + "/issuers/gitlab/oauth/discovery/keys", timeout=5) as r:
+                import json as _json
+                return [k["kid"] for k in _json.loads(r.read())["keys"]]
+
+        def kid_of(token):
+            import base64 as _b64
+            import json as _json
+            head = token.split(".")[0]
+            return _json.loads(_b64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
+
+        old_token = s.mint("--project-path", "example/project", "--ref", "main")
+        (old_kid,) = jwks_kids()
+        rotate = [keyless_binary(), "keys", "rotate-issuer", "--data-dir", str(s.data_dir), "--issuer", "gitlab"]
+        subprocess.run(rotate, check=True, capture_output=True, timeout=30)
+        deadline = time.time() + 3
+        while len(jwks_kids()) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        kids = jwks_kids()
+        assert len(kids) == 2 and old_kid in kids
+        assert kid_of(s.mint("--project-path", "example/project", "--ref", "main")) == old_kid  # next: not used yet
+
+        subprocess.run(rotate, check=True, capture_output=True, timeout=30)
+        new_token = s.mint("--project-path", "example/project", "--ref", "main")
+        assert kid_of(new_token) != old_kid and kid_of(new_token) in kids
+        deadline = time.time() + 3
+        c = client(s, aws_access_key_id="x", aws_secret_access_key="x")
+        while True:
+            try:
+                for t in (old_token, new_token):
+                    c.assume_role_with_web_identity(RoleArn=ROLE_ARN, RoleSessionName="rot", WebIdentityToken=t)
+                break
+            except botocore.exceptions.ClientError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert old_kid in jwks_kids()
+    finally:
+        s.stop()

@@ -70,9 +70,20 @@ impl BuiltinIssuer {
     ) -> anyhow::Result<BuiltinIssuer> {
         let mut current = None;
         let mut others = Vec::new();
-        for rec in keys.iter().filter(|k| k.issuer == settings.name) {
+        let mut mine: Vec<&IssuerKeyRecord> =
+            keys.iter().filter(|k| k.issuer == settings.name).collect();
+        mine.sort_by_key(|k| (k.state_changed, k.created));
+        for rec in mine {
             match rec.state {
-                KeyState::Current => current = Some(SigningKey::from_pkcs8_der(&rec.pkcs8_der)?),
+                // During a rotation two keys may be current for a moment: the newer signs,
+                // and the older stays published.
+                KeyState::Current => {
+                    if let Some(older) =
+                        current.replace(SigningKey::from_pkcs8_der(&rec.pkcs8_der)?)
+                    {
+                        others.push(older);
+                    }
+                }
                 KeyState::Next | KeyState::Previous => {
                     others.push(SigningKey::from_pkcs8_der(&rec.pkcs8_der)?)
                 }

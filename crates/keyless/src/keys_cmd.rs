@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use keyless_credentials::session::generate_sealing_key;
+use keyless_oidc::issuer::SigningKey;
 use keyless_server::bootstrap::DataOptions;
-use keyless_store::{KeyState, SealingKeyRecord};
+use keyless_store::{IssuerKeyRecord, KeyState, SealingKeyRecord};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -14,6 +15,27 @@ pub enum KeysCommand {
     /// every replica (each picks the change up within a second); tokens older than the kept
     /// previous keys stop verifying.
     RotateSealing(RotateArgs),
+    /// Rotate a built-in issuer's signing key in two steps: the first run publishes a next key
+    /// (in the JWKS, not yet signing); the next run makes it current and keeps the old key
+    /// published until its tokens have expired. Relying parties cache JWKS documents (GitLab
+    /// says 24 h), so leave that long between the two runs.
+    RotateIssuer(RotateIssuerArgs),
+}
+
+#[derive(Args)]
+pub struct RotateIssuerArgs {
+    /// The data directory (master key; SQLite database unless --database is given).
+    #[arg(long, default_value = ".keyless", env = "KEYLESS_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The database: `sqlite:PATH` or `postgres://…`.
+    #[arg(long, env = "KEYLESS_DATABASE")]
+    database: Option<String>,
+    /// The built-in issuer.
+    #[arg(long)]
+    issuer: String,
+    /// Retire previous keys older than this (default 1d): the longest token lifetime plus a margin.
+    #[arg(long, default_value = "1d")]
+    retire_after: String,
 }
 
 #[derive(Args)]
@@ -63,5 +85,72 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             println!("sealing key {next_id} is now current");
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::RotateIssuer(args) => rotate_issuer(args).await,
     }
+}
+
+async fn rotate_issuer(args: RotateIssuerArgs) -> anyhow::Result<ExitCode> {
+    let retire_after = i64::try_from(keyless_oidc::issuer::parse_ttl(&args.retire_after)?)?;
+    let store = keyless_server::bootstrap::open_store(&DataOptions {
+        data_dir: args.data_dir,
+        database: args.database,
+    })
+    .await?;
+    let snapshot = store.load_snapshot().await?;
+    let keys: Vec<_> = snapshot
+        .issuer_keys
+        .iter()
+        .filter(|k| k.issuer == args.issuer)
+        .collect();
+    let now = keyless_server::app::unix_now();
+    let Some(current) = keys.iter().find(|k| k.state == KeyState::Current) else {
+        anyhow::bail!(
+            "the issuer {} has no current key: has `keyless serve` run with it?",
+            args.issuer
+        );
+    };
+    match keys.iter().find(|k| k.state == KeyState::Next) {
+        None => {
+            let key = SigningKey::generate()?;
+            store
+                .insert_issuer_key(&IssuerKeyRecord {
+                    issuer: args.issuer.clone(),
+                    kid: key.kid().to_owned(),
+                    pkcs8_der: key.to_pkcs8_der(),
+                    created: now,
+                    state: KeyState::Next,
+                    state_changed: now,
+                })
+                .await?;
+            println!(
+                "published the next key {} of {}; run this again once relying parties have refreshed the JWKS (24 h for GitLab-style caching) to start signing with it",
+                key.kid(),
+                args.issuer
+            );
+        }
+        Some(next) => {
+            for old in keys
+                .iter()
+                .filter(|k| k.state == KeyState::Previous && now - k.state_changed >= retire_after)
+            {
+                store
+                    .set_issuer_key_state(&args.issuer, &old.kid, KeyState::Retired, now)
+                    .await?;
+                println!("retired {}", old.kid);
+            }
+            // Promote first: a replica that reloads in between sees two current keys and
+            // signs with the newer, never none.
+            store
+                .set_issuer_key_state(&args.issuer, &next.kid, KeyState::Current, now)
+                .await?;
+            store
+                .set_issuer_key_state(&args.issuer, &current.kid, KeyState::Previous, now)
+                .await?;
+            println!(
+                "{} now signs for {}; {} stays published until it is retired",
+                next.kid, args.issuer, current.kid
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -117,7 +117,7 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -191,9 +191,11 @@ fn parse_offset(text: &str) -> anyhow::Result<i64> {
     Ok(sign * i64::try_from(secs)?)
 }
 
-fn init_tracing() {
+/// Logs go to stderr: `info` for the server, `warn` for the other commands, or `KEYLESS_LOG`.
+fn init_tracing(serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("KEYLESS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("KEYLESS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
