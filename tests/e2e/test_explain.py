@@ -128,3 +128,21 @@ def test_claims_mode_skips_signature_and_times_and_lists_roles(server, tmp_path)
     rc, report = explain(server, tmp_path, claims=dict(claims, iss="https://gitlab.com/"))
     step = failing_step(report)
     assert step["name"] == "provider" and "trailing slash" in step["detail"]
+
+
+def test_explain_against_a_running_server(server, tmp_path):
+    import os
+    (tmp_path / "token").write_text(server.mint("--project-path", "example/other", "--ref", "main"))
+    env = dict(os.environ, **server.admin_env())
+    p = subprocess.run([keyless_binary(), "explain", "--server", server.url, "--role", ROLE_ARN,
+                        "--token", str(tmp_path / "token"), "--format", "json"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 1, p.stderr
+    report = json.loads(p.stdout)
+    assert [s["status"] for s in report["steps"]] == ["pass"] * 5
+    assert "project_path:example/other" in report["roles"][0]["reason"]
+
+    env["AWS_SECRET_ACCESS_KEY"] = "wrong" * 8
+    p = subprocess.run([keyless_binary(), "explain", "--server", server.url, "--role", ROLE_ARN,
+                        "--token", str(tmp_path / "token")], capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode != 0 and "SignatureDoesNotMatch" in p.stderr

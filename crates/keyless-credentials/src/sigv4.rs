@@ -426,6 +426,68 @@ pub fn verify(
 }
 
 /// Derives `kSigning` from the secret and the credential scope.
+/// Signs a request for keyless's own APIs (header form, every header in `req` signed) and
+/// returns the `Authorization` header value. `req.headers` must already hold `host` and
+/// `x-amz-date` (`YYYYMMDDTHHMMSSZ`); the payload hash is that of `req.body`.
+pub fn sign(
+    req: &RequestParts<'_>,
+    access_key_id: &str,
+    secret_access_key: &str,
+    region: &str,
+    service: &str,
+) -> Result<String, SigV4Error> {
+    let date = req
+        .headers
+        .get(AMZ_DATE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| SigV4Error::incomplete_signature("x-amz-date is missing".to_owned()))?
+        .to_owned();
+    let timestamp = parse_amz_date(&date)
+        .ok_or_else(|| SigV4Error::incomplete_signature(format!("bad x-amz-date {date}")))?;
+    if !req.headers.contains_key(http::header::HOST) {
+        return Err(SigV4Error::incomplete_signature(
+            "host is missing".to_owned(),
+        ));
+    }
+    let mut signed_headers: Vec<String> =
+        req.headers.keys().map(|k| k.as_str().to_owned()).collect();
+    signed_headers.sort();
+    signed_headers.dedup();
+    let auth = SignedAuth {
+        access_key_id: access_key_id.to_owned(),
+        security_token: None,
+        region: region.to_owned(),
+        service: service.to_owned(),
+        scope_date: date[..8].to_owned(),
+        date,
+        presigned: false,
+        signed_headers,
+        signature: String::new(),
+        timestamp,
+    };
+    let payload_hash = hex(digest::digest(&digest::SHA256, req.body).as_ref());
+    let canonical =
+        canonical_request(&auth, req, &payload_hash).ok_or_else(SigV4Error::signature_mismatch)?;
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{}\n{}\n{}",
+        auth.date,
+        auth.credential_scope(),
+        hex(digest::digest(&digest::SHA256, &canonical).as_ref())
+    );
+    let key = derive_signing_key(secret_access_key, &auth.scope_date, region, service);
+    let signature = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
+    Ok(format!(
+        "{ALGORITHM} Credential={access_key_id}/{}, SignedHeaders={}, Signature={signature}",
+        auth.credential_scope(),
+        auth.signed_headers.join(";")
+    ))
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a Unix time, the form of `X-Amz-Date`.
+pub fn amz_date(timestamp: i64) -> String {
+    format_amz_date(timestamp)
+}
+
 fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
     let mut secret_key = Vec::with_capacity(4 + secret.len());
     secret_key.extend_from_slice(b"AWS4");

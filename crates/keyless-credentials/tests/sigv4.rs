@@ -960,3 +960,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn requests_signed_by_sign_verify_and_tampering_is_caught() {
+    use keyless_credentials::sigv4::{RequestParts, amz_date, parse, sign, verify};
+    let now = 1_795_640_000;
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", "127.0.0.1:8080".parse().unwrap());
+    headers.insert("x-amz-date", amz_date(now).parse().unwrap());
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let body = br#"{"roles":["arn:aws:iam::000000000000:role/r"]}"#;
+    let req = RequestParts {
+        method: "POST",
+        path: "/keyless/explain",
+        query: "",
+        headers: &headers,
+        body,
+    };
+    let authorization = sign(
+        &req,
+        "AKIAEXAMPLEADMIN0001",
+        "secret-secret-secret",
+        "us-east-1",
+        "keyless",
+    )
+    .unwrap();
+    headers.insert("authorization", authorization.parse().unwrap());
+    let req = RequestParts {
+        method: "POST",
+        path: "/keyless/explain",
+        query: "",
+        headers: &headers,
+        body,
+    };
+    let auth = parse(&req, "keyless", now + 5).unwrap();
+    assert_eq!(auth.access_key_id, "AKIAEXAMPLEADMIN0001");
+    verify(&auth, &req, "secret-secret-secret").unwrap();
+    assert_eq!(
+        verify(&auth, &req, "another-secret").unwrap_err().code,
+        "SignatureDoesNotMatch"
+    );
+    let tampered = RequestParts { body: b"{}", ..req };
+    assert_eq!(
+        verify(&auth, &tampered, "secret-secret-secret")
+            .unwrap_err()
+            .code,
+        "SignatureDoesNotMatch"
+    );
+}

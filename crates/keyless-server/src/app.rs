@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use keyless_credentials::session::{SealingKey, SealingKeyring};
-use keyless_oidc::keys::{CacheConfig, HttpFetcher, KeyCache};
+use std::future::Future;
+use std::pin::Pin;
+
+use keyless_oidc::keys::{
+    CacheConfig, FetchError, Fetched, HttpFetcher, JwksFetcher, KeyCache, TlsOptions,
+};
 use keyless_oidc::verify::VerifyOptions;
 use keyless_store::{KeyState, Snapshot, Store};
 use keyless_sts::state::{LongTermKey, StateInputs, StsOptions, StsState};
@@ -80,7 +85,7 @@ impl App {
         let snapshot = store.load_snapshot().await?;
         let live = build_live(&settings, &snapshot)?;
         let cache_config = CacheConfig::default();
-        let fetcher = Arc::new(HttpFetcher::new(&cache_config));
+        let fetcher = Arc::new(TimedFetcher(HttpFetcher::new(&cache_config)));
         let key_cache = KeyCache::new(cache_config, fetcher);
         Ok(Arc::new(App {
             settings,
@@ -125,6 +130,26 @@ impl App {
                 }
             }
         });
+    }
+}
+
+/// The HTTP fetcher, timed into `keyless_jwks_fetch_duration_seconds`.
+struct TimedFetcher(HttpFetcher);
+
+impl JwksFetcher for TimedFetcher {
+    fn fetch<'a>(
+        &'a self,
+        url: &'a str,
+        tls: &'a TlsOptions,
+    ) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = self.0.fetch(url, tls).await;
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics::histogram!("keyless_jwks_fetch_duration_seconds", "outcome" => outcome)
+                .record(started.elapsed().as_secs_f64());
+            result
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use keyless_credentials::sigv4::RequestParts;
 use keyless_oidc::issuer::RefType;
 use keyless_sts::assume_role::{self, AssumeRoleParams};
 use keyless_sts::auth::{self, Caller};
+use keyless_sts::diagnose::{self, ExplainInput};
 use keyless_sts::error::AwsError;
 use keyless_sts::query::QueryParams;
 use keyless_sts::web_identity::{self, Failure, RequestEnv, WebIdentityParams};
@@ -41,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/issuers/{name}/oauth/discovery/keys", get(jwks))
         .route("/keyless/issuers/{name}/mint", post(mint))
+        .route("/keyless/explain", post(explain))
         .fallback(query_api)
         .with_state(app)
 }
@@ -145,24 +147,10 @@ async fn mint(
         Err(e) => return json_error(&e, &request_id),
     };
     let now = app.now();
-    let live = app.live.load();
-    let parts = RequestParts {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        headers: &headers,
-        body: &body,
-    };
-    match auth::authenticate(&live.sts, &parts, "keyless", now) {
-        Ok(Caller::Admin { .. }) => {}
-        Ok(Caller::Session(_)) => {
-            return json_error(
-                &AwsError::access_denied("Only the admin credentials may mint tokens."),
-                &request_id,
-            );
-        }
-        Err(e) => return json_error(&e, &request_id),
+    if let Err(e) = admin_only(&app, &method, &uri, &headers, &body, now) {
+        return json_error(&e, &request_id);
     }
+    let live = app.live.load();
     let Some(issuer) = live.issuers.get(&name) else {
         return json_error(
             &AwsError::new(
@@ -211,6 +199,106 @@ async fn mint(
         Ok(token) => json_response(serde_json::json!({ "token": token }).to_string(), None),
         Err(e) => json_error(&AwsError::validation(e.to_string()), &request_id),
     }
+}
+
+/// Checks that a request to one of keyless's own APIs is SigV4-signed (service `keyless`) by
+/// the admin key.
+fn admin_only(
+    app: &App,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(), AwsError> {
+    let parts = RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers,
+        body,
+    };
+    match auth::authenticate(&app.live.load().sts, &parts, "keyless", now)? {
+        Caller::Admin { .. } => Ok(()),
+        Caller::Session(_) => Err(AwsError::access_denied(
+            "Only the admin credentials may call this API.",
+        )),
+    }
+}
+
+/// The body of an explain request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainBody {
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    all_roles: bool,
+    token: Option<String>,
+    claims: Option<serde_json::Value>,
+}
+
+/// `POST /keyless/explain`: `keyless explain` against this server's live state and key cache,
+/// admin-signed. Answers `{"allowed", "report", "text"}`.
+async fn explain(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let body = match read_body(body, app.settings.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return json_error(&e, &request_id),
+    };
+    let now = app.now();
+    if let Err(e) = admin_only(&app, &method, &uri, &headers, &body, now) {
+        return json_error(&e, &request_id);
+    }
+    let req: ExplainBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return json_error(
+                &AwsError::validation(format!("Invalid explain request: {e}")),
+                &request_id,
+            );
+        }
+    };
+    let input = match (req.token, req.claims) {
+        (Some(t), None) => ExplainInput::Token(t.trim().to_owned()),
+        (None, Some(c)) => ExplainInput::Claims(c),
+        _ => {
+            return json_error(
+                &AwsError::validation("Give exactly one of token or claims."),
+                &request_id,
+            );
+        }
+    };
+    let live = app.live.load_full();
+    let key = match &input {
+        ExplainInput::Token(t) => match diagnose::key_need(&live.sts, t) {
+            Some(need) => Some(
+                app.key_cache
+                    .key(
+                        &need.provider.keys,
+                        need.jwt.header.kid.as_deref(),
+                        need.jwt.header.alg,
+                    )
+                    .await,
+            ),
+            None => None,
+        },
+        ExplainInput::Claims(_) => None,
+    };
+    let roles = (!req.all_roles).then_some(req.roles.as_slice());
+    let report = diagnose::explain(&live.sts, &input, key, roles, now);
+    let body = json!({
+        "allowed": report.allowed(),
+        "text": diagnose::render_text(&report),
+        "report": report,
+    });
+    json_response(body.to_string(), None)
 }
 
 fn json_error(err: &AwsError, request_id: &str) -> Response {

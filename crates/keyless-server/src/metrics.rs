@@ -24,6 +24,10 @@ pub fn install() -> anyhow::Result<()> {
             Matcher::Full("keyless_request_duration_seconds".into()),
             LATENCY_BUCKETS,
         )?
+        .set_buckets_for_metric(
+            Matcher::Full("keyless_jwks_fetch_duration_seconds".into()),
+            LATENCY_BUCKETS,
+        )?
         .install_recorder()?;
     let _ = HANDLE.set(handle);
     Ok(())

@@ -38,6 +38,10 @@ pub struct ExplainArgs {
     /// The database, if not the data directory's SQLite file.
     #[arg(long, env = "KEYLESS_DATABASE")]
     database: Option<String>,
+    /// Ask a running server instead of reading the data directory (signed with the admin key
+    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, as `keyless admin credentials` prints).
+    #[arg(long)]
+    server: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -65,6 +69,9 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("give --token FILE or --claims FILE"),
     };
+    if let Some(server) = &args.server {
+        return remote(server, &args, &input).await;
+    }
     let runtime = keyless_server::read_runtime_file(&args.data_dir)?;
     let store = keyless_server::bootstrap::open_store(&DataOptions {
         data_dir: args.data_dir.clone(),
@@ -116,4 +123,76 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         },
     )
+}
+
+/// `--server`: the server runs the pipeline on its live state and key cache.
+async fn remote(
+    server: &str,
+    args: &ExplainArgs,
+    input: &ExplainInput,
+) -> anyhow::Result<ExitCode> {
+    let id = std::env::var("AWS_ACCESS_KEY_ID").map_err(|_| {
+        anyhow::anyhow!(
+            "--server needs the admin key in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    })?;
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
+        .map_err(|_| anyhow::anyhow!("--server needs AWS_SECRET_ACCESS_KEY"))?;
+    let mut body = serde_json::json!({ "roles": args.roles, "all_roles": args.all_roles });
+    match input {
+        ExplainInput::Token(t) => body["token"] = serde_json::json!(t),
+        ExplainInput::Claims(c) => body["claims"] = c.clone(),
+    }
+    let body = serde_json::to_vec(&body)?;
+    let url: reqwest::Url = format!("{}/keyless/explain", server.trim_end_matches('/')).parse()?;
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => anyhow::bail!("{server} has no host"),
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, host.parse()?);
+    headers.insert(
+        "x-amz-date",
+        keyless_credentials::sigv4::amz_date(unix_now()).parse()?,
+    );
+    headers.insert(http::header::CONTENT_TYPE, "application/json".parse()?);
+    let parts = keyless_credentials::sigv4::RequestParts {
+        method: "POST",
+        path: url.path(),
+        query: "",
+        headers: &headers,
+        body: &body,
+    };
+    let authorization =
+        keyless_credentials::sigv4::sign(&parts, &id, &secret, "us-east-1", "keyless")
+            .map_err(|e| anyhow::anyhow!("cannot sign the request: {}", e.message))?;
+    headers.insert(http::header::AUTHORIZATION, authorization.parse()?);
+    headers.remove(http::header::HOST);
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?
+        .post(url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let doc: serde_json::Value = serde_json::from_slice(&resp.bytes().await?)?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{server}: {} {}",
+            doc["Error"]["Code"].as_str().unwrap_or("error"),
+            doc["Error"]["Message"].as_str().unwrap_or("")
+        );
+    }
+    match args.format {
+        Format::Text => print!("{}", doc["text"].as_str().unwrap_or_default()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&doc["report"])?),
+    }
+    Ok(if doc["allowed"].as_bool() == Some(true) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
