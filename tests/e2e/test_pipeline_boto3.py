@@ -54,6 +54,8 @@ def test_boto3_flow_and_error_codes(dev_server):
         exchange(dev_server, dev_server.mint("--project-path", "example/other", "--ref", "main"))
     assert error_code(e) == "AccessDenied"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # --dev debugs denials: the message names the failing condition.
+    assert "gitlab.com:sub" in e.value.response["Error"]["Message"]
 
     with pytest.raises(botocore.exceptions.ClientError) as e:
         exchange(dev_server, dev_server.mint("--project-path", "example/project", "--ref", "main", "--aud", "nope"))

@@ -304,6 +304,7 @@ def test_provider_check_and_pin_make_a_private_issuer_work_offline(tmp_path):
         assert p.returncode == 0, p.stderr
         fragment = p.stdout
         token = s.mint("--issuer", "ci", "--project-path", "team/app", "--ref", "main", "--aud", "sts.private")
+        feature = s.mint("--issuer", "ci", "--project-path", "team/app", "--ref", "feature", "--aud", "sts.private")
     finally:
         s.stop()
 
@@ -330,6 +331,11 @@ def test_provider_check_and_pin_make_a_private_issuer_work_offline(tmp_path):
         resp = c.assume_role_with_web_identity(RoleArn="arn:aws:iam::000000000000:role/private",
                                                RoleSessionName="offline", WebIdentityToken=token)
         assert resp["Audience"] == "sts.private"
+        # Outside --dev (and without debug_denials) a denial is as opaque as AWS's.
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            c.assume_role_with_web_identity(RoleArn="arn:aws:iam::000000000000:role/private",
+                                            RoleSessionName="offline", WebIdentityToken=feature)
+        assert e.value.response["Error"]["Message"] == "Not authorized to perform sts:AssumeRoleWithWebIdentity"
     finally:
         other.stop()
 

@@ -297,15 +297,20 @@ impl Event {
 /// `aud` and `jti`. `None` when the token does not decode.
 pub fn token_summary(token: &str) -> Value {
     match keyless_oidc::jwt::decode(token) {
-        Ok(jwt) => json!({
-            "header": { "alg": format!("{:?}", jwt.header.alg), "kid": jwt.header.kid, "typ": jwt.header.typ },
-            "iss": jwt.claims.iss,
-            "sub": jwt.claims.sub,
-            "aud": jwt.claims.aud,
-            "jti": jwt.claims.jti,
-        }),
+        Ok(jwt) => jwt_summary(&jwt),
         Err(e) => json!({ "undecodable": e.message }),
     }
+}
+
+/// [`token_summary`] of a token already decoded.
+pub fn jwt_summary(jwt: &keyless_oidc::jwt::UnverifiedJwt<'_>) -> Value {
+    json!({
+        "header": { "alg": jwt.header.alg.as_str(), "kid": jwt.header.kid, "typ": jwt.header.typ },
+        "iss": jwt.claims.iss,
+        "sub": jwt.claims.sub,
+        "aud": jwt.claims.aud,
+        "jti": jwt.claims.jti,
+    })
 }
 
 #[cfg(test)]

@@ -555,13 +555,30 @@ async fn assume_role_with_web_identity(
     if !arns.is_empty() {
         request["policyArns"] = json!(arns);
     }
-    if let Some(token) = params.get("WebIdentityToken") {
-        request["webIdentityToken"] = audit::token_summary(token.trim());
-    }
-    event.set("requestParameters", request);
-    let params = WebIdentityParams::from_query(params)?;
+    let raw_token = params.get("WebIdentityToken");
+    let params = match WebIdentityParams::from_query(params) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(token) = raw_token {
+                request["webIdentityToken"] = audit::token_summary(token.trim());
+            }
+            event.set("requestParameters", request);
+            return Err(e.into());
+        }
+    };
     let live = app.live.load_full();
-    let prepared = web_identity::prepare(&live.sts, &params)?;
+    let prepared = match web_identity::prepare(&live.sts, &params) {
+        Ok(p) => {
+            request["webIdentityToken"] = audit::jwt_summary(&p.jwt);
+            event.set("requestParameters", request);
+            p
+        }
+        Err(f) => {
+            request["webIdentityToken"] = audit::token_summary(&params.web_identity_token);
+            event.set("requestParameters", request);
+            return Err(f);
+        }
+    };
     let provider_arn = prepared.provider.arn.clone();
     event.set(
         "userIdentity",
