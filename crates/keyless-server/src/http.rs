@@ -142,14 +142,11 @@ async fn mint(
     body: Body,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let body = match read_body(body, app.settings.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return json_error(&e, &request_id),
-    };
-    let now = app.now();
-    if let Err(e) = admin_only(&app, &method, &uri, &headers, &body, now) {
-        return json_error(&e, &request_id);
-    }
+    let (req, now): (MintBody, i64) =
+        match admin_request(&app, &method, &uri, &headers, body, "mint").await {
+            Ok(r) => r,
+            Err(e) => return json_error(&e, &request_id),
+        };
     let live = app.live.load();
     let Some(issuer) = live.issuers.get(&name) else {
         return json_error(
@@ -160,15 +157,6 @@ async fn mint(
             ),
             &request_id,
         );
-    };
-    let req: MintBody = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return json_error(
-                &AwsError::validation(format!("Invalid mint request: {e}")),
-                &request_id,
-            );
-        }
     };
     let ref_type = match req.ref_type.as_deref() {
         None | Some("branch") => RefType::Branch,
@@ -201,29 +189,33 @@ async fn mint(
     }
 }
 
-/// Checks that a request to one of keyless's own APIs is SigV4-signed (service `keyless`) by
-/// the admin key.
-fn admin_only(
+/// Reads a request to one of keyless's own APIs: the body (size-limited), a SigV4 signature
+/// (service `keyless`) by the admin key, then the JSON body. Returns it with the time.
+async fn admin_request<T: serde::de::DeserializeOwned>(
     app: &App,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<(), AwsError> {
+    body: Body,
+    what: &str,
+) -> Result<(T, i64), AwsError> {
+    let body = read_body(body, app.settings.max_body_bytes).await?;
+    let now = app.now();
     let parts = RequestParts {
         method: method.as_str(),
         path: uri.path(),
         query: uri.query().unwrap_or(""),
         headers,
-        body,
+        body: &body,
     };
-    match auth::authenticate(&app.live.load().sts, &parts, "keyless", now)? {
-        Caller::Admin { .. } => Ok(()),
-        Caller::Session(_) => Err(AwsError::access_denied(
+    if let Caller::Session(_) = auth::authenticate(&app.live.load().sts, &parts, "keyless", now)? {
+        return Err(AwsError::access_denied(
             "Only the admin credentials may call this API.",
-        )),
+        ));
     }
+    let parsed = serde_json::from_slice(&body)
+        .map_err(|e| AwsError::validation(format!("Invalid {what} request: {e}")))?;
+    Ok((parsed, now))
 }
 
 /// The body of an explain request.
@@ -248,23 +240,11 @@ async fn explain(
     body: Body,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let body = match read_body(body, app.settings.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return json_error(&e, &request_id),
-    };
-    let now = app.now();
-    if let Err(e) = admin_only(&app, &method, &uri, &headers, &body, now) {
-        return json_error(&e, &request_id);
-    }
-    let req: ExplainBody = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return json_error(
-                &AwsError::validation(format!("Invalid explain request: {e}")),
-                &request_id,
-            );
-        }
-    };
+    let (req, now): (ExplainBody, i64) =
+        match admin_request(&app, &method, &uri, &headers, body, "explain").await {
+            Ok(r) => r,
+            Err(e) => return json_error(&e, &request_id),
+        };
     let input = match (req.token, req.claims) {
         (Some(t), None) => ExplainInput::Token(t.trim().to_owned()),
         (None, Some(c)) => ExplainInput::Claims(c),

@@ -64,21 +64,7 @@ impl AssumeRoleParams {
     /// Reads and validates the parameters.
     pub fn from_query(q: &QueryParams) -> Result<AssumeRoleParams, AwsError> {
         let mut v = Violations::new();
-        let role_arn = v.required("roleArn", q.get("RoleArn"));
-        if let Some(arn) = role_arn {
-            v.pattern("roleArn", arn, validate::ARN_PATTERN, validate::is_arn_char);
-            v.length("roleArn", arn, 20, 2048);
-        }
-        let session = v.required("roleSessionName", q.get("RoleSessionName"));
-        if let Some(s) = session {
-            v.pattern(
-                "roleSessionName",
-                s,
-                validate::NAME_PATTERN,
-                validate::is_name_char,
-            );
-            v.length("roleSessionName", s, 2, 64);
-        }
+        let (role_arn, session) = crate::session::role_and_session(q, &mut v);
         let duration = q
             .get("DurationSeconds")
             .and_then(|d| v.integer("durationSeconds", d, 900, 43200));

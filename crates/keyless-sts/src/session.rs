@@ -100,6 +100,29 @@ impl SessionPolicies {
     }
 }
 
+/// Reads and checks `RoleArn` and `RoleSessionName`, common to every assume-role operation.
+pub fn role_and_session<'q>(
+    q: &'q QueryParams,
+    v: &mut Violations,
+) -> (Option<&'q str>, Option<&'q str>) {
+    let role_arn = v.required("roleArn", q.get("RoleArn"));
+    if let Some(arn) = role_arn {
+        v.pattern("roleArn", arn, validate::ARN_PATTERN, validate::is_arn_char);
+        v.length("roleArn", arn, 20, 2048);
+    }
+    let session = v.required("roleSessionName", q.get("RoleSessionName"));
+    if let Some(s) = session {
+        v.pattern(
+            "roleSessionName",
+            s,
+            validate::NAME_PATTERN,
+            validate::is_name_char,
+        );
+        v.length("roleSessionName", s, 2, 64);
+    }
+    (role_arn, session)
+}
+
 /// Freshly minted temporary credentials.
 #[derive(Clone)]
 pub struct Minted {

@@ -47,21 +47,7 @@ impl WebIdentityParams {
     /// Reads and validates the parameters, reporting every violation at once, as AWS does.
     pub fn from_query(q: &QueryParams) -> Result<WebIdentityParams, AwsError> {
         let mut v = Violations::new();
-        let role_arn = v.required("roleArn", q.get("RoleArn"));
-        if let Some(arn) = role_arn {
-            v.pattern("roleArn", arn, validate::ARN_PATTERN, validate::is_arn_char);
-            v.length("roleArn", arn, 20, 2048);
-        }
-        let session = v.required("roleSessionName", q.get("RoleSessionName"));
-        if let Some(s) = session {
-            v.pattern(
-                "roleSessionName",
-                s,
-                validate::NAME_PATTERN,
-                validate::is_name_char,
-            );
-            v.length("roleSessionName", s, 2, 64);
-        }
+        let (role_arn, session) = crate::session::role_and_session(q, &mut v);
         let token = v.required("webIdentityToken", q.get("WebIdentityToken"));
         if let Some(t) = token {
             v.length_sensitive("webIdentityToken", t, 4, 20000);
