@@ -368,22 +368,34 @@ pub(crate) fn statement_applies(statement: &Statement, req: &Request<'_>) -> boo
 
 /// Decision of one policy (untraced).
 pub(crate) fn evaluate_statements(statements: &[Statement], req: &Request<'_>) -> Decision {
-    let mut allowed = false;
-    for statement in statements {
+    evaluate_deciding(statements, req).0
+}
+
+/// Decision of one policy (untraced), with the position of the statement that decided it:
+/// the first applicable Deny, or else the first applicable Allow.
+pub(crate) fn evaluate_deciding(
+    statements: &[Statement],
+    req: &Request<'_>,
+) -> (Decision, Option<usize>) {
+    let mut allowed_by = None;
+    for (index, statement) in statements.iter().enumerate() {
         match statement.effect {
-            Effect::Allow if allowed => continue,
-            Effect::Allow => allowed = statement_applies(statement, req),
+            Effect::Allow if allowed_by.is_some() => continue,
+            Effect::Allow => {
+                if statement_applies(statement, req) {
+                    allowed_by = Some(index);
+                }
+            }
             Effect::Deny => {
                 if statement_applies(statement, req) {
-                    return Decision::ExplicitDeny;
+                    return (Decision::ExplicitDeny, Some(index));
                 }
             }
         }
     }
-    if allowed {
-        Decision::Allow
-    } else {
-        Decision::ImplicitDeny
+    match allowed_by {
+        Some(index) => (Decision::Allow, Some(index)),
+        None => (Decision::ImplicitDeny, None),
     }
 }
 

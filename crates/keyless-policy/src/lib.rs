@@ -84,6 +84,14 @@ impl Policy {
         eval::evaluate_statements(&self.statements, req)
     }
 
+    /// Like [`Policy::evaluate`], with the statement that decided: the applicable Deny for an
+    /// explicit deny, the first applicable Allow for an allow, none for an implicit deny. As
+    /// cheap as `evaluate`: no trace is built.
+    pub fn evaluate_deciding(&self, req: &Request<'_>) -> (Decision, Option<&Statement>) {
+        let (decision, index) = eval::evaluate_deciding(&self.statements, req);
+        (decision, index.and_then(|i| self.statements.get(i)))
+    }
+
     /// Decides `req` and explains the decision.
     pub fn evaluate_traced(&self, req: &Request<'_>) -> (Decision, PolicyTrace) {
         trace::trace_statements(&self.statements, req)

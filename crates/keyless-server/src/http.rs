@@ -1,6 +1,7 @@
 //! HTTP routes: the AWS Query API (STS) on any path, the built-in issuers' discovery and JWKS,
 //! the mint API, and health checks.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -367,8 +368,8 @@ async fn query_api(
     )
     .await;
     let outcome = match &result {
-        Ok(_) => "Success".to_owned(),
-        Err(f) => f.error.code.to_string(),
+        Ok(_) => Cow::Borrowed("Success"),
+        Err(f) => f.error.code.clone(),
     };
     let mut event = call.event.take().unwrap_or_else(|| {
         audit::Event::new(
@@ -577,9 +578,12 @@ async fn assume_role_with_web_identity(
         )
         .await
         .map_err(web_identity::token_failure)?;
-    let role_name = keyless_sts::arn::parse_role_arn(&params.role_arn)
-        .map(|r| r.name.to_owned())
-        .unwrap_or_default();
+    // Only roles that exist become label values: the ARN is the caller's to choose.
+    let role_name = live
+        .sts
+        .role_by_arn(&params.role_arn)
+        .map(|r| r.model.name.clone())
+        .unwrap_or_else(|| "(none)".to_owned());
     let provider_host = prepared.provider.key_prefix.clone();
     let grant = match web_identity::complete(&live.sts, &params, prepared, &key, app.now(), env) {
         Ok(g) => g,

@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests by action and outcome with latency histograms, decisions by
 //! provider and role, JWKS cache activity, key ages, and dropped audit events.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -33,14 +34,35 @@ pub fn install() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Records one API request.
-pub fn request(action: &str, outcome: &str, seconds: f64) {
-    let labels = [
-        ("action", action.to_owned()),
-        ("outcome", outcome.to_owned()),
-    ];
-    metrics::counter!("keyless_requests_total", &labels).increment(1);
-    metrics::histogram!("keyless_request_duration_seconds", &labels).record(seconds);
+/// The STS actions, as metric labels.
+const STS_ACTIONS: &[&str] = &[
+    "AssumeRoleWithWebIdentity",
+    "AssumeRole",
+    "GetCallerIdentity",
+];
+
+/// A bounded label for a caller-chosen action name: the action itself when keyless serves it,
+/// else `Other` (a client must not be able to grow the label set without bound).
+fn action_label(action: &str) -> &'static str {
+    STS_ACTIONS
+        .iter()
+        .chain(crate::iam::ACTIONS.iter())
+        .find(|a| **a == action)
+        .copied()
+        .unwrap_or("Other")
+}
+
+/// Records one API request. `outcome` is `Success` or the error code.
+pub fn request(action: &str, outcome: &Cow<'static, str>, seconds: f64) {
+    let outcome: &'static str = match outcome {
+        Cow::Borrowed(code) => code,
+        Cow::Owned(_) => "Other",
+    };
+    let action = action_label(action);
+    metrics::counter!("keyless_requests_total", "action" => action, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("keyless_request_duration_seconds", "action" => action, "outcome" => outcome)
+        .record(seconds);
 }
 
 /// Records one trust decision.

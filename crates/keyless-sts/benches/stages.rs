@@ -21,7 +21,7 @@ use keyless_sts::model::{ConditionKeyMode, KeySource, ManagedBy, OidcProvider, R
 use keyless_sts::query::QueryParams;
 use keyless_sts::state::{StateInputs, StsOptions, StsState};
 use keyless_sts::web_identity::{self, RequestEnv, WebIdentityParams};
-use keyless_sts::{condition_keys, explain, session};
+use keyless_sts::{condition_keys, session};
 
 const NOW: i64 = 1_795_635_000;
 const ACCOUNT: &str = "000000000000";
@@ -268,8 +268,8 @@ fn bench_stages(c: &mut Criterion) {
     c.bench_function("trust_evaluate (full GitLab context)", |b| {
         b.iter(|| black_box(trust).evaluate(black_box(&req)))
     });
-    c.bench_function("trust_allowing_statement (traced evaluation)", |b| {
-        b.iter(|| explain::allowing_statement(black_box(trust), black_box(&req)))
+    c.bench_function("trust_evaluate_deciding (with the deciding statement)", |b| {
+        b.iter(|| black_box(trust).evaluate_deciding(black_box(&req)).0)
     });
 
     let claims = session_claims();

@@ -1,8 +1,6 @@
 //! Short, precise reasons for trust-policy decisions, drawn from the policy engine's trace.
 
-use keyless_policy::{
-    ConditionTrace, Decision, Effect, Policy, PolicyTrace, Request, StatementTrace,
-};
+use keyless_policy::{ConditionTrace, Decision, Effect, PolicyTrace, Statement, StatementTrace};
 
 /// Names a statement: `Sid` if it has one, else its position and JSON pointer.
 pub fn statement_name(s: &StatementTrace) -> String {
@@ -108,15 +106,10 @@ pub fn denial_reason(
     }
 }
 
-/// The statement that allowed `req`, if the policy allows it.
-pub fn allowing_statement(policy: &Policy, req: &Request<'_>) -> Option<String> {
-    let (decision, trace) = policy.evaluate_traced(req);
-    if decision != Decision::Allow {
-        return None;
+/// Names a statement of the policy AST the way [`statement_name`] names a traced one.
+pub fn ast_statement_name(s: &Statement) -> String {
+    match s.sid() {
+        Some(sid) => format!("statement {sid} ({})", s.pointer()),
+        None => format!("statement {} ({})", s.index(), s.pointer()),
     }
-    trace
-        .statements
-        .iter()
-        .find(|s| s.applied && s.effect == Effect::Allow)
-        .map(statement_name)
 }

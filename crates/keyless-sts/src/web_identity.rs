@@ -235,13 +235,14 @@ pub fn complete(
             resource: Some(&role.arn),
             context: &ctx,
         };
-        if trust.evaluate(&req) != Decision::Allow {
+        let (decision, deciding) = trust.evaluate_deciding(&req);
+        if decision != Decision::Allow {
             let (decision, trace) = trust.evaluate_traced(&req);
             let (reason, stmt) = crate::explain::denial_reason(decision, &trace, action);
             return Err(denied(reason, stmt));
         }
         if action == ACTION {
-            statement = crate::explain::allowing_statement(trust, &req);
+            statement = deciding.map(crate::explain::ast_statement_name);
         }
     }
 
