@@ -42,9 +42,20 @@ impl Context {
         Context::default()
     }
 
+    /// An empty context with room for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        Context {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     /// Sets `key` (replacing any value stored under a case-variant of it).
     pub fn insert(&mut self, key: &str, value: ContextValue) {
-        let key_lower = key.to_lowercase();
+        let key_lower = if key.is_ascii() {
+            key.to_ascii_lowercase()
+        } else {
+            key.to_lowercase()
+        };
         match self.entries.iter_mut().find(|e| e.key_lower == key_lower) {
             Some(entry) => {
                 entry.key = key.to_string();

@@ -1,7 +1,8 @@
 //! Audit events: one CloudTrail-shaped JSON record per STS and IAM call, success or failure.
 //!
-//! Recording never blocks a request: events go into a bounded queue drained by one background
-//! task; when the queue is full the event is dropped and counted
+//! Recording never blocks a request: each event is serialized once, into one JSON line, and
+//! queued on a bounded channel drained by one writer thread; when the queue is full the event
+//! is dropped and counted
 //! (`keyless_audit_events_dropped_total`). Events never carry a token, a secret or a session
 //! token: a web identity token is reduced to its header, `iss`, `sub`, `aud` and `jti`, and
 //! credentials to their access key ID.
@@ -11,9 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::mpsc;
+
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 
 use keyless_store::Store;
 
@@ -45,7 +47,7 @@ pub struct AuditConfig {
     pub max_bytes: Option<u64>,
     /// Rotated files kept (`audit.jsonl.1` … `.N`, default 5).
     pub keep: Option<u32>,
-    /// Queue capacity (default 65536 events).
+    /// Queue capacity (default 8192 events).
     pub buffer: Option<usize>,
 }
 
@@ -64,7 +66,7 @@ impl Default for AuditConfig {
 /// The handle requests record events through.
 #[derive(Clone)]
 pub struct Auditor {
-    tx: Option<mpsc::Sender<Value>>,
+    tx: Option<mpsc::SyncSender<String>>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
 }
@@ -88,8 +90,8 @@ impl Auditor {
         if config.sink == AuditSinkKind::None {
             return Ok(Auditor::disabled());
         }
-        let capacity = config.buffer.unwrap_or(65536).max(1);
-        let (tx, rx) = mpsc::channel(capacity);
+        let capacity = config.buffer.unwrap_or(8192).max(1);
+        let (tx, rx) = mpsc::sync_channel(capacity);
         let auditor = Auditor {
             tx: Some(tx),
             dropped: Arc::new(AtomicU64::new(0)),
@@ -111,20 +113,29 @@ impl Auditor {
             AuditSinkKind::Database => Sink::Database(store),
             AuditSinkKind::None => return Ok(Auditor::disabled()),
         };
-        tokio::spawn(drain(rx, sink, auditor.written.clone()));
+        let runtime = tokio::runtime::Handle::current();
+        let written = auditor.written.clone();
+        let dropped = auditor.dropped.clone();
+        std::thread::Builder::new()
+            .name("keyless-audit".into())
+            .spawn(move || drain(rx, sink, written, dropped, runtime))?;
         Ok(auditor)
     }
 
     /// Queues an event; never waits. A full queue drops the event and counts it.
     pub fn record(&self, event: Value) {
         let Some(tx) = &self.tx else { return };
-        if tx.try_send(event).is_err() {
+        if tx.try_send(event.to_string()).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("keyless_audit_events_dropped_total").increment(1);
         }
     }
 
-    /// Events dropped so far.
+    /// Events written to the sink so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Events dropped so far: refused by a full queue, or lost by a failing sink.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -136,32 +147,45 @@ enum Sink {
     Database(Store),
 }
 
-async fn drain(mut rx: mpsc::Receiver<Value>, mut sink: Sink, written: Arc<AtomicU64>) {
+/// The writer thread: takes up to 256 queued lines at a time and writes them in one go.
+fn drain(
+    rx: mpsc::Receiver<String>,
+    mut sink: Sink,
+    written: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+    runtime: tokio::runtime::Handle,
+) {
     let mut batch = Vec::with_capacity(256);
-    while rx.recv_many(&mut batch, 256).await > 0 {
-        let lines: Vec<String> = batch.drain(..).map(|e| e.to_string()).collect();
-        let n = lines.len() as u64;
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(line) => batch.push(line),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
         let result = match &mut sink {
-            Sink::File(f) => tokio::task::block_in_place(|| f.write(&lines)),
+            Sink::File(f) => f.write(&batch),
             Sink::Stdout => {
                 let mut out = std::io::stdout().lock();
-                lines
+                batch
                     .iter()
                     .try_for_each(|l| writeln!(out, "{l}"))
                     .and_then(|_| out.flush())
                     .map_err(anyhow::Error::from)
             }
-            Sink::Database(store) => store
-                .insert_audit_events(&lines)
-                .await
+            Sink::Database(store) => runtime
+                .block_on(store.insert_audit_events(&batch))
                 .map_err(anyhow::Error::from),
         };
+        batch.clear();
         match result {
             Ok(()) => {
                 written.fetch_add(n, Ordering::Relaxed);
             }
             Err(e) => {
-                metrics::counter!("keyless_audit_events_dropped_total").increment(n);
+                dropped.fetch_add(n, Ordering::Relaxed);
                 tracing::error!("audit sink failed, {n} events lost: {e:#}");
             }
         }

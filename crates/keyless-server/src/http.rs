@@ -399,7 +399,7 @@ async fn query_api(
             error_response(&f.error, call.namespace, request_id).into_response()
         }
     };
-    crate::metrics::request(&call.action, &outcome, started.elapsed().as_secs_f64());
+    crate::metrics::request(&call.action, outcome, started.elapsed().as_secs_f64());
     app.auditor.record(event.finish());
     response
 }

@@ -53,7 +53,7 @@ fn action_label(action: &str) -> &'static str {
 }
 
 /// Records one API request. `outcome` is `Success` or the error code.
-pub fn request(action: &str, outcome: &Cow<'static, str>, seconds: f64) {
+pub fn request(action: &str, outcome: Cow<'static, str>, seconds: f64) {
     let outcome: &'static str = match outcome {
         Cow::Borrowed(code) => code,
         Cow::Owned(_) => "Other",
@@ -85,6 +85,7 @@ pub fn render(app: &App) -> String {
     metrics::counter!("keyless_jwks_cache_stale_hits_total").absolute(stats.stale_hits);
     metrics::counter!("keyless_jwks_cache_misses_total").absolute(stats.misses);
     metrics::counter!("keyless_audit_events_dropped_total").absolute(app.auditor.dropped());
+    metrics::counter!("keyless_audit_events_written_total").absolute(app.auditor.written());
     let now = app.now();
     let live = app.live.load();
     for (id, created) in &live.key_ages.sealing {

@@ -173,6 +173,7 @@ fn trust_context(fx: &Fixture, verified: &VerifiedToken, params: &WebIdentityPar
         provider.model.condition_keys,
         &verified.claims.all,
         &verified.audience,
+        None,
     );
     ctx.insert(
         "sts:RoleSessionName",
@@ -268,9 +269,10 @@ fn bench_stages(c: &mut Criterion) {
     c.bench_function("trust_evaluate (full GitLab context)", |b| {
         b.iter(|| black_box(trust).evaluate(black_box(&req)))
     });
-    c.bench_function("trust_evaluate_deciding (with the deciding statement)", |b| {
-        b.iter(|| black_box(trust).evaluate_deciding(black_box(&req)).0)
-    });
+    c.bench_function(
+        "trust_evaluate_deciding (with the deciding statement)",
+        |b| b.iter(|| black_box(trust).evaluate_deciding(black_box(&req)).0),
+    );
 
     let claims = session_claims();
     c.bench_function("session_seal", |b| {

@@ -77,16 +77,61 @@ pub fn aws_exposes(host_path: &str, claim: &str) -> bool {
             .any(|(p, claims)| *p == host_path && claims.contains(&claim))
 }
 
-/// Adds the token's claims to `ctx` as `<prefix>:<claim>` keys, following `mode`.
+/// The lower-cased condition keys a policy can read, or `None` when it may read any key (a
+/// policy variable can name one at evaluation time). Lets the exchange build only the part of
+/// the context the trust policy looks at.
+pub fn referenced_keys(policy: &keyless_policy::Policy) -> Option<Vec<String>> {
+    let mut keys = Vec::new();
+    for statement in policy.statements() {
+        for condition in statement.conditions() {
+            if condition.values().iter().any(|v| v.text().contains("${")) {
+                return None;
+            }
+            let key = condition.key();
+            if !key.is_ascii() {
+                // Case-insensitive matching beyond ASCII is left to the evaluator.
+                return None;
+            }
+            keys.push(key.to_ascii_lowercase());
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    Some(keys)
+}
+
+/// Whether `<prefix>:<name>` is among `keys` (lower-cased), compared without allocating.
+fn wanted(keys: &[String], prefix: &str, name: &str) -> bool {
+    if !prefix.is_ascii() || !name.is_ascii() {
+        return true;
+    }
+    keys.iter().any(|k| {
+        k.len() == prefix.len() + 1 + name.len()
+            && k.as_bytes()[prefix.len()] == b':'
+            && k[..prefix.len()].eq_ignore_ascii_case(prefix)
+            && k[prefix.len() + 1..].eq_ignore_ascii_case(name)
+    })
+}
+
+/// Adds the token's claims to `ctx` as `<prefix>:<claim>` keys, following `mode`. With
+/// `only`, claims outside that list (lower-cased full keys) are left out; nested objects are
+/// always added.
 pub fn add_claims(
     ctx: &mut Context,
     prefix: &str,
     mode: ConditionKeyMode,
     claims: &[(String, ClaimValue)],
     matched_audience: &str,
+    only: Option<&[String]>,
 ) {
     for (name, value) in claims {
         if name == "aud" {
+            continue;
+        }
+        if let Some(keys) = only
+            && !matches!(value, ClaimValue::Object(_))
+            && !wanted(keys, prefix, name)
+        {
             continue;
         }
         match mode {

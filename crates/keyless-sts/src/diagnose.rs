@@ -309,6 +309,7 @@ pub fn explain(
         &facts,
         now,
         &RequestEnv::default(),
+        None,
     );
 
     let mut arns: Vec<String> = match roles {

@@ -56,6 +56,8 @@ pub struct RoleEntry {
     pub trust: Option<Policy>,
     /// Its permission policies: inline ones and the default versions of attached ones.
     pub identity: Vec<Arc<Policy>>,
+    /// The condition keys its trust policy reads (`None`: any key).
+    pub trust_keys: Option<Vec<String>>,
 }
 
 /// Knobs of the STS behaviour.
@@ -217,6 +219,9 @@ impl StsState {
                     identity.push(p.clone());
                 }
             }
+            let trust_keys = trust
+                .as_ref()
+                .and_then(crate::condition_keys::referenced_keys);
             roles.insert(
                 role.name.clone(),
                 Arc::new(RoleEntry {
@@ -224,6 +229,7 @@ impl StsState {
                     arn,
                     trust,
                     identity,
+                    trust_keys,
                 }),
             );
         }

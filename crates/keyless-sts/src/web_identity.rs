@@ -223,6 +223,7 @@ pub fn complete(
         &session_facts,
         now,
         env,
+        role.trust_keys.as_deref(),
     );
     let principal = Principal::Federated(&provider.arn);
     let mut actions = vec![ACTION];
@@ -398,7 +399,9 @@ impl SessionFacts {
     }
 }
 
-/// The request context of the trust-policy evaluation.
+/// The request context of the trust-policy evaluation. With `only` (the keys the trust
+/// policy reads), claims the policy cannot look at are left out.
+#[allow(clippy::too_many_arguments)]
 pub fn trust_context(
     provider: &ProviderEntry,
     claims: &jwt::Claims,
@@ -407,14 +410,16 @@ pub fn trust_context(
     facts: &SessionFacts,
     now: i64,
     env: &RequestEnv,
+    only: Option<&[String]>,
 ) -> Context {
-    let mut ctx = Context::new();
+    let mut ctx = Context::with_capacity(only.map_or(claims.all.len() + 8, |k| k.len() + 8));
     condition_keys::add_claims(
         &mut ctx,
         &provider.key_prefix,
         provider.model.condition_keys,
         &claims.all,
         audience,
+        only,
     );
     ctx.insert(
         "sts:RoleSessionName",

@@ -75,17 +75,27 @@ impl XmlWriter {
 /// Escapes `&`, `<` and `>` (quotes stay literal in text, as in AWS's responses) and drops
 /// characters XML 1.0 cannot carry.
 pub fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
+    let mut rest = text;
+    while let Some(pos) = rest.find(needs_escape) {
+        out.push_str(&rest[..pos]);
+        let c = rest[pos..].chars().next().unwrap_or('\u{FFFD}');
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\r' => out.push_str("&#xD;"),
-            '\t' | '\n' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
+            _ => {}
         }
+        rest = &rest[pos + c.len_utf8()..];
     }
+    out.push_str(rest);
+}
+
+/// Characters that [`escape_into`] replaces or drops: markup, carriage return, and what XML 1.0
+/// cannot carry.
+fn needs_escape(c: char) -> bool {
+    matches!(c, '&' | '<' | '>' | '\r' | '\u{FFFE}' | '\u{FFFF}')
+        || ((c as u32) < 0x20 && c != '\t' && c != '\n')
 }
 
 /// Renders a success response: `result` writes the members of `<{action}Result>`; `None` gives
@@ -147,6 +157,9 @@ mod tests {
         let mut s = String::new();
         escape_into(&mut s, "a<b>&\"c'\u{1}d\n");
         assert_eq!(s, "a&lt;b&gt;&amp;\"c'd\n");
+        let mut s = String::new();
+        escape_into(&mut s, "é\r<ü\u{FFFE}x");
+        assert_eq!(s, "é&#xD;&lt;üx");
     }
 
     #[test]
