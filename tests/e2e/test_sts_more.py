@@ -32,6 +32,30 @@ CONFIG = textwrap.dedent('''
     """
 
     [[role]]
+    name = "account-wide"
+    trust_policy = """
+    {"Version": "2012-10-17",
+     "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+                    "Action": "sts:AssumeRole"}]}
+    """
+
+    [[role]]
+    name = "hopper"
+    trust_policy = """
+    {"Version": "2012-10-17",
+     "Statement": [{"Effect": "Allow",
+                    "Principal": {"Federated": "arn:aws:iam::000000000000:oidc-provider/gitlab.com"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringLike": {"gitlab.com:sub": "project_path:example/project:*"}}}]}
+    """
+      [[role.policy]]
+      name = "hop"
+      document = """
+      {"Version": "2012-10-17",
+       "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::000000000000:role/account-wide"}]}
+      """
+
+    [[role]]
     name = "closed"
     trust_policy = """
     {"Version": "2012-10-17",
@@ -95,6 +119,22 @@ def test_role_chaining_from_a_web_identity_session(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         signed(server, creds).assume_role(RoleArn="arn:aws:iam::000000000000:role/missing", RoleSessionName="nope")
     assert code(e) == "AccessDenied"
+
+
+def test_a_trust_in_the_account_needs_the_callers_own_permission(server):
+    deployer = web_identity_creds(server)["Credentials"]  # its read-only policy lacks sts:AssumeRole
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        signed(server, deployer).assume_role(RoleArn="arn:aws:iam::000000000000:role/account-wide",
+                                             RoleSessionName="no-permission")
+    assert code(e) == "AccessDenied"
+    assert "caller's own permissions" in e.value.response["Error"]["Message"]
+
+    token = server.mint("--project-path", "example/project", "--ref", "main")
+    hopper = client(server, aws_access_key_id="x", aws_secret_access_key="x").assume_role_with_web_identity(
+        RoleArn="arn:aws:iam::000000000000:role/hopper", RoleSessionName="hop", WebIdentityToken=token)
+    chained = signed(server, hopper["Credentials"]).assume_role(
+        RoleArn="arn:aws:iam::000000000000:role/account-wide", RoleSessionName="hopped")
+    assert chained["AssumedRoleUser"]["Arn"] == "arn:aws:sts::000000000000:assumed-role/account-wide/hopped"
 
 
 def test_presigned_get_caller_identity(server):

@@ -9,7 +9,6 @@
 //! * Reads come from the store, so a caller reads its own writes on any replica; after every
 //!   write this replica reloads its live state at once (others within the refresh interval).
 
-mod authz;
 mod params;
 mod policies;
 mod providers;
@@ -20,6 +19,7 @@ use keyless_policy::Context;
 use keyless_store::StoreError;
 use keyless_sts::auth::Caller;
 use keyless_sts::error::AwsError;
+use keyless_sts::permissions as authz;
 use keyless_sts::query::QueryParams;
 use keyless_sts::xml::XmlWriter;
 

@@ -1,7 +1,9 @@
 //! The signed STS operations: `GetCallerIdentity` and `AssumeRole` (role chaining).
 
-use keyless_credentials::session::SessionOrigin;
-use keyless_policy::{Context, ContextValue, Decision, Principal, Request};
+use keyless_credentials::session::{SessionClaims, SessionOrigin};
+use keyless_policy::{
+    Context, ContextValue, Decision, Principal, PrincipalType, Request, Statement,
+};
 
 use crate::auth::Caller;
 use crate::error::AwsError;
@@ -210,6 +212,30 @@ pub fn assume_role(
         }
         if action == "sts:AssumeRole" {
             statement = deciding.map(crate::explain::ast_statement_name);
+            // A trust policy that names the caller's role (or session) grants on its own; one
+            // that trusts the whole account (or everyone) delegates to the caller's own
+            // permissions, which must then allow sts:AssumeRole on this role, as in IAM.
+            if let Caller::Session(claims) = caller
+                && !deciding.is_some_and(|s| names_session(s, claims))
+            {
+                crate::permissions::authorize(
+                    state,
+                    caller,
+                    "sts:AssumeRole",
+                    &role.arn,
+                    Context::new(),
+                    now,
+                )
+                .map_err(|_| {
+                    denied(
+                        format!(
+                            "the trust policy trusts the account, and the caller's own permissions do not allow sts:AssumeRole on {}",
+                            role.arn
+                        ),
+                        statement.clone(),
+                    )
+                })?;
+            }
         }
     }
 
@@ -266,6 +292,18 @@ pub fn assume_role(
         chained,
     )?;
     Ok(AssumeRoleGrant { minted, statement })
+}
+
+/// Whether `statement`'s `Principal` names the session's role or the session itself.
+fn names_session(statement: &Statement, claims: &SessionClaims) -> bool {
+    let role_arn = claims.role_arn();
+    let session_arn = claims.assumed_role_arn();
+    statement.principal().is_some_and(|p| {
+        p.values().iter().any(|v| {
+            v.principal_type() == PrincipalType::Aws
+                && (v.value().text() == role_arn || v.value().text() == session_arn)
+        })
+    })
 }
 
 /// The request context of a chained `AssumeRole`.

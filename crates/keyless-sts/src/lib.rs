@@ -9,6 +9,7 @@ pub mod diagnose;
 pub mod error;
 pub mod explain;
 pub mod model;
+pub mod permissions;
 pub mod query;
 pub mod session;
 pub mod state;

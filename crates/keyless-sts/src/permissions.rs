@@ -1,4 +1,5 @@
-//! Authorization of IAM calls.
+//! Session permissions: whether a caller may perform an action on a resource (IAM calls, and
+//! the caller side of a chained `AssumeRole`).
 //!
 //! The admin key (the account's root identity) may do everything. A role session may perform
 //! `iam:<Action>` on a resource when its permissions allow it: the identity policies of its
@@ -12,15 +13,15 @@
 
 use std::sync::Arc;
 
+use crate::auth::Caller;
+use crate::error::AwsError;
+use crate::session::iso8601;
+use crate::state::StsState;
 use keyless_credentials::session::SessionClaims;
 use keyless_policy::{
     Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind, Principal, Request,
     evaluate_session,
 };
-use keyless_sts::auth::Caller;
-use keyless_sts::error::AwsError;
-use keyless_sts::session::iso8601;
-use keyless_sts::state::StsState;
 
 /// Allows or refuses `action` (e.g. `iam:CreateRole`) on `resource` for `caller`. `context`
 /// carries the request's own condition keys; the principal and global keys are added here.
@@ -41,7 +42,6 @@ pub fn authorize(
             "User: {} is not authorized to perform: {action} on resource: {resource}",
             claims.assumed_role_arn()
         );
-        tracing::info!(action, resource, reason, "IAM call denied");
         if state.options.debug_denials {
             AwsError::access_denied(format!("{base}: {reason}"))
         } else {
@@ -119,11 +119,9 @@ fn principal_context(mut ctx: Context, claims: &SessionClaims, now: i64) -> Cont
 mod tests {
     use std::collections::HashMap;
 
+    use crate::model::{Attachment, ManagedBy, ManagedPolicy, PolicyVersion, Role, RolePolicy};
+    use crate::state::{StateInputs, StsOptions};
     use keyless_credentials::session::{SealingKeyring, SessionOrigin, generate_sealing_key};
-    use keyless_sts::model::{
-        Attachment, ManagedBy, ManagedPolicy, PolicyVersion, Role, RolePolicy,
-    };
-    use keyless_sts::state::{StateInputs, StsOptions};
 
     use super::*;
 
