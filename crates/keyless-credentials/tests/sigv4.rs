@@ -1008,3 +1008,51 @@ fn requests_signed_by_sign_verify_and_tampering_is_caught() {
         "SignatureDoesNotMatch"
     );
 }
+
+#[test]
+fn cached_signing_keys_verify_like_fresh_ones_and_follow_the_secret() {
+    use keyless_credentials::sigv4::{
+        RequestParts, SigningKeyCache, amz_date, parse, sign, verify_cached,
+    };
+    let cache = SigningKeyCache::new(2);
+    let now = 1_795_640_000;
+    for (round, secret) in [
+        "first-secret-0000",
+        "first-secret-0000",
+        "second-secret-000",
+        "third-secret-0000",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "127.0.0.1:8080".parse().unwrap());
+        headers.insert("x-amz-date", amz_date(now + round as i64).parse().unwrap());
+        let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+        let req = RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
+        let authorization = sign(&req, "AKIAEXAMPLEADMIN0001", secret, "eu-west-1", "sts").unwrap();
+        headers.insert("authorization", authorization.parse().unwrap());
+        let req = RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
+        let auth = parse(&req, "sts", now).unwrap();
+        verify_cached(&auth, &req, secret, &cache).unwrap();
+        // A cached key for another secret never verifies this one's signature.
+        assert_eq!(
+            verify_cached(&auth, &req, "some-other-secret", &cache)
+                .unwrap_err()
+                .code,
+            "SignatureDoesNotMatch"
+        );
+    }
+}

@@ -74,7 +74,8 @@ pub fn authenticate(
         if auth.security_token.is_some() {
             return Err(aws(SigV4Error::invalid_client_token_id()));
         }
-        sigv4::verify(&auth, req, &admin.secret_access_key).map_err(aws)?;
+        sigv4::verify_cached(&auth, req, &admin.secret_access_key, &state.signing_keys)
+            .map_err(aws)?;
         return Ok(Caller::Admin {
             access_key_id: admin.access_key_id.clone(),
             account: state.account.clone(),
@@ -93,6 +94,7 @@ pub fn authenticate(
     if claims.is_expired(now) {
         return Err(aws(SigV4Error::expired_token()));
     }
-    sigv4::verify(&auth, req, &claims.secret_access_key).map_err(aws)?;
+    sigv4::verify_cached(&auth, req, &claims.secret_access_key, &state.signing_keys)
+        .map_err(aws)?;
     Ok(Caller::Session(Box::new(claims)))
 }

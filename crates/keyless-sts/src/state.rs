@@ -112,6 +112,8 @@ pub struct StsState {
     pub options: StsOptions,
     /// Stored entities that could not be compiled, with the reason.
     pub warnings: Vec<String>,
+    /// SigV4 signing keys derived so far.
+    pub signing_keys: keyless_credentials::sigv4::SigningKeyCache,
 }
 
 impl StsState {
@@ -243,6 +245,7 @@ impl StsState {
             admin: inputs.admin,
             options: inputs.options,
             warnings,
+            signing_keys: keyless_credentials::sigv4::SigningKeyCache::default(),
         }
     }
 
