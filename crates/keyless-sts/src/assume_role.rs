@@ -160,33 +160,18 @@ pub fn assume_role(
 ) -> Result<AssumeRoleGrant, Failure> {
     let caller_arn = caller.arn();
     let denied = |reason: String, statement: Option<String>| {
-        let base = format!(
-            "User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {}",
-            params.role_arn
-        );
-        let message = if state.options.debug_denials {
-            format!("{base}: {reason}")
-        } else {
-            base
-        };
-        Failure {
-            error: AwsError::access_denied(message),
+        Failure::denied(
+            format!(
+                "User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {}",
+                params.role_arn
+            ),
             reason,
             statement,
-        }
+            state.options.debug_denials,
+        )
     };
-    let Some(role) = state.role_by_arn(&params.role_arn) else {
-        return Err(denied(
-            format!("the role {} does not exist", params.role_arn),
-            None,
-        ));
-    };
-    let Some(trust) = role.trust.as_ref() else {
-        return Err(denied(
-            format!("the trust policy of {} is invalid", role.arn),
-            None,
-        ));
-    };
+    let (role, trust) = crate::web_identity::assumable_role(state, &params.role_arn)
+        .map_err(|reason| denied(reason, None))?;
 
     let ctx = chaining_context(state, caller, params, now, env);
     let mut actions = vec!["sts:AssumeRole"];

@@ -103,6 +103,37 @@ impl Failure {
             statement: None,
         }
     }
+
+    /// An `AccessDenied` whose message is `base`, followed by the reason when `debug` is on
+    /// (by default the response stays as opaque as AWS's, and the reason goes to the audit log).
+    pub fn denied(base: String, reason: String, statement: Option<String>, debug: bool) -> Failure {
+        let message = if debug {
+            format!("{base}: {reason}")
+        } else {
+            base
+        };
+        Failure {
+            error: AwsError::access_denied(message),
+            reason,
+            statement,
+        }
+    }
+}
+
+/// The role an assume-role request names, with its trust policy; the reason it cannot be
+/// assumed otherwise (a missing role is refused like a trust failure, as AWS does).
+pub fn assumable_role<'s>(
+    state: &'s StsState,
+    role_arn: &str,
+) -> Result<(&'s RoleEntry, &'s keyless_policy::Policy), String> {
+    let role = state
+        .role_by_arn(role_arn)
+        .ok_or_else(|| format!("the role {role_arn} does not exist"))?;
+    let trust = role
+        .trust
+        .as_ref()
+        .ok_or_else(|| format!("the trust policy of {} is invalid", role.arn))?;
+    Ok((role, trust))
 }
 
 impl From<AwsError> for Failure {
@@ -189,30 +220,15 @@ pub fn complete(
     let subject = verified.claims.sub.clone().unwrap_or_default();
 
     let denied = |reason: String, statement: Option<String>| {
-        let message = if state.options.debug_denials {
-            format!("Not authorized to perform {ACTION}: {reason}")
-        } else {
-            format!("Not authorized to perform {ACTION}")
-        };
-        Failure {
-            error: AwsError::access_denied(message),
+        Failure::denied(
+            format!("Not authorized to perform {ACTION}"),
             reason,
             statement,
-        }
+            state.options.debug_denials,
+        )
     };
-
-    let Some(role) = state.role_by_arn(&params.role_arn) else {
-        return Err(denied(
-            format!("the role {} does not exist", params.role_arn),
-            None,
-        ));
-    };
-    let Some(trust) = role.trust.as_ref() else {
-        return Err(denied(
-            format!("the trust policy of {} is invalid", role.arn),
-            None,
-        ));
-    };
+    let (role, trust) =
+        assumable_role(state, &params.role_arn).map_err(|reason| denied(reason, None))?;
 
     let session_facts = SessionFacts::from_claims(&verified.claims)?;
     let ctx = trust_context(
