@@ -48,7 +48,7 @@ pub(crate) fn child_pointer(parent: &str, token: &str) -> String {
 }
 
 /// Counts policy size the way IAM does: every character except whitespace outside strings.
-pub(crate) fn policy_size(doc: &str) -> usize {
+pub fn policy_size(doc: &str) -> usize {
     let mut in_string = false;
     let mut escaped = false;
     let mut count = 0;

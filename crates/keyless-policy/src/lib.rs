@@ -31,6 +31,7 @@ pub use ast::{
 };
 pub use context::{Context, ContextValue};
 pub use error::{PolicyError, PolicyErrorKind};
+pub use json::policy_size;
 pub use parse::{ParseOptions, PolicyKind};
 pub use request::{Decision, Principal, Request};
 pub use trace::{

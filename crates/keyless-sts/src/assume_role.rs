@@ -344,24 +344,7 @@ fn chaining_context(
     if let Some(s) = &params.source_identity {
         ctx.insert("sts:SourceIdentity", ContextValue::Single(s.clone()));
     }
-    if !params.tags.is_empty() {
-        for (k, v) in &params.tags {
-            ctx.insert(
-                &format!("aws:RequestTag/{k}"),
-                ContextValue::Single(v.clone()),
-            );
-        }
-        ctx.insert(
-            "aws:TagKeys",
-            ContextValue::Multi(params.tags.iter().map(|(k, _)| k.clone()).collect()),
-        );
-    }
-    if !params.transitive_tag_keys.is_empty() {
-        ctx.insert(
-            "sts:TransitiveTagKeys",
-            ContextValue::Multi(params.transitive_tag_keys.clone()),
-        );
-    }
+    session::add_request_tags(&mut ctx, &params.tags, &params.transitive_tag_keys);
     ctx
 }
 

@@ -76,7 +76,7 @@ impl SessionPolicies {
             let mut opts = ParseOptions::new(PolicyKind::Session);
             opts.max_chars = None;
             Policy::parse(doc, &opts).map_err(|e| AwsError::malformed_policy(e.to_string()))?;
-            used += doc.chars().filter(|c| !c.is_whitespace()).count();
+            used += keyless_policy::policy_size(doc);
         }
         for arn in &self.policy_arns {
             if !state.managed_policies.contains_key(arn) {
@@ -225,6 +225,29 @@ pub fn iso8601(unix: i64) -> String {
             t.second()
         ),
         Err(_) => "1970-01-01T00:00:00Z".to_owned(),
+    }
+}
+
+/// Adds the session tags a request sets: `aws:RequestTag/<key>` and `aws:TagKeys`, and
+/// `sts:TransitiveTagKeys` for the keys marked transitive.
+pub fn add_request_tags(ctx: &mut Context, tags: &[(String, String)], transitive_keys: &[String]) {
+    if !tags.is_empty() {
+        for (k, v) in tags {
+            ctx.insert(
+                &format!("aws:RequestTag/{k}"),
+                ContextValue::Single(v.clone()),
+            );
+        }
+        ctx.insert(
+            "aws:TagKeys",
+            ContextValue::Multi(tags.iter().map(|(k, _)| k.clone()).collect()),
+        );
+    }
+    if !transitive_keys.is_empty() {
+        ctx.insert(
+            "sts:TransitiveTagKeys",
+            ContextValue::Multi(transitive_keys.to_vec()),
+        );
     }
 }
 

@@ -442,24 +442,7 @@ pub fn trust_context(
         ContextValue::Single(role_session_name.to_owned()),
     );
     crate::session::add_global_keys(&mut ctx, now, env);
-    if !facts.tags.is_empty() {
-        for (k, v) in &facts.tags {
-            ctx.insert(
-                &format!("aws:RequestTag/{k}"),
-                ContextValue::Single(v.clone()),
-            );
-        }
-        ctx.insert(
-            "aws:TagKeys",
-            ContextValue::Multi(facts.tags.iter().map(|(k, _)| k.clone()).collect()),
-        );
-        if !facts.transitive_keys.is_empty() {
-            ctx.insert(
-                "sts:TransitiveTagKeys",
-                ContextValue::Multi(facts.transitive_keys.clone()),
-            );
-        }
-    }
+    session::add_request_tags(&mut ctx, &facts.tags, &facts.transitive_keys);
     if let Some(si) = &facts.source_identity {
         ctx.insert("sts:SourceIdentity", ContextValue::Single(si.clone()));
     }

@@ -16,31 +16,7 @@ pub const ROLE_INLINE_POLICY_LIMIT: usize = 10_240;
 /// IAM's default quota on the characters (whitespace excluded) of a role trust policy.
 pub const TRUST_POLICY_LIMIT: usize = 2048;
 
-/// The size IAM counts for a policy document: its characters, without the whitespace between
-/// JSON tokens.
-pub fn policy_size(doc: &str) -> usize {
-    let mut size = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in doc.chars() {
-        if in_string {
-            size += 1;
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            size += 1;
-            if c == '"' {
-                in_string = true;
-            }
-        }
-    }
-    size
-}
+use keyless_policy::policy_size;
 
 /// Validates a trust policy as IAM does before storing it.
 pub fn check_trust_policy(doc: &str) -> Result<(), AwsError> {
