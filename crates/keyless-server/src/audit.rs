@@ -1,23 +1,28 @@
 //! Audit events: one CloudTrail-shaped JSON record per STS and IAM call, success or failure.
 //!
-//! Recording never blocks a request: each event is serialized once, into one JSON line, and
-//! queued on a bounded channel drained by one writer thread; when the queue is full the event
-//! is dropped and counted
+//! Recording never blocks a request and never wakes another thread per event: each event is
+//! written once, as one JSON line, straight into a shared buffer; one writer thread takes the
+//! whole buffer at a time and writes it to the sink, then waits a short batching window. When
+//! the buffer already holds its limit of events, an event is dropped and counted
 //! (`keyless_audit_events_dropped_total`). Events never carry a token, a secret or a session
 //! token: a web identity token is reduced to its header, `iss`, `sub`, `aud` and `jti`, and
 //! credentials to their access key ID.
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use std::sync::mpsc;
-
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 
 use keyless_store::Store;
+
+/// How long the writer lets events gather after writing a batch. Under load this bounds the
+/// writer to about 50 wake-ups a second, whatever the request rate; an event recorded while
+/// the writer is idle is written at once.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
 
 /// Where audit events go.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -66,16 +71,44 @@ impl Default for AuditConfig {
 /// The handle requests record events through.
 #[derive(Clone)]
 pub struct Auditor {
-    tx: Option<mpsc::SyncSender<String>>,
+    queue: Option<Arc<Queue>>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
+}
+
+/// Events recorded and not yet taken by the writer.
+struct Queue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    capacity: u64,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// JSON lines, each ending in `\n`.
+    lines: Vec<u8>,
+    /// How many lines `lines` holds.
+    count: u64,
+    /// The writer waits for the first event (so the next one must wake it).
+    writer_idle: bool,
+    /// No more events are accepted; the writer drains what is left and stops.
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A poisoned lock only means a writer panicked mid-batch; the buffer is still valid.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Auditor {
     /// An auditor that records nothing.
     pub fn disabled() -> Auditor {
         Auditor {
-            tx: None,
+            queue: None,
+            writer: Arc::new(Mutex::new(None)),
             dropped: Arc::new(AtomicU64::new(0)),
             written: Arc::new(AtomicU64::new(0)),
         }
@@ -87,16 +120,6 @@ impl Auditor {
         data_dir: &std::path::Path,
         store: Store,
     ) -> anyhow::Result<Auditor> {
-        if config.sink == AuditSinkKind::None {
-            return Ok(Auditor::disabled());
-        }
-        let capacity = config.buffer.unwrap_or(8192).max(1);
-        let (tx, rx) = mpsc::sync_channel(capacity);
-        let auditor = Auditor {
-            tx: Some(tx),
-            dropped: Arc::new(AtomicU64::new(0)),
-            written: Arc::new(AtomicU64::new(0)),
-        };
         let sink = match config.sink {
             AuditSinkKind::File => {
                 let path = config
@@ -113,20 +136,58 @@ impl Auditor {
             AuditSinkKind::Database => Sink::Database(store),
             AuditSinkKind::None => return Ok(Auditor::disabled()),
         };
+        let queue = Arc::new(Queue {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            capacity: config.buffer.unwrap_or(8192).max(1) as u64,
+        });
+        let written = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
         let runtime = tokio::runtime::Handle::current();
-        let written = auditor.written.clone();
-        let dropped = auditor.dropped.clone();
-        std::thread::Builder::new()
-            .name("keyless-audit".into())
-            .spawn(move || drain(rx, sink, written, dropped, runtime))?;
-        Ok(auditor)
+        let writer = {
+            let (queue, written, dropped) = (queue.clone(), written.clone(), dropped.clone());
+            std::thread::Builder::new()
+                .name("keyless-audit".into())
+                .spawn(move || drain(&queue, sink, &written, &dropped, &runtime))?
+        };
+        Ok(Auditor {
+            queue: Some(queue),
+            writer: Arc::new(Mutex::new(Some(writer))),
+            dropped,
+            written,
+        })
     }
 
-    /// Queues an event; never waits. A full queue drops the event and counts it.
-    pub fn record(&self, event: Value) {
-        let Some(tx) = &self.tx else { return };
-        if tx.try_send(event.to_string()).is_err() {
+    /// Queues a finished event; never waits for the sink. A full queue drops the event and
+    /// counts it.
+    pub fn record(&self, event: Vec<u8>) {
+        let Some(queue) = &self.queue else { return };
+        let mut pending = queue.lock();
+        if pending.closed || pending.count >= queue.capacity {
+            drop(pending);
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        pending.lines.extend_from_slice(&event);
+        pending.lines.push(b'\n');
+        pending.count += 1;
+        if std::mem::take(&mut pending.writer_idle) {
+            drop(pending);
+            queue.wake.notify_one();
+        }
+    }
+
+    /// Stops accepting events, writes every event already queued and waits for the writer to
+    /// finish. Blocks: call it off the async workers (e.g. in `spawn_blocking`).
+    pub fn close(&self) {
+        let Some(queue) = &self.queue else { return };
+        queue.lock().closed = true;
+        queue.wake.notify_one();
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = writer
+            && writer.join().is_err()
+        {
+            tracing::error!("the audit writer panicked");
         }
     }
 
@@ -147,48 +208,62 @@ enum Sink {
     Database(Store),
 }
 
-/// The writer thread: takes up to 256 queued lines at a time and writes them in one go.
+/// The writer thread: waits for events, takes every queued line at once, writes them in one
+/// go, and lets the next batch gather for [`BATCH_WINDOW`].
 fn drain(
-    rx: mpsc::Receiver<String>,
+    queue: &Queue,
     mut sink: Sink,
-    written: Arc<AtomicU64>,
-    dropped: Arc<AtomicU64>,
-    runtime: tokio::runtime::Handle,
+    written: &AtomicU64,
+    dropped: &AtomicU64,
+    runtime: &tokio::runtime::Handle,
 ) {
-    let mut batch = Vec::with_capacity(256);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < 256 {
-            match rx.try_recv() {
-                Ok(line) => batch.push(line),
-                Err(_) => break,
+    let mut batch = Vec::new();
+    loop {
+        let (count, closed) = {
+            let mut pending = queue.lock();
+            while pending.count == 0 && !pending.closed {
+                pending.writer_idle = true;
+                pending = queue.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
             }
-        }
-        let n = batch.len() as u64;
-        let result = match &mut sink {
-            Sink::File(f) => f.write(&batch),
-            Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                batch
-                    .iter()
-                    .try_for_each(|l| writeln!(out, "{l}"))
-                    .and_then(|_| out.flush())
-                    .map_err(anyhow::Error::from)
-            }
-            Sink::Database(store) => runtime
-                .block_on(store.insert_audit_events(&batch))
-                .map_err(anyhow::Error::from),
+            std::mem::swap(&mut batch, &mut pending.lines);
+            (std::mem::take(&mut pending.count), pending.closed)
         };
-        batch.clear();
-        match result {
-            Ok(()) => {
-                written.fetch_add(n, Ordering::Relaxed);
+        if count > 0 {
+            let result = match &mut sink {
+                Sink::File(f) => f.write(&batch),
+                Sink::Stdout => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&batch)
+                        .and_then(|()| out.flush())
+                        .map_err(anyhow::Error::from)
+                }
+                Sink::Database(store) => {
+                    let lines: Vec<&str> = std::str::from_utf8(&batch)
+                        .unwrap_or_default()
+                        .lines()
+                        .collect();
+                    runtime
+                        .block_on(store.insert_audit_events(&lines))
+                        .map_err(anyhow::Error::from)
+                }
+            };
+            match result {
+                Ok(()) => {
+                    written.fetch_add(count, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    dropped.fetch_add(count, Ordering::Relaxed);
+                    tracing::error!("audit sink failed, {count} events lost: {e:#}");
+                }
             }
-            Err(e) => {
-                dropped.fetch_add(n, Ordering::Relaxed);
-                tracing::error!("audit sink failed, {n} events lost: {e:#}");
-            }
+            batch.clear();
+            // Keep the buffer for the next batch unless one burst made it large.
+            batch.shrink_to(1 << 20);
         }
+        if closed {
+            return;
+        }
+        std::thread::sleep(BATCH_WINDOW);
     }
 }
 
@@ -214,18 +289,14 @@ impl FileSink {
         })
     }
 
-    fn write(&mut self, lines: &[String]) -> anyhow::Result<()> {
-        let mut buf = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-        for l in lines {
-            buf.push_str(l);
-            buf.push('\n');
-        }
-        if self.size > 0 && self.size + buf.len() as u64 > self.max_bytes {
+    /// Appends whole lines, rotating first when they would take the file past its limit.
+    fn write(&mut self, lines: &[u8]) -> anyhow::Result<()> {
+        if self.size > 0 && self.size + lines.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
-        self.file.write_all(buf.as_bytes())?;
+        self.file.write_all(lines)?;
         self.file.flush()?;
-        self.size += buf.len() as u64;
+        self.size += lines.len() as u64;
         Ok(())
     }
 
@@ -262,79 +333,147 @@ fn open_append(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
         .map_err(|e| anyhow::anyhow!("cannot open the audit log {}: {e}", path.display()))
 }
 
-/// An audit event under construction.
+/// An audit event under construction, written as JSON as it is built.
+///
+/// Each top-level field and each field of `additionalEventData` may be set once.
 pub struct Event {
-    fields: Map<String, Value>,
-    additional: Map<String, Value>,
+    /// The record so far: `{` and the members set, without the closing brace.
+    json: Vec<u8>,
+    /// The members of `additionalEventData` so far, without braces.
+    additional: Vec<u8>,
+    #[cfg(debug_assertions)]
+    keys: Vec<&'static str>,
 }
 
 impl Event {
     /// A new event for `event_name` from `event_source` (`sts.amazonaws.com`, …).
     pub fn new(event_source: &str, event_name: &str, request_id: &str, account: &str) -> Event {
-        let mut fields = Map::new();
-        fields.insert("eventVersion".into(), json!("1.08"));
-        fields.insert(
-            "eventTime".into(),
-            json!(keyless_sts::session::iso8601(crate::app::unix_now())),
-        );
-        fields.insert("eventSource".into(), json!(event_source));
-        fields.insert("eventName".into(), json!(event_name));
-        fields.insert("eventType".into(), json!("AwsApiCall"));
-        fields.insert("requestID".into(), json!(request_id));
-        fields.insert("eventID".into(), json!(uuid::Uuid::new_v4().to_string()));
-        fields.insert("recipientAccountId".into(), json!(account));
-        Event {
-            fields,
-            additional: Map::new(),
-        }
+        let mut event = Event {
+            json: Vec::with_capacity(1536),
+            additional: Vec::new(),
+            #[cfg(debug_assertions)]
+            keys: Vec::new(),
+        };
+        event.json.extend_from_slice(br#"{"eventVersion":"1.08""#);
+        event
+            .set(
+                "eventTime",
+                &keyless_sts::session::iso8601(crate::app::unix_now()),
+            )
+            .set("eventSource", event_source)
+            .set("eventName", event_name)
+            .set("eventType", "AwsApiCall")
+            .set("requestID", request_id)
+            .set(
+                "eventID",
+                uuid::Uuid::new_v4()
+                    .hyphenated()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
+            )
+            .set("recipientAccountId", account);
+        event
     }
 
     /// Sets a top-level field.
-    pub fn set(&mut self, key: &str, value: Value) -> &mut Self {
-        self.fields.insert(key.to_owned(), value);
+    pub fn set<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> &mut Self {
+        self.check_once(key);
+        self.json.push(b',');
+        write_member(&mut self.json, key, value);
         self
     }
 
     /// Sets a field of `additionalEventData`.
-    pub fn additional(&mut self, key: &str, value: Value) -> &mut Self {
-        self.additional.insert(key.to_owned(), value);
+    pub fn additional<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> &mut Self {
+        self.check_once(key);
+        if !self.additional.is_empty() {
+            self.additional.push(b',');
+        }
+        write_member(&mut self.additional, key, value);
         self
     }
 
     /// Records a failure.
     pub fn error(&mut self, code: &str, message: &str) -> &mut Self {
-        self.set("errorCode", json!(code));
-        self.set("errorMessage", json!(message))
+        self.set("errorCode", code).set("errorMessage", message)
     }
 
-    /// The finished JSON record.
-    pub fn finish(mut self) -> Value {
+    /// The finished record: one line of JSON.
+    pub fn finish(mut self) -> Vec<u8> {
         if !self.additional.is_empty() {
-            self.fields
-                .insert("additionalEventData".into(), Value::Object(self.additional));
+            self.json.extend_from_slice(br#","additionalEventData":{"#);
+            self.json.extend_from_slice(&self.additional);
+            self.json.push(b'}');
         }
-        Value::Object(self.fields)
+        self.json.push(b'}');
+        self.json
     }
+
+    #[cfg(debug_assertions)]
+    fn check_once(&mut self, key: &'static str) {
+        debug_assert!(!self.keys.contains(&key), "audit field {key} set twice");
+        self.keys.push(key);
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn check_once(&mut self, _key: &'static str) {}
 }
 
-/// The parts of a web identity token an audit record may carry: its header, `iss`, `sub`,
-/// `aud` and `jti`. `None` when the token does not decode.
-pub fn token_summary(token: &str) -> Value {
+/// Appends `"key":value`. Serializing into memory fails only for a map with non-string keys,
+/// which no audit field has; such a value is recorded as `null` rather than corrupting the line.
+fn write_member<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
+    let start = out.len();
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    let value_start = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(value_start);
+        out.extend_from_slice(b"null");
+    }
+    debug_assert!(out.len() > start);
+}
+
+/// The parts of a decoded web identity token an audit record may carry: its header, `iss`,
+/// `sub`, `aud` and `jti`.
+#[derive(Serialize)]
+pub struct TokenSummary<'a> {
+    header: HeaderSummary<'a>,
+    iss: &'a str,
+    sub: Option<&'a str>,
+    aud: &'a [String],
+    jti: Option<&'a str>,
+}
+
+/// A token header as an audit record shows it.
+#[derive(Serialize)]
+struct HeaderSummary<'a> {
+    alg: &'static str,
+    kid: Option<&'a str>,
+    typ: Option<&'a str>,
+}
+
+/// [`TokenSummary`] of a token not decoded yet (a failure path): decodes it, or says why it
+/// does not decode.
+pub fn token_summary(token: &str) -> serde_json::Value {
     match keyless_oidc::jwt::decode(token) {
-        Ok(jwt) => jwt_summary(&jwt),
-        Err(e) => json!({ "undecodable": e.message }),
+        Ok(jwt) => serde_json::to_value(jwt_summary(&jwt)).unwrap_or_default(),
+        Err(e) => serde_json::json!({ "undecodable": e.message }),
     }
 }
 
-/// [`token_summary`] of a token already decoded.
-pub fn jwt_summary(jwt: &keyless_oidc::jwt::UnverifiedJwt<'_>) -> Value {
-    json!({
-        "header": { "alg": jwt.header.alg.as_str(), "kid": jwt.header.kid, "typ": jwt.header.typ },
-        "iss": jwt.claims.iss,
-        "sub": jwt.claims.sub,
-        "aud": jwt.claims.aud,
-        "jti": jwt.claims.jti,
-    })
+/// [`TokenSummary`] of a decoded token.
+pub fn jwt_summary<'a>(jwt: &'a keyless_oidc::jwt::UnverifiedJwt<'_>) -> TokenSummary<'a> {
+    TokenSummary {
+        header: HeaderSummary {
+            alg: jwt.header.alg.as_str(),
+            kid: jwt.header.kid.as_deref(),
+            typ: jwt.header.typ.as_deref(),
+        },
+        iss: &jwt.claims.iss,
+        sub: jwt.claims.sub.as_deref(),
+        aud: &jwt.claims.aud,
+        jti: jwt.claims.jti.as_deref(),
+    }
 }
 
 #[cfg(test)]
@@ -347,8 +486,8 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let mut sink = FileSink::open(path.clone(), 100, 2).unwrap();
         for i in 0..10 {
-            sink.write(&[format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(40))])
-                .unwrap();
+            let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(40));
+            sink.write(line.as_bytes()).unwrap();
         }
         assert!(path.exists());
         assert!(dir.path().join("audit.jsonl.1").exists());
@@ -356,6 +495,104 @@ mod tests {
         assert!(!dir.path().join("audit.jsonl.3").exists());
         let last = std::fs::read_to_string(&path).unwrap();
         assert!(last.contains("\"n\":9"));
+    }
+
+    #[test]
+    fn events_are_one_line_of_json_with_additional_data_last() {
+        let mut event = Event::new("sts.amazonaws.com", "GetCallerIdentity", "r-1", "123");
+        event
+            .set("userAgent", &Some("aws-cli/\"2\"\n"))
+            .additional("decision", "Deny")
+            .additional("statement", &None::<&str>)
+            .error("AccessDenied", "no");
+        let line = event.finish();
+        assert!(!line.contains(&b'\n'));
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["eventName"], "GetCallerIdentity");
+        assert_eq!(value["requestID"], "r-1");
+        assert_eq!(value["userAgent"], "aws-cli/\"2\"\n");
+        assert_eq!(value["errorCode"], "AccessDenied");
+        assert_eq!(value["additionalEventData"]["decision"], "Deny");
+        assert!(value["additionalEventData"]["statement"].is_null());
+        assert_eq!(value["eventID"].as_str().map(str::len), Some(36));
+    }
+
+    async fn file_auditor(dir: &std::path::Path, buffer: usize) -> Auditor {
+        let store = Store::open(
+            &format!("sqlite://{}/k.db", dir.display()),
+            keyless_store::MasterKey::generate(),
+        )
+        .await
+        .unwrap();
+        let config = AuditConfig {
+            buffer: Some(buffer),
+            ..AuditConfig::default()
+        };
+        Auditor::start(&config, dir, store).unwrap()
+    }
+
+    fn numbered_event(n: usize) -> Vec<u8> {
+        let mut event = Event::new("sts.amazonaws.com", "GetCallerIdentity", "r", "1");
+        event.set("n", &n);
+        event.finish()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn close_writes_every_queued_event_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let auditor = file_auditor(dir.path(), 100_000).await;
+        for n in 0..5000 {
+            auditor.record(numbered_event(n));
+        }
+        let closing = auditor.clone();
+        tokio::task::spawn_blocking(move || closing.close())
+            .await
+            .unwrap();
+        auditor.record(numbered_event(5000));
+        let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        let numbers: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(numbers, (0..5000).collect::<Vec<u64>>());
+        assert_eq!(auditor.written(), 5000);
+        assert_eq!(auditor.dropped(), 1, "an event after close is dropped");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let queue = Arc::new(Queue {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            capacity: 10,
+        });
+        // No writer takes anything from this queue.
+        let auditor = Auditor {
+            queue: Some(queue.clone()),
+            writer: Arc::new(Mutex::new(None)),
+            dropped: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
+        };
+        for n in 0..25 {
+            auditor.record(numbered_event(n));
+        }
+        assert_eq!(auditor.dropped(), 15);
+        let pending = queue.lock();
+        assert_eq!(pending.count, 10);
+        let kept: Vec<u64> = std::str::from_utf8(&pending.lines)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(kept, (0..10).collect::<Vec<u64>>());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use keyless_sts::error::AwsError;
 use keyless_sts::query::QueryParams;
 use keyless_sts::web_identity::{self, Failure, RequestEnv, WebIdentityParams};
 use keyless_sts::xml;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::App;
@@ -380,8 +380,8 @@ async fn query_api(
         )
     });
     event
-        .set("sourceIPAddress", json!(env.source_ip))
-        .set("userAgent", json!(env.user_agent));
+        .set("sourceIPAddress", &env.source_ip)
+        .set("userAgent", &env.user_agent);
     let response = match result {
         Ok(body) => QueryResponse {
             status: 200,
@@ -391,9 +391,9 @@ async fn query_api(
         .into_response(),
         Err(f) => {
             event.error(&f.error.code, &f.error.message);
-            event.additional("reason", json!(f.reason));
+            event.additional("reason", &f.reason);
             if let Some(s) = &f.statement {
-                event.additional("statement", json!(s));
+                event.additional("statement", s);
             }
             tracing::info!(action = %call.action, code = %f.error.code, reason = %f.reason, "request refused");
             error_response(&f.error, call.namespace, request_id).into_response()
@@ -451,12 +451,12 @@ async fn dispatch(
         let event = call
             .event
             .insert(audit::Event::new(call.source, action, request_id, account));
-        event.set("requestParameters", plain_parameters(&params));
+        event.set("requestParameters", &PlainParameters(&params));
         let caller = {
             let live = app.live.load();
             auth::authenticate(&live.sts, &parts, "iam", app.now())?
         };
-        event.set("userIdentity", signed_identity(&caller));
+        event.set("userIdentity", &SignedIdentity::of(&caller));
         return Ok(crate::iam::handle(app, &caller, action, &params, request_id).await?);
     }
     let version = params.version().unwrap_or(STS_VERSION);
@@ -473,7 +473,7 @@ async fn dispatch(
         "GetCallerIdentity" => {
             let live = app.live.load();
             let caller = auth::authenticate(&live.sts, &parts, "sts", app.now())?;
-            event.set("userIdentity", signed_identity(&caller));
+            event.set("userIdentity", &SignedIdentity::of(&caller));
             Ok(assume_role::render_caller_identity(&caller, request_id))
         }
         "AssumeRole" => assume_role(app, &parts, &params, env, request_id, event),
@@ -483,30 +483,48 @@ async fn dispatch(
 
 /// A caller as CloudTrail's `userIdentity` shows it; `accessKeyId` ties later calls back to
 /// the exchange that minted the key.
-fn signed_identity(caller: &Caller) -> serde_json::Value {
-    let kind = match caller {
-        Caller::Admin { .. } => "Root",
-        Caller::Session(_) => "AssumedRole",
-    };
-    json!({
-        "type": kind,
-        "principalId": caller.user_id(),
-        "arn": caller.arn(),
-        "accountId": caller.account(),
-        "accessKeyId": caller.access_key_id(),
-    })
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    principal_id: String,
+    arn: String,
+    account_id: &'a str,
+    access_key_id: &'a str,
 }
 
-/// Request parameters for an audit record, with the presigned-signature parameters left out.
-fn plain_parameters(params: &QueryParams) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    for (name, value) in params.iter() {
-        if name == "Action" || name == "Version" || name.starts_with("X-Amz-") {
-            continue;
+impl SignedIdentity<'_> {
+    fn of(caller: &Caller) -> SignedIdentity<'_> {
+        SignedIdentity {
+            kind: match caller {
+                Caller::Admin { .. } => "Root",
+                Caller::Session(_) => "AssumedRole",
+            },
+            principal_id: caller.user_id(),
+            arn: caller.arn(),
+            account_id: caller.account(),
+            access_key_id: caller.access_key_id(),
         }
-        map.insert(lower_camel(name), json!(value));
     }
-    serde_json::Value::Object(map)
+}
+
+/// Request parameters for an audit record, names in lower camel case, with `Action`, `Version`
+/// and the presigned-signature parameters left out.
+struct PlainParameters<'a>(&'a QueryParams<'a>);
+
+impl Serialize for PlainParameters<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.0.iter() {
+            if name == "Action" || name == "Version" || name.starts_with("X-Amz-") {
+                continue;
+            }
+            map.serialize_entry(&lower_camel(name), value)?;
+        }
+        map.end()
+    }
 }
 
 fn lower_camel(name: &str) -> String {
@@ -517,57 +535,142 @@ fn lower_camel(name: &str) -> String {
     }
 }
 
+/// `requestParameters` of an `AssumeRoleWithWebIdentity` event; `T` is the token's summary.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebIdentityRequest<'a, T> {
+    role_arn: Option<&'a str>,
+    role_session_name: Option<&'a str>,
+    duration_seconds: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    policy_arns: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_identity_token: Option<T>,
+}
+
+impl<'a> WebIdentityRequest<'a, ()> {
+    fn of(params: &'a QueryParams<'a>) -> Self {
+        WebIdentityRequest {
+            role_arn: params.get("RoleArn"),
+            role_session_name: params.get("RoleSessionName"),
+            duration_seconds: params.get("DurationSeconds"),
+            policy: params.get("Policy"),
+            policy_arns: params.list("PolicyArns", Some("arn")),
+            web_identity_token: None,
+        }
+    }
+
+    fn with_token<T>(self, token: T) -> WebIdentityRequest<'a, T> {
+        WebIdentityRequest {
+            role_arn: self.role_arn,
+            role_session_name: self.role_session_name,
+            duration_seconds: self.duration_seconds,
+            policy: self.policy,
+            policy_arns: self.policy_arns,
+            web_identity_token: Some(token),
+        }
+    }
+}
+
+/// `userIdentity` of an `AssumeRoleWithWebIdentity` event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebIdentityUser<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    identity_provider: &'a str,
+    user_name: Option<&'a str>,
+}
+
+/// `responseElements` of an event that minted credentials.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MintedElements<'a> {
+    credentials: CredentialsElement<'a>,
+    assumed_role_user: AssumedRoleUserElement<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audience: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject_from_web_identity_token: Option<&'a str>,
+    packed_policy_size: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialsElement<'a> {
+    access_key_id: &'a str,
+    expiration: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AssumedRoleUserElement<'a> {
+    assumed_role_id: &'a str,
+    arn: &'a str,
+}
+
+impl<'a> MintedElements<'a> {
+    fn of(m: &'a keyless_sts::session::Minted) -> Self {
+        MintedElements {
+            credentials: CredentialsElement {
+                access_key_id: &m.access_key_id,
+                expiration: keyless_sts::session::iso8601(m.expires_at),
+            },
+            assumed_role_user: AssumedRoleUserElement {
+                assumed_role_id: &m.assumed_role_id,
+                arn: &m.assumed_role_arn,
+            },
+            provider: None,
+            audience: None,
+            subject_from_web_identity_token: None,
+            packed_policy_size: m.packed_policy_size,
+        }
+    }
+}
+
 async fn assume_role_with_web_identity(
     app: &App,
-    params: &QueryParams,
+    params: &QueryParams<'_>,
     env: &RequestEnv,
     request_id: &str,
     event: &mut audit::Event,
 ) -> Result<String, Failure> {
-    let mut request = json!({
-        "roleArn": params.get("RoleArn"),
-        "roleSessionName": params.get("RoleSessionName"),
-        "durationSeconds": params.get("DurationSeconds"),
-    });
-    if let Some(p) = params.get("Policy") {
-        request["policy"] = json!(p);
-    }
-    let arns = params.list("PolicyArns", Some("arn"));
-    if !arns.is_empty() {
-        request["policyArns"] = json!(arns);
-    }
+    let request = WebIdentityRequest::of(params);
     let raw_token = params.get("WebIdentityToken");
     let params = match WebIdentityParams::from_query(params) {
         Ok(p) => p,
         Err(e) => {
-            if let Some(token) = raw_token {
-                request["webIdentityToken"] = audit::token_summary(token.trim());
-            }
-            event.set("requestParameters", request);
+            let token = raw_token.map(|t| audit::token_summary(t.trim()));
+            event.set("requestParameters", &request.with_token(token));
             return Err(e.into());
         }
     };
     let live = app.live.load_full();
     let prepared = match web_identity::prepare(&live.sts, &params) {
         Ok(p) => {
-            request["webIdentityToken"] = audit::jwt_summary(&p.jwt);
-            event.set("requestParameters", request);
+            event.set(
+                "requestParameters",
+                &request.with_token(audit::jwt_summary(&p.jwt)),
+            );
             p
         }
         Err(f) => {
-            request["webIdentityToken"] = audit::token_summary(&params.web_identity_token);
-            event.set("requestParameters", request);
+            let token = audit::token_summary(&params.web_identity_token);
+            event.set("requestParameters", &request.with_token(token));
             return Err(f);
         }
     };
-    let provider_arn = prepared.provider.arn.clone();
     event.set(
         "userIdentity",
-        json!({
-            "type": "WebIdentityUser",
-            "identityProvider": provider_arn,
-            "userName": prepared.jwt.claims.sub,
-        }),
+        &WebIdentityUser {
+            kind: "WebIdentityUser",
+            identity_provider: &prepared.provider.arn,
+            user_name: prepared.jwt.claims.sub.as_deref(),
+        },
     );
     let key = app
         .key_cache
@@ -582,70 +685,51 @@ async fn assume_role_with_web_identity(
     let role_name = live
         .sts
         .role_by_arn(&params.role_arn)
-        .map(|r| r.model.name.clone())
-        .unwrap_or_else(|| "(none)".to_owned());
-    let provider_host = prepared.provider.key_prefix.clone();
+        .map(|r| r.model.name.as_str())
+        .unwrap_or("(none)");
+    let provider = prepared.provider.clone();
     let grant = match web_identity::complete(&live.sts, &params, prepared, &key, app.now(), env) {
         Ok(g) => g,
         Err(f) => {
             if f.error.code == "AccessDenied" {
-                crate::metrics::decision(&provider_host, &role_name, "Deny");
-                event.additional("decision", json!("Deny"));
+                crate::metrics::decision(&provider.key_prefix, role_name, "Deny");
+                event.additional("decision", "Deny");
             }
             return Err(f);
         }
     };
-    crate::metrics::decision(&provider_host, &role_name, "Allow");
-    let m = &grant.minted;
+    crate::metrics::decision(&provider.key_prefix, role_name, "Allow");
+    let response = MintedElements {
+        provider: Some(&grant.provider_arn),
+        audience: Some(&grant.audience),
+        subject_from_web_identity_token: Some(&grant.subject),
+        ..MintedElements::of(&grant.minted)
+    };
     event
-        .set(
-            "responseElements",
-            json!({
-                "credentials": {
-                    "accessKeyId": m.access_key_id,
-                    "expiration": keyless_sts::session::iso8601(m.expires_at),
-                },
-                "assumedRoleUser": { "assumedRoleId": m.assumed_role_id, "arn": m.assumed_role_arn },
-                "provider": grant.provider_arn,
-                "audience": grant.audience,
-                "subjectFromWebIdentityToken": grant.subject,
-                "packedPolicySize": m.packed_policy_size,
-            }),
-        )
-        .additional("decision", json!("Allow"))
-        .additional("statement", json!(grant.statement));
+        .set("responseElements", &response)
+        .additional("decision", "Allow")
+        .additional("statement", &grant.statement);
     Ok(web_identity::render(&grant, request_id))
 }
 
 fn assume_role(
     app: &App,
     parts: &RequestParts<'_>,
-    params: &QueryParams,
+    params: &QueryParams<'_>,
     env: &RequestEnv,
     request_id: &str,
     event: &mut audit::Event,
 ) -> Result<String, Failure> {
-    event.set("requestParameters", plain_parameters(params));
+    event.set("requestParameters", &PlainParameters(params));
     let live = app.live.load();
     let now = app.now();
     let caller = auth::authenticate(&live.sts, parts, "sts", now)?;
-    event.set("userIdentity", signed_identity(&caller));
+    event.set("userIdentity", &SignedIdentity::of(&caller));
     let params = AssumeRoleParams::from_query(params)?;
     let grant = assume_role::assume_role(&live.sts, &caller, &params, now, env)?;
-    let m = &grant.minted;
     event
-        .set(
-            "responseElements",
-            json!({
-                "credentials": {
-                    "accessKeyId": m.access_key_id,
-                    "expiration": keyless_sts::session::iso8601(m.expires_at),
-                },
-                "assumedRoleUser": { "assumedRoleId": m.assumed_role_id, "arn": m.assumed_role_arn },
-                "packedPolicySize": m.packed_policy_size,
-            }),
-        )
-        .additional("decision", json!("Allow"))
-        .additional("statement", json!(grant.statement));
+        .set("responseElements", &MintedElements::of(&grant.minted))
+        .additional("decision", "Allow")
+        .additional("statement", &grant.statement);
     Ok(assume_role::render_assume_role(&grant, request_id))
 }

@@ -72,7 +72,7 @@ pub async fn handle(
     app: &App,
     caller: &Caller,
     action: &str,
-    params: &QueryParams,
+    params: &QueryParams<'_>,
     request_id: &str,
 ) -> Result<String, AwsError> {
     if let Some(version) = params.version()
@@ -127,7 +127,7 @@ struct Call<'a> {
     app: &'a App,
     caller: &'a Caller,
     action: &'a str,
-    params: &'a QueryParams,
+    params: &'a QueryParams<'a>,
     request_id: &'a str,
 }
 

@@ -126,7 +126,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     };
     crate::metrics::install()?;
     let auditor = audit::Auditor::start(&config.audit, &data.data_dir, store.clone())?;
-    let app = App::new(settings, store, auditor).await?;
+    let app = App::new(settings, store, auditor.clone()).await?;
     for w in &app.live.load().sts.warnings {
         tracing::warn!("{w}");
     }
@@ -149,6 +149,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    // Every answered request's event reaches the sink before the process exits.
+    tokio::task::spawn_blocking(move || auditor.close()).await?;
     Ok(())
 }
 

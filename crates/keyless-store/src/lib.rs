@@ -260,7 +260,7 @@ impl Store {
 
     /// Appends audit events (each a JSON document). Audit events are not part of the snapshot
     /// and do not move the generation.
-    pub async fn insert_audit_events(&self, events: &[String]) -> Result<(), StoreError> {
+    pub async fn insert_audit_events(&self, events: &[&str]) -> Result<(), StoreError> {
         for (index, event) in events.iter().enumerate() {
             serde_json::from_str::<serde::de::IgnoredAny>(event).map_err(|e| {
                 StoreError::InvalidInput(format!("audit event {index} is not valid JSON: {e}"))
@@ -271,7 +271,7 @@ impl Store {
         for event in events {
             sqlx::query("INSERT INTO audit_events (recorded, event) VALUES ($1, $2)")
                 .bind(recorded)
-                .bind(event.as_str())
+                .bind(*event)
                 .execute(&mut *tx)
                 .await?;
         }

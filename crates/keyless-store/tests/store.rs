@@ -987,14 +987,14 @@ async fn audit_events_are_appended(db: &TestDb) {
     let generation = store.generation().await.expect("generation");
     store
         .insert_audit_events(&[
-            r#"{"event":"AssumeRoleWithWebIdentity","decision":"allow"}"#.to_owned(),
-            r#"{"event":"AssumeRoleWithWebIdentity","decision":"deny"}"#.to_owned(),
+            r#"{"event":"AssumeRoleWithWebIdentity","decision":"allow"}"#,
+            r#"{"event":"AssumeRoleWithWebIdentity","decision":"deny"}"#,
         ])
         .await
         .expect("insert");
     assert_err!(
         store
-            .insert_audit_events(&[r#"{"ok":1}"#.to_owned(), "not json".to_owned()])
+            .insert_audit_events(&[r#"{"ok":1}"#, "not json"])
             .await,
         StoreError::InvalidInput(_)
     );

@@ -1,26 +1,29 @@
 //! AWS Query protocol requests: `Action=…&Version=…&…`, form-encoded in a POST body or in the
 //! query string of a GET.
 
+use std::borrow::Cow;
+
 use crate::error::AwsError;
 
 /// The most parameters one request may carry.
 pub const MAX_PARAMETERS: usize = 512;
 
-/// The decoded parameters of one Query request.
+/// The decoded parameters of one Query request. Names and values borrow from the request
+/// unless they had to be unescaped (`%XX`, `+`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueryParams {
-    pairs: Vec<(String, String)>,
+pub struct QueryParams<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl QueryParams {
+impl<'a> QueryParams<'a> {
     /// Decodes the query string and the form body of one request. A parameter may appear once:
     /// a repeated name, or one present in both the query string and the body, is rejected.
     /// Query-string parameters that belong to a presigned SigV4 signature (`X-Amz-*`) are kept,
     /// so that the caller can ignore them by name.
-    pub fn parse(query: &str, body: &[u8]) -> Result<QueryParams, AwsError> {
+    pub fn parse(query: &'a str, body: &'a [u8]) -> Result<QueryParams<'a>, AwsError> {
         let body = std::str::from_utf8(body)
             .map_err(|_| AwsError::malformed_query("The request body is not valid UTF-8."))?;
-        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(8);
         for source in [query, body] {
             for (name, value) in form_urlencoded::parse(source.as_bytes()) {
                 if name.is_empty() {
@@ -36,7 +39,7 @@ impl QueryParams {
                         "The request has more than {MAX_PARAMETERS} parameters."
                     )));
                 }
-                pairs.push((name.into_owned(), value.into_owned()));
+                pairs.push((name, value));
             }
         }
         Ok(QueryParams { pairs })
@@ -47,7 +50,7 @@ impl QueryParams {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// `Action`.
@@ -94,7 +97,7 @@ impl QueryParams {
 
     /// Every parameter, in request order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
     /// Whether any parameter starts with `prefix`.
@@ -108,7 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_body_and_query() {
+    fn decodes_body_and_query_borrowing_what_needs_no_unescaping() {
         let p = QueryParams::parse(
             "Action=GetCallerIdentity",
             b"Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx&T=a+b",
@@ -118,6 +121,8 @@ mod tests {
         assert_eq!(p.version(), Some("2011-06-15"));
         assert_eq!(p.get("RoleArn"), Some("arn:aws:iam::1:role/x"));
         assert_eq!(p.get("T"), Some("a b"));
+        assert!(matches!(p.pairs[0].1, Cow::Borrowed(_)));
+        assert!(matches!(p.pairs[2].1, Cow::Owned(_)));
     }
 
     #[test]

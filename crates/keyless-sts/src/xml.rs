@@ -75,28 +75,53 @@ impl XmlWriter {
 /// Escapes `&`, `<` and `>` (quotes stay literal in text, as in AWS's responses) and drops
 /// characters XML 1.0 cannot carry.
 pub fn escape_into(out: &mut String, text: &str) {
-    let mut rest = text;
-    while let Some(pos) = rest.find(needs_escape) {
-        out.push_str(&rest[..pos]);
-        let c = rest[pos..].chars().next().unwrap_or('\u{FFFD}');
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => {}
+    let bytes = text.as_bytes();
+    let mut written = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            i += 1;
+            continue;
         }
-        rest = &rest[pos + c.len_utf8()..];
+        let (replacement, len) = match b {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'\r' => ("&#xD;", 1),
+            // U+FFFE and U+FFFF (EF BF BE, EF BF BF) are not XML characters.
+            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => ("", 3),
+            0xEF => {
+                i += 1;
+                continue;
+            }
+            // Other control characters cannot be carried by XML 1.0.
+            _ => ("", 1),
+        };
+        // `i` is at an ASCII byte or at the lead byte of U+FFFE/U+FFFF: a char boundary.
+        out.push_str(&text[written..i]);
+        out.push_str(replacement);
+        i += len;
+        written = i;
     }
-    out.push_str(rest);
+    out.push_str(&text[written..]);
 }
 
-/// Characters that [`escape_into`] replaces or drops: markup, carriage return, and what XML 1.0
-/// cannot carry.
-fn needs_escape(c: char) -> bool {
-    matches!(c, '&' | '<' | '>' | '\r' | '\u{FFFE}' | '\u{FFFF}')
-        || ((c as u32) < 0x20 && c != '\t' && c != '\n')
-}
+/// The bytes [`escape_into`] stops at: markup, control characters but tab and newline, and the
+/// lead byte of U+FFFE/U+FFFF.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b != 0x09 && b != 0x0A;
+        b += 1;
+    }
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[0xEF] = true;
+    table
+};
 
 /// Renders a success response: `result` writes the members of `<{action}Result>`; `None` gives
 /// an operation with no result members (only `ResponseMetadata`).
@@ -160,6 +185,9 @@ mod tests {
         let mut s = String::new();
         escape_into(&mut s, "é\r<ü\u{FFFE}x");
         assert_eq!(s, "é&#xD;&lt;üx");
+        let mut s = String::new();
+        escape_into(&mut s, "\u{FFFD}\u{FFFF}\u{F000}\t&");
+        assert_eq!(s, "\u{FFFD}\u{F000}\t&amp;");
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn is_marker_char(c: char) -> bool {
 
 /// Checks the constraints of request parameters, collecting every violation.
 pub struct Checker<'a> {
-    params: &'a QueryParams,
+    params: &'a QueryParams<'a>,
     violations: Violations,
     /// Violations `Violations` has no constraint text for (enumerations, booleans), already
     /// formatted; reported when nothing else is violated.
@@ -452,7 +452,7 @@ impl Paging {
 mod tests {
     use super::*;
 
-    fn params(body: &str) -> QueryParams {
+    fn params(body: &str) -> QueryParams<'_> {
         QueryParams::parse("", body.as_bytes()).expect("form")
     }
 
