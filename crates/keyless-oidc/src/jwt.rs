@@ -565,9 +565,27 @@ fn has_duplicate_names(members: &[(String, ClaimValue)]) -> bool {
             .enumerate()
             .any(|(i, (name, _))| members[..i].iter().any(|(other, _)| other == name));
     }
-    let mut names: Vec<&str> = members.iter().map(|(name, _)| name.as_str()).collect();
-    names.sort_unstable();
-    names.windows(2).any(|pair| pair[0] == pair[1])
+    // Sort cheap fingerprints instead of the names; compare names only where they collide.
+    let mut prints: Vec<(u64, usize)> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (fingerprint(name), i))
+        .collect();
+    prints.sort_unstable();
+    prints.chunk_by(|a, b| a.0 == b.0).any(|run| {
+        run.iter().enumerate().any(|(i, (_, name))| {
+            run[..i]
+                .iter()
+                .any(|(_, other)| members[*other].0 == members[*name].0)
+        })
+    })
+}
+
+/// FNV-1a over the name's bytes: equal names give equal fingerprints.
+fn fingerprint(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

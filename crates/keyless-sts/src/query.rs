@@ -25,10 +25,12 @@ impl<'a> QueryParams<'a> {
             .map_err(|_| AwsError::malformed_query("The request body is not valid UTF-8."))?;
         let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(8);
         for source in [query, body] {
-            for (name, value) in form_urlencoded::parse(source.as_bytes()) {
+            for item in source.split('&') {
+                let (name, value) = item.split_once('=').unwrap_or((item, ""));
                 if name.is_empty() {
                     continue;
                 }
+                let (name, value) = (unescape(name), unescape(value));
                 if pairs.iter().any(|(n, _)| *n == name) {
                     return Err(AwsError::malformed_query(format!(
                         "The parameter {name} appears more than once in the request."
@@ -106,6 +108,22 @@ impl<'a> QueryParams<'a> {
     }
 }
 
+/// Unescapes one name or value of `application/x-www-form-urlencoded` text (`+` is a space,
+/// `%XX` a byte; a `%` not followed by two hex digits stays as it is), as the WHATWG URL
+/// standard parses it. Borrows when there is nothing to unescape, which is the case for tokens,
+/// ARNs and most values. Bytes that do not form UTF-8 after unescaping become U+FFFD.
+fn unescape(raw: &str) -> Cow<'_, str> {
+    if memchr::memchr2(b'%', b'+', raw.as_bytes()).is_none() {
+        return Cow::Borrowed(raw);
+    }
+    let spaced: Vec<u8> = raw
+        .bytes()
+        .map(|b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let bytes: Cow<'_, [u8]> = percent_encoding::percent_decode(&spaced).into();
+    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +141,28 @@ mod tests {
         assert_eq!(p.get("T"), Some("a b"));
         assert!(matches!(p.pairs[0].1, Cow::Borrowed(_)));
         assert!(matches!(p.pairs[2].1, Cow::Owned(_)));
+    }
+
+    #[test]
+    fn unescapes_as_form_urlencoded_does() {
+        let cases = [
+            "a=b&c=d",
+            "a+b=c+d&&=x&e&f=&%41%zz%4=%E2%82%AC%ff+",
+            "Token=eyJ.eyJ.sig-_&RoleArn=arn%3aaws%3Aiam%3A%3A1%3Arole%2Fx",
+            "=&&a%3Db=1=2",
+        ];
+        for case in cases {
+            let ours: Vec<(String, String)> = QueryParams::parse("", case.as_bytes())
+                .unwrap()
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            let reference: Vec<(String, String)> = form_urlencoded::parse(case.as_bytes())
+                .filter(|(n, _)| !n.is_empty())
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(ours, reference, "{case}");
+        }
     }
 
     #[test]

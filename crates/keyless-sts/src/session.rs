@@ -214,17 +214,35 @@ pub fn write_credentials(w: &mut XmlWriter, m: &Minted) {
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the form of every AWS `Expiration`.
 pub fn iso8601(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => "1970-01-01T00:00:00Z".to_owned(),
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+        return "1970-01-01T00:00:00Z".to_owned();
+    };
+    let mut out = String::with_capacity(20);
+    // Years before 0 or after 9999 cannot come from a valid Unix time within `time`'s range
+    // that AWS would show; they are written with as many digits as they need.
+    match u32::try_from(t.year()) {
+        Ok(year) if year <= 9999 => push_digits(&mut out, year, 4),
+        _ => out.push_str(&format!("{:04}", t.year())),
+    }
+    for (separator, value) in [
+        ('-', u8::from(t.month())),
+        ('-', t.day()),
+        ('T', t.hour()),
+        (':', t.minute()),
+        (':', t.second()),
+    ] {
+        out.push(separator);
+        push_digits(&mut out, u32::from(value), 2);
+    }
+    out.push('Z');
+    out
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
     }
 }
 
