@@ -54,6 +54,8 @@ SCENARIOS = os.environ.get("BENCH_SCENARIOS", "distinct repeated mixed caller-id
 KEYLESS = os.environ.get("KEYLESS_BIN", os.path.join(REPO, "target", "release", "keyless"))
 # BENCH_PROFILE=callgrind: run the server under valgrind's callgrind and write one profile per
 # scenario (counters zeroed before its measured runs, dumped after), for callgrind_annotate.
+# BENCH_PROFILE=perf: sample the server with `perf record` (DWARF call graphs, on the load CPU)
+# during the measured runs of each scenario; bench/perf-shares.py summarizes the result.
 PROFILE = os.environ.get("BENCH_PROFILE", "")
 
 STARTED = []
@@ -228,8 +230,8 @@ trust_policy = '''{trust}'''
         if PROFILE == "callgrind":
             wrapper = ["valgrind", "--tool=callgrind", "--dump-instr=no", "--collect-atstart=yes",
                        f"--callgrind-out-file={self.path('callgrind.out.%p')}"]
-        elif PROFILE:
-            raise RuntimeError(f"BENCH_PROFILE must be callgrind, not {PROFILE!r}")
+        elif PROFILE and PROFILE != "perf":
+            raise RuntimeError(f"BENCH_PROFILE must be callgrind or perf, not {PROFILE!r}")
         cmd = ["taskset", "-c", SERVER_CPU, *wrapper, KEYLESS, "serve", "--dev", "--config", self.path("keyless.toml"),
                "--data-dir", self.path("data"), "--listen", f"127.0.0.1:{self.port}"]
         log("start: " + " ".join(cmd))
@@ -448,6 +450,12 @@ trust_policy = '''{trust}'''
                 self.wrk(name, conns, requests_file, WARMUP, "warmup", classify)
             if PROFILE == "callgrind":
                 subprocess.run(["callgrind_control", "--zero", str(self.pid)], check=True, capture_output=True)
+            perf = None
+            if PROFILE == "perf":
+                perf = subprocess.Popen(
+                    ["taskset", "-c", LOAD_CPU, "perf", "record", "-F", "1000", "-g", "--call-graph", "dwarf,16384",
+                     "-p", str(self.pid), "-o", self.path(f"perf.{name}-c{conns}.data")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for i in range(REPEATS):
                 r = self.wrk(name, conns, requests_file, DURATION, f"run{i + 1}", classify)
                 r.update(expect(r))
@@ -456,6 +464,9 @@ trust_policy = '''{trust}'''
                     f"p99.9 {r['p999_ms']:.2f} ms  non-2xx {r['non_2xx']}  sock-err {r['socket_errors']}  "
                     f"wrk CPU {r['wrk_cpu_pct']:.0f}% (others on CPU {LOAD_CPU}: {r['others_on_load_cpu_pct']:.0f}%)  server {r['server_cpu_pct']:.0f}% CPU, "
                     f"{r['server_cpu_us_per_req']:.0f} us/req  others on CPU {SERVER_CPU}: {r['others_on_server_cpu_pct']:.0f}%")
+            if perf is not None:
+                perf.send_signal(signal.SIGINT)
+                perf.wait(timeout=300)
             if PROFILE == "callgrind":
                 subprocess.run(["callgrind_control", f"--dump={name}-c{conns}", str(self.pid)], check=True,
                                capture_output=True)

@@ -52,7 +52,7 @@ pub struct AuditConfig {
     pub max_bytes: Option<u64>,
     /// Rotated files kept (`audit.jsonl.1` … `.N`, default 5).
     pub keep: Option<u32>,
-    /// Queue capacity (default 8192 events).
+    /// Events waiting for the writer at most (default 8192); more are dropped and counted.
     pub buffer: Option<usize>,
 }
 

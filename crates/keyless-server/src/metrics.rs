@@ -15,7 +15,7 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// Installs the process-wide recorder (once).
+/// Installs the process-wide recorder (once) and starts its upkeep on the current runtime.
 pub fn install() -> anyhow::Result<()> {
     if HANDLE.get().is_some() {
         return Ok(());
@@ -30,9 +30,23 @@ pub fn install() -> anyhow::Result<()> {
             LATENCY_BUCKETS,
         )?
         .install_recorder()?;
+    // Histograms keep every sample until upkeep folds them into their buckets: without it,
+    // memory grows with each request until someone scrapes /metrics.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(UPKEEP_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let _ = HANDLE.set(handle);
     Ok(())
 }
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The STS actions, as metric labels.
 const STS_ACTIONS: &[&str] = &[
