@@ -247,6 +247,26 @@ def test_session_permissions_limit_iam_calls(server, home, tmp_path):
             f"iam:CreateRole on resource: arn:aws:iam::{ACCOUNT}:role/sneaky") in err
 
 
+def test_iam_conditions_see_the_source_ip(server, home):
+    """aws:SourceIp in a session policy is the caller's address, for IAM calls as for STS."""
+    def session_limited_to(cidr):
+        policy = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*",
+            "Condition": {"IpAddress": {"aws:SourceIp": cidr}}}]}
+        token = server.mint("--project-path", "example/project", "--ref", "main")
+        rc, out, err = aws(aws_env(server, home), "sts", "assume-role-with-web-identity",
+                           "--role-arn", ROLE_ARN, "--role-session-name", "ip-bound",
+                           "--web-identity-token", token, "--policy", json.dumps(policy))
+        assert rc == 0, err
+        creds = json_out(out)["Credentials"]
+        return aws_env(server, home, AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+                       AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+                       AWS_SESSION_TOKEN=creds["SessionToken"])
+
+    assert "Roles" in ok(session_limited_to("127.0.0.0/8"), "iam", "list-roles")
+    fails(session_limited_to("10.0.0.0/8"), "AccessDenied", "iam", "list-roles")
+
+
 def test_config_managed_role_is_read_only(admin, tmp_path):
     err = fails(admin, "UnmodifiableEntity", "iam", "delete-role", "--role-name", "gitlab-deployer")
     assert "Role gitlab-deployer is declared in the config file and cannot be modified through the API." in err

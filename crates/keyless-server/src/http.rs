@@ -457,7 +457,7 @@ async fn dispatch(
             auth::authenticate(&live.sts, &parts, "iam", app.now())?
         };
         event.set("userIdentity", &SignedIdentity::of(&caller));
-        return Ok(crate::iam::handle(app, &caller, action, &params, request_id).await?);
+        return Ok(crate::iam::handle(app, &caller, action, &params, request_id, env).await?);
     }
     let version = params.version().unwrap_or(STS_VERSION);
     if version != STS_VERSION {

@@ -21,6 +21,7 @@ use keyless_sts::auth::Caller;
 use keyless_sts::error::AwsError;
 use keyless_sts::permissions as authz;
 use keyless_sts::query::QueryParams;
+use keyless_sts::web_identity::RequestEnv;
 use keyless_sts::xml::XmlWriter;
 
 use crate::app::App;
@@ -74,6 +75,7 @@ pub async fn handle(
     action: &str,
     params: &QueryParams<'_>,
     request_id: &str,
+    env: &RequestEnv,
 ) -> Result<String, AwsError> {
     if let Some(version) = params.version()
         && version != IAM_VERSION
@@ -86,6 +88,7 @@ pub async fn handle(
         action,
         params,
         request_id,
+        env,
     };
     match action {
         "CreateOpenIDConnectProvider" => providers::create(&call).await,
@@ -129,6 +132,7 @@ struct Call<'a> {
     action: &'a str,
     params: &'a QueryParams<'a>,
     request_id: &'a str,
+    env: &'a RequestEnv,
 }
 
 impl Call<'_> {
@@ -148,6 +152,7 @@ impl Call<'_> {
             resource,
             context,
             self.app.now(),
+            self.env,
         )
     }
 

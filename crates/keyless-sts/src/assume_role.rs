@@ -210,6 +210,7 @@ pub fn assume_role(
                     &role.arn,
                     Context::new(),
                     now,
+                    env,
                 )
                 .map_err(|_| {
                     denied(

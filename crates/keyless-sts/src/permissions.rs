@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use crate::auth::Caller;
 use crate::error::AwsError;
-use crate::session::iso8601;
+use crate::session::{add_global_keys, iso8601};
 use crate::state::StsState;
+use crate::web_identity::RequestEnv;
 use keyless_credentials::session::SessionClaims;
 use keyless_policy::{
     Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind, Principal, Request,
@@ -24,7 +25,8 @@ use keyless_policy::{
 };
 
 /// Allows or refuses `action` (e.g. `iam:CreateRole`) on `resource` for `caller`. `context`
-/// carries the request's own condition keys; the principal and global keys are added here.
+/// carries the request's own condition keys; the principal keys and the global keys of the
+/// request (`env`: `aws:SourceIp`, `aws:UserAgent`, …) are added here.
 pub fn authorize(
     state: &StsState,
     caller: &Caller,
@@ -32,6 +34,7 @@ pub fn authorize(
     resource: &str,
     context: Context,
     now: i64,
+    env: &RequestEnv,
 ) -> Result<(), AwsError> {
     let claims = match caller {
         Caller::Admin { .. } => return Ok(()),
@@ -57,7 +60,7 @@ pub fn authorize(
     let session = session_policies(state, claims).map_err(|reason| denied(&reason))?;
     let identity: Vec<&Policy> = role.identity.iter().map(Arc::as_ref).collect();
     let session: Vec<&Policy> = session.iter().map(Arc::as_ref).collect();
-    let ctx = principal_context(context, claims, now);
+    let ctx = principal_context(context, claims, now, env);
     let principal = claims.assumed_role_arn();
     let request = Request {
         principal: Some(Principal::Aws(&principal)),
@@ -96,11 +99,15 @@ fn session_policies(state: &StsState, claims: &SessionClaims) -> Result<Vec<Arc<
     Ok(policies)
 }
 
-/// Adds the keys describing the calling session and the global time keys.
-fn principal_context(mut ctx: Context, claims: &SessionClaims, now: i64) -> Context {
+/// Adds the keys describing the calling session and the request's global keys.
+fn principal_context(
+    mut ctx: Context,
+    claims: &SessionClaims,
+    now: i64,
+    env: &RequestEnv,
+) -> Context {
     let single = |v: String| ContextValue::Single(v);
-    ctx.insert("aws:CurrentTime", single(iso8601(now)));
-    ctx.insert("aws:EpochTime", single(now.to_string()));
+    add_global_keys(&mut ctx, now, env);
     ctx.insert("aws:PrincipalAccount", single(claims.account.clone()));
     ctx.insert("aws:PrincipalArn", single(claims.role_arn()));
     ctx.insert("aws:PrincipalType", single("AssumedRole".to_owned()));
@@ -204,7 +211,15 @@ mod tests {
         action: &str,
         resource: &str,
     ) -> Result<(), AwsError> {
-        authorize(state, caller, action, resource, Context::new(), 60)
+        authorize(
+            state,
+            caller,
+            action,
+            resource,
+            Context::new(),
+            60,
+            &RequestEnv::default(),
+        )
     }
 
     #[test]
@@ -262,6 +277,36 @@ mod tests {
         let deny_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
         let caller = session(&[], Some(deny_all));
         assert!(check(&state, &caller, "iam:ListRoles", "*").is_err());
+    }
+
+    #[test]
+    fn conditions_see_the_request_environment() {
+        let state = state();
+        let from_office = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:List*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"StringLike":{"aws:UserAgent":"aws-cli/*"}}}]}"#;
+        let caller = session(&[], Some(from_office));
+        let list = |source_ip: Option<&str>, user_agent: &str| {
+            let env = RequestEnv {
+                source_ip: source_ip.map(str::to_owned),
+                user_agent: Some(user_agent.to_owned()),
+                secure_transport: false,
+            };
+            authorize(
+                &state,
+                &caller,
+                "iam:ListRoles",
+                "*",
+                Context::new(),
+                60,
+                &env,
+            )
+        };
+        assert!(list(Some("10.1.2.3"), "aws-cli/2.17").is_ok());
+        assert!(list(Some("192.0.2.1"), "aws-cli/2.17").is_err());
+        assert!(list(Some("10.1.2.3"), "Boto3/1.44").is_err());
+        assert!(
+            list(None, "aws-cli/2.17").is_err(),
+            "no source IP never matches"
+        );
     }
 
     #[test]
