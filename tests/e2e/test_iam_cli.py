@@ -215,6 +215,26 @@ def test_malformed_policies_are_refused(admin, tmp_path):
     assert "at 'roleName' failed to satisfy constraint" in err
 
 
+def test_trust_policies_must_name_existing_providers(admin, tmp_path):
+    unknown = f"arn:aws:iam::{ACCOUNT}:oidc-provider/nowhere.example"
+    policy = trust_policy("team/app")
+    policy["Statement"][0]["Principal"]["Federated"] = unknown
+    err = fails(admin, "MalformedPolicyDocument", "iam", "create-role", "--role-name", "orphan",
+                "--assume-role-policy-document", write_json(tmp_path / "orphan.json", policy))
+    assert f'Invalid principal in policy: "Federated":"{unknown}"' in err
+    fails(admin, "NoSuchEntity", "iam", "get-role", "--role-name", "orphan")
+    ok(admin, "iam", "create-role", "--role-name", "orphan",
+       "--assume-role-policy-document", write_json(tmp_path / "known.json", trust_policy("team/app")))
+    fails(admin, "MalformedPolicyDocument", "iam", "update-assume-role-policy", "--role-name", "orphan",
+          "--policy-document", write_json(tmp_path / "orphan.json", policy))
+    google = trust_policy("team/app")
+    google["Statement"][0]["Principal"]["Federated"] = "accounts.google.com"
+    google["Statement"][0]["Condition"] = {"StringEquals": {"accounts.google.com:aud": "x"}}
+    ok(admin, "iam", "update-assume-role-policy", "--role-name", "orphan",
+       "--policy-document", write_json(tmp_path / "google.json", google))
+    ok(admin, "iam", "delete-role", "--role-name", "orphan")
+
+
 def test_unsigned_and_badly_signed_calls_are_refused(server, admin):
     req = urllib.request.Request(server.url + "/", data=b"Action=ListRoles&Version=2010-05-08",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})

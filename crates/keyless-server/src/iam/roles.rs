@@ -1,6 +1,8 @@
 //! Roles and their inline policies.
 
-use keyless_policy::{Context, ContextValue, ParseOptions, Policy, PolicyErrorKind, PolicyKind};
+use keyless_policy::{
+    Context, ContextValue, ParseOptions, Policy, PolicyErrorKind, PolicyKind, PrincipalType,
+};
 use keyless_sts::error::AwsError;
 use keyless_sts::model::{ManagedBy, Role, RolePolicy};
 
@@ -18,18 +20,47 @@ pub const TRUST_POLICY_LIMIT: usize = 2048;
 
 use keyless_policy::policy_size;
 
-/// Validates a trust policy as IAM does before storing it.
-pub fn check_trust_policy(doc: &str) -> Result<(), AwsError> {
+/// Validates a trust policy as IAM does before storing it, and returns it parsed.
+pub fn check_trust_policy(doc: &str) -> Result<Policy, AwsError> {
     let options = ParseOptions {
         kind: PolicyKind::Trust,
         max_chars: Some(TRUST_POLICY_LIMIT),
     };
     match Policy::parse(doc, &options) {
-        Ok(_) => Ok(()),
+        Ok(policy) => Ok(policy),
         Err(e) if e.kind == PolicyErrorKind::LimitExceeded => Err(limit_exceeded(format!(
             "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_LIMIT}"
         ))),
         Err(e) => Err(AwsError::malformed_policy(e.message)),
+    }
+}
+
+/// Refuses, as IAM does, a trust policy whose `Federated` principal is an ARN that names no
+/// OIDC provider of this account: `Invalid principal in policy: "Federated":"<arn>"`. Built-in
+/// identity provider names (`accounts.google.com`, `cognito-identity.amazonaws.com`, …) are not
+/// ARNs and pass.
+async fn check_federated_principals(call: &Call<'_>, policy: &Policy) -> Result<(), AwsError> {
+    let named: Vec<&str> = policy
+        .statements()
+        .iter()
+        .filter_map(|statement| statement.principal())
+        .flat_map(|principal| principal.values())
+        .filter(|value| value.principal_type() == PrincipalType::Federated)
+        .map(|value| value.value().text())
+        .filter(|text| text.starts_with("arn:"))
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let providers = call.app.store.list_providers().await.map_err(store_error)?;
+    match named
+        .into_iter()
+        .find(|arn| !providers.iter().any(|p| p.arn(call.account()) == *arn))
+    {
+        Some(unknown) => Err(AwsError::malformed_policy(format!(
+            "Invalid principal in policy: \"Federated\":\"{unknown}\""
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -113,10 +144,11 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
     if boundary.is_some() {
         return Err(invalid_input("Permissions boundaries are not supported."));
     }
-    check_trust_policy(&trust_policy)?;
+    let parsed_trust = check_trust_policy(&trust_policy)?;
     check_unique_tag_keys(tags.iter().map(|t| t.key.as_str()))?;
     let arn = format!("arn:aws:iam::{}:role{path}{name}", call.account());
     call.authorize(&arn, request_tag_context(&tags))?;
+    check_federated_principals(call, &parsed_trust).await?;
 
     let role = Role {
         name,
@@ -218,8 +250,9 @@ pub async fn update_trust_policy(call: &Call<'_>) -> Result<String, AwsError> {
     let name = c.name("RoleName", "roleName", 64);
     let document = c.policy_document("PolicyDocument", "policyDocument");
     c.finish()?;
-    check_trust_policy(&document)?;
+    let parsed = check_trust_policy(&document)?;
     authorize_on_role(call, &name, Context::new())?;
+    check_federated_principals(call, &parsed).await?;
     let mut role = modifiable_role(call, &name).await?;
     role.trust_policy = document;
     save(call, &role).await?;
