@@ -692,13 +692,13 @@ async fn assume_role_with_web_identity(
         Ok(g) => g,
         Err(f) => {
             if f.error.code == "AccessDenied" {
-                crate::metrics::decision(&provider.key_prefix, role_name, "Deny");
+                crate::metrics::decision(&provider.key_prefix, role_name, false);
                 event.additional("decision", "Deny");
             }
             return Err(f);
         }
     };
-    crate::metrics::decision(&provider.key_prefix, role_name, "Allow");
+    crate::metrics::decision(&provider.key_prefix, role_name, true);
     let response = MintedElements {
         provider: Some(&grant.provider_arn),
         audience: Some(&grant.audience),

@@ -2,7 +2,10 @@
 //! provider and role, JWKS cache activity, key ages, and dropped audit events.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
+
+use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -66,6 +69,17 @@ fn action_label(action: &str) -> &'static str {
         .unwrap_or("Other")
 }
 
+/// The request counter and latency histogram of one action and outcome.
+type RequestHandles = (Counter, Histogram);
+
+/// Metric handles looked up in the registry once and reused: building a labelled key and
+/// finding it in the registry costs more than the update itself. Both label sets are bounded
+/// (actions keyless serves, error codes it defines; roles that exist and configured providers).
+static REQUEST_HANDLES: OnceLock<RwLock<HashMap<(&'static str, &'static str), RequestHandles>>> =
+    OnceLock::new();
+static DECISION_HANDLES: OnceLock<RwLock<HashMap<String, HashMap<String, [Counter; 2]>>>> =
+    OnceLock::new();
+
 /// Records one API request. `outcome` is `Success` or the error code.
 pub fn request(action: &str, outcome: Cow<'static, str>, seconds: f64) {
     let outcome: &'static str = match outcome {
@@ -73,21 +87,55 @@ pub fn request(action: &str, outcome: Cow<'static, str>, seconds: f64) {
         Cow::Owned(_) => "Other",
     };
     let action = action_label(action);
-    metrics::counter!("keyless_requests_total", "action" => action, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("keyless_request_duration_seconds", "action" => action, "outcome" => outcome)
-        .record(seconds);
+    let handles = REQUEST_HANDLES.get_or_init(Default::default);
+    let cached = handles
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&(action, outcome))
+        .cloned();
+    let (total, duration) = cached.unwrap_or_else(|| {
+        let created = (
+            metrics::counter!("keyless_requests_total", "action" => action, "outcome" => outcome),
+            metrics::histogram!("keyless_request_duration_seconds", "action" => action, "outcome" => outcome),
+        );
+        handles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((action, outcome), created.clone());
+        created
+    });
+    total.increment(1);
+    duration.record(seconds);
 }
 
-/// Records one trust decision.
-pub fn decision(provider: &str, role: &str, decision: &str) {
-    metrics::counter!(
-        "keyless_decisions_total",
-        "provider" => provider.to_owned(),
-        "role" => role.to_owned(),
-        "decision" => decision.to_owned()
-    )
-    .increment(1);
+/// Records one trust decision for `role` (a role that exists) trusted through `provider`.
+pub fn decision(provider: &str, role: &str, allowed: bool) {
+    let handles = DECISION_HANDLES.get_or_init(Default::default);
+    let cached = handles
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(provider)
+        .and_then(|roles| roles.get(role))
+        .cloned();
+    let [allow, deny] = cached.unwrap_or_else(|| {
+        let counter = |decision: &'static str| {
+            metrics::counter!(
+                "keyless_decisions_total",
+                "provider" => provider.to_owned(),
+                "role" => role.to_owned(),
+                "decision" => decision
+            )
+        };
+        let created = [counter("Allow"), counter("Deny")];
+        handles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(provider.to_owned())
+            .or_default()
+            .insert(role.to_owned(), created.clone());
+        created
+    });
+    if allowed { allow } else { deny }.increment(1);
 }
 
 /// Renders the Prometheus text, refreshing the gauges that are read on demand.
