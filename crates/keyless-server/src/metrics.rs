@@ -72,13 +72,15 @@ fn action_label(action: &str) -> &'static str {
 /// The request counter and latency histogram of one action and outcome.
 type RequestHandles = (Counter, Histogram);
 
+/// The decision counters (`Allow`, `Deny`) by provider, then role.
+type DecisionHandles = HashMap<String, HashMap<String, [Counter; 2]>>;
+
 /// Metric handles looked up in the registry once and reused: building a labelled key and
 /// finding it in the registry costs more than the update itself. Both label sets are bounded
 /// (actions keyless serves, error codes it defines; roles that exist and configured providers).
 static REQUEST_HANDLES: OnceLock<RwLock<HashMap<(&'static str, &'static str), RequestHandles>>> =
     OnceLock::new();
-static DECISION_HANDLES: OnceLock<RwLock<HashMap<String, HashMap<String, [Counter; 2]>>>> =
-    OnceLock::new();
+static DECISION_HANDLES: OnceLock<RwLock<DecisionHandles>> = OnceLock::new();
 
 /// Records one API request. `outcome` is `Success` or the error code.
 pub fn request(action: &str, outcome: Cow<'static, str>, seconds: f64) {
