@@ -452,13 +452,23 @@ struct HeaderSummary<'a> {
     typ: Option<&'a str>,
 }
 
-/// [`TokenSummary`] of a token not decoded yet (a failure path): decodes it, or says why it
-/// does not decode.
-pub fn token_summary(token: &str) -> serde_json::Value {
-    match keyless_oidc::jwt::decode(token) {
+/// How an audit record shows a web identity token.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum TokenRecord<'a> {
+    /// A token decoded by the exchange, summarized in place.
+    Decoded(TokenSummary<'a>),
+    /// A token the exchange did not get to decode (a failure path), summarized on its own.
+    Summarized(serde_json::Value),
+}
+
+/// [`TokenRecord`] of a token not decoded yet (a failure path): its [`TokenSummary`], or why
+/// it does not decode.
+pub fn token_record(token: &str) -> TokenRecord<'static> {
+    TokenRecord::Summarized(match keyless_oidc::jwt::decode(token) {
         Ok(jwt) => serde_json::to_value(jwt_summary(&jwt)).unwrap_or_default(),
         Err(e) => serde_json::json!({ "undecodable": e.message }),
-    }
+    })
 }
 
 /// [`TokenSummary`] of a decoded token.
@@ -596,8 +606,9 @@ mod tests {
     }
 
     #[test]
-    fn token_summary_never_carries_the_signature() {
-        let summary = token_summary("eyJhbGciOiJub25lIn0.e30.c2ln").to_string();
+    fn token_records_never_carry_the_signature() {
+        let record = token_record("eyJhbGciOiJub25lIn0.e30.c2ln");
+        let summary = serde_json::to_string(&record).unwrap();
         assert!(!summary.contains("c2ln"));
     }
 }

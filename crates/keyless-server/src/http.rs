@@ -535,10 +535,10 @@ fn lower_camel(name: &str) -> String {
     }
 }
 
-/// `requestParameters` of an `AssumeRoleWithWebIdentity` event; `T` is the token's summary.
+/// `requestParameters` of an `AssumeRoleWithWebIdentity` event.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct WebIdentityRequest<'a, T> {
+struct WebIdentityRequest<'a> {
     role_arn: Option<&'a str>,
     role_session_name: Option<&'a str>,
     duration_seconds: Option<&'a str>,
@@ -547,10 +547,10 @@ struct WebIdentityRequest<'a, T> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     policy_arns: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    web_identity_token: Option<T>,
+    web_identity_token: Option<audit::TokenRecord<'a>>,
 }
 
-impl<'a> WebIdentityRequest<'a, ()> {
+impl<'a> WebIdentityRequest<'a> {
     fn of(params: &'a QueryParams<'a>) -> Self {
         WebIdentityRequest {
             role_arn: params.get("RoleArn"),
@@ -559,17 +559,6 @@ impl<'a> WebIdentityRequest<'a, ()> {
             policy: params.get("Policy"),
             policy_arns: params.list("PolicyArns", Some("arn")),
             web_identity_token: None,
-        }
-    }
-
-    fn with_token<T>(self, token: T) -> WebIdentityRequest<'a, T> {
-        WebIdentityRequest {
-            role_arn: self.role_arn,
-            role_session_name: self.role_session_name,
-            duration_seconds: self.duration_seconds,
-            policy: self.policy,
-            policy_arns: self.policy_arns,
-            web_identity_token: Some(token),
         }
     }
 }
@@ -639,28 +628,27 @@ async fn assume_role_with_web_identity(
     request_id: &str,
     event: &mut audit::Event,
 ) -> Result<String, Failure> {
-    let request = WebIdentityRequest::of(params);
+    let mut request = WebIdentityRequest::of(params);
     let raw_token = params.get("WebIdentityToken");
     let params = match WebIdentityParams::from_query(params) {
         Ok(p) => p,
         Err(e) => {
-            let token = raw_token.map(|t| audit::token_summary(t.trim()));
-            event.set("requestParameters", &request.with_token(token));
+            request.web_identity_token = raw_token.map(|t| audit::token_record(t.trim()));
+            event.set("requestParameters", &request);
             return Err(e.into());
         }
     };
     let live = app.live.load_full();
     let prepared = match web_identity::prepare(&live.sts, &params) {
         Ok(p) => {
-            event.set(
-                "requestParameters",
-                &request.with_token(audit::jwt_summary(&p.jwt)),
-            );
+            request.web_identity_token =
+                Some(audit::TokenRecord::Decoded(audit::jwt_summary(&p.jwt)));
+            event.set("requestParameters", &request);
             p
         }
         Err(f) => {
-            let token = audit::token_summary(&params.web_identity_token);
-            event.set("requestParameters", &request.with_token(token));
+            request.web_identity_token = Some(audit::token_record(&params.web_identity_token));
+            event.set("requestParameters", &request);
             return Err(f);
         }
     };
