@@ -151,43 +151,96 @@ impl fmt::Debug for SignedAuth {
     }
 }
 
-/// A SigV4 failure as AWS reports it: error code, message and HTTP status.
+/// The AWS error code of a [`SigV4Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigV4ErrorCode {
+    /// 403: the request carries no signature at all.
+    MissingAuthenticationToken,
+    /// 403: unknown access key, or a missing or wrong session token.
+    InvalidClientTokenId,
+    /// 403: the temporary credentials have expired.
+    ExpiredToken,
+    /// 403: the signature, the signed headers, the time or the scope do not match.
+    SignatureDoesNotMatch,
+    /// 400: the `Authorization` header is incomplete or malformed.
+    IncompleteSignature,
+    /// 400: the presigned query parameters are malformed.
+    AuthorizationQueryParametersError,
+    /// 400: `x-amz-content-sha256` is not the hash of the body.
+    XAmzContentSha256Mismatch,
+}
+
+impl SigV4ErrorCode {
+    /// The exact code string used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigV4ErrorCode::MissingAuthenticationToken => "MissingAuthenticationToken",
+            SigV4ErrorCode::InvalidClientTokenId => "InvalidClientTokenId",
+            SigV4ErrorCode::ExpiredToken => "ExpiredToken",
+            SigV4ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            SigV4ErrorCode::IncompleteSignature => "IncompleteSignature",
+            SigV4ErrorCode::AuthorizationQueryParametersError => {
+                "AuthorizationQueryParametersError"
+            }
+            SigV4ErrorCode::XAmzContentSha256Mismatch => "XAmzContentSHA256Mismatch",
+        }
+    }
+
+    /// The HTTP status AWS answers with.
+    pub fn status(self) -> u16 {
+        match self {
+            SigV4ErrorCode::MissingAuthenticationToken
+            | SigV4ErrorCode::InvalidClientTokenId
+            | SigV4ErrorCode::ExpiredToken
+            | SigV4ErrorCode::SignatureDoesNotMatch => 403,
+            SigV4ErrorCode::IncompleteSignature
+            | SigV4ErrorCode::AuthorizationQueryParametersError
+            | SigV4ErrorCode::XAmzContentSha256Mismatch => 400,
+        }
+    }
+}
+
+/// A SigV4 failure as AWS reports it: an error code and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigV4Error {
-    /// AWS error code, e.g. `SignatureDoesNotMatch`.
-    pub code: &'static str,
+    /// The AWS error code; it fixes the HTTP status.
+    pub code: SigV4ErrorCode,
     /// AWS error message.
     pub message: String,
-    /// HTTP status code.
-    pub status: u16,
 }
 
 impl SigV4Error {
+    fn new(code: SigV4ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
     /// 403 `MissingAuthenticationToken`: the request carries no signature at all.
     pub fn missing_authentication_token() -> Self {
-        Self {
-            code: "MissingAuthenticationToken",
-            message: MSG_MISSING_AUTHENTICATION_TOKEN.to_owned(),
-            status: 403,
-        }
+        Self::new(
+            SigV4ErrorCode::MissingAuthenticationToken,
+            MSG_MISSING_AUTHENTICATION_TOKEN,
+        )
     }
 
     /// 403 `InvalidClientTokenId`: unknown access key, or a missing or wrong session token.
     pub fn invalid_client_token_id() -> Self {
-        Self {
-            code: "InvalidClientTokenId",
-            message: MSG_SECURITY_TOKEN_INVALID.to_owned(),
-            status: 403,
-        }
+        Self::new(
+            SigV4ErrorCode::InvalidClientTokenId,
+            MSG_SECURITY_TOKEN_INVALID,
+        )
     }
 
     /// 403 `ExpiredToken`: the temporary credentials have expired.
     pub fn expired_token() -> Self {
-        Self {
-            code: "ExpiredToken",
-            message: MSG_SECURITY_TOKEN_EXPIRED.to_owned(),
-            status: 403,
-        }
+        Self::new(SigV4ErrorCode::ExpiredToken, MSG_SECURITY_TOKEN_EXPIRED)
     }
 
     /// 403 `SignatureDoesNotMatch` with AWS's standard signature-mismatch message.
@@ -196,41 +249,34 @@ impl SigV4Error {
     }
 
     fn signature_does_not_match(message: String) -> Self {
-        Self {
-            code: "SignatureDoesNotMatch",
-            message,
-            status: 403,
-        }
+        Self::new(SigV4ErrorCode::SignatureDoesNotMatch, message)
     }
 
     fn incomplete_signature(message: String) -> Self {
-        Self {
-            code: "IncompleteSignature",
-            message,
-            status: 400,
-        }
+        Self::new(SigV4ErrorCode::IncompleteSignature, message)
     }
 
     fn query_parameters_error(message: &str) -> Self {
-        Self {
-            code: "AuthorizationQueryParametersError",
-            message: message.to_owned(),
-            status: 400,
-        }
+        Self::new(SigV4ErrorCode::AuthorizationQueryParametersError, message)
     }
 
     fn content_sha256_mismatch() -> Self {
-        Self {
-            code: "XAmzContentSHA256Mismatch",
-            message: MSG_CONTENT_SHA256_MISMATCH.to_owned(),
-            status: 400,
-        }
+        Self::new(
+            SigV4ErrorCode::XAmzContentSha256Mismatch,
+            MSG_CONTENT_SHA256_MISMATCH,
+        )
     }
 }
 
 impl fmt::Display for SigV4Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status, self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code.as_str(),
+            self.status(),
+            self.message
+        )
     }
 }
 

@@ -11,8 +11,8 @@ use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPublicKeyCom
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::error::TokenError;
 use crate::jwt::{Algorithm, ClaimValue, printable_name};
-use crate::verify::TokenError;
 
 /// Maximum number of keys accepted in one JWKS (the limit AWS applies).
 pub const MAX_KEYS: usize = 100;
@@ -501,14 +501,6 @@ impl JwkSet {
             }
         }
         Ok(set)
-    }
-
-    /// Builds a set from already parsed keys (at most [`MAX_KEYS`] are kept).
-    pub fn from_keys(keys: impl IntoIterator<Item = Arc<VerificationKey>>) -> JwkSet {
-        JwkSet {
-            keys: keys.into_iter().take(MAX_KEYS).collect(),
-            skipped: Vec::new(),
-        }
     }
 
     /// Finds the key for a token with key ID `kid` signed with `alg`.

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
-use crate::verify::TokenError;
+use crate::error::TokenError;
 
 /// Maximum accepted token length in characters, after trimming (AWS's limit).
 pub const MAX_TOKEN_LEN: usize = 20_000;
@@ -192,11 +192,6 @@ impl Claims {
     /// The claim `name`, if present.
     pub fn get(&self, name: &str) -> Option<&ClaimValue> {
         self.all.iter().find(|(k, _)| k == name).map(|(_, v)| v)
-    }
-
-    /// Whether the token carried an `aud` claim at all.
-    pub fn has_aud(&self) -> bool {
-        self.get("aud").is_some()
     }
 
     fn from_members(all: Vec<(String, ClaimValue)>) -> Result<Claims, TokenError> {

@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::error::TokenError;
 use crate::jwks::{JwkSet, KeyLookup, MSG_KEY_UNAVAILABLE, VerificationKey};
 use crate::jwt::Algorithm;
-use crate::verify::TokenError;
 
 pub use discovery::{
     KeyReport, ProviderReport, discovery_url, inspect_provider, pinned_config_fragment,

@@ -1,5 +1,6 @@
 //! OIDC ID tokens: strict JWT verification, JWKS caching and fetching, and a GitLab-faithful issuer.
 
+pub mod error;
 pub mod issuer;
 pub mod jwks;
 pub mod jwt;

@@ -13,13 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyless_oidc::error::TokenErrorCode;
 use keyless_oidc::jwks::{JwkSet, MSG_KEY_UNAVAILABLE};
 use keyless_oidc::jwt::Algorithm;
 use keyless_oidc::keys::{
     CacheConfig, FetchErrorKind, HttpFetcher, KeyCache, KeySourceSpec, ProviderKeys, TlsOptions,
     inspect_provider, pinned_config_fragment,
 };
-use keyless_oidc::verify::TokenErrorCode;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

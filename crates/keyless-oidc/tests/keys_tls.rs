@@ -9,13 +9,13 @@ use std::time::Duration;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyless_oidc::error::TokenErrorCode;
 use keyless_oidc::jwks::MSG_KEY_UNAVAILABLE;
 use keyless_oidc::jwt::Algorithm;
 use keyless_oidc::keys::{
     CacheConfig, HttpFetcher, KeyCache, KeySourceSpec, MSG_THUMBPRINT_MISMATCH, ProviderKeys,
     TlsOptions, inspect_provider,
 };
-use keyless_oidc::verify::TokenErrorCode;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

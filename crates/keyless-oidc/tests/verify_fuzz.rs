@@ -2,9 +2,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyless_oidc::error::TokenErrorCode;
 use keyless_oidc::jwks::JwkSet;
 use keyless_oidc::jwt::decode;
-use keyless_oidc::verify::TokenErrorCode;
 use proptest::prelude::*;
 
 /// JSON-looking text built from fragments that exercise the parser's corners.

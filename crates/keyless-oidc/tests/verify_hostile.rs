@@ -11,13 +11,14 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, Rsa
 use aws_lc_rs::{encoding::AsDer, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyless_oidc::error::{TokenError, TokenErrorCode};
 use keyless_oidc::jwks::{JwkSet, MSG_KEY_UNAVAILABLE};
 use keyless_oidc::jwt::{Algorithm, decode};
 use keyless_oidc::keys::{
     CacheConfig, FetchError, Fetched, JwksFetcher, KeyCache, KeySourceSpec, ProviderKeys,
     TlsOptions,
 };
-use keyless_oidc::verify::{TokenError, TokenErrorCode, VerifyOptions, check_issuer};
+use keyless_oidc::verify::{VerifyOptions, check_issuer};
 
 const ISSUER: &str = "https://gitlab.example.com";
 const NOW: i64 = 1_800_000_000;

@@ -341,62 +341,97 @@ pub(crate) fn evaluate_condition(condition: &Condition, ctx: &Context) -> Condit
     outcome(result, false, matched, note)
 }
 
-/// Whether a statement applies to the request (untraced, short-circuiting).
-pub(crate) fn statement_applies(statement: &Statement, req: &Request<'_>) -> bool {
+/// The first element of a statement that does not match a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Miss {
+    /// The `Principal` element names someone else.
+    Principal,
+    /// The `Action` / `NotAction` element does not cover the action.
+    Action,
+    /// The `Resource` / `NotResource` element does not cover the resource.
+    Resource,
+    /// The condition at this position is false.
+    Condition(usize),
+}
+
+/// Where a statement stops applying to the request, checked in the order principal, action,
+/// resource, conditions (untraced, short-circuiting); `None` when it applies.
+pub(crate) fn statement_miss(statement: &Statement, req: &Request<'_>) -> Option<Miss> {
     let ctx = req.context;
     if let Some(principal) = &statement.principal
         && match_principal(principal, req.principal).is_none()
     {
-        return false;
+        return Some(Miss::Principal);
     }
     if !action_applies(
         &statement.action,
         find_action(&statement.action, req.action, ctx),
     ) {
-        return false;
+        return Some(Miss::Action);
     }
     if let Some(resource) = &statement.resource
         && !resource_applies(resource, find_resource(resource, req.resource, ctx))
     {
-        return false;
+        return Some(Miss::Resource);
     }
     statement
         .conditions
         .iter()
-        .all(|c| evaluate_condition(c, ctx).result)
+        .position(|c| !evaluate_condition(c, ctx).result)
+        .map(Miss::Condition)
 }
 
-/// Decision of one policy (untraced).
-pub(crate) fn evaluate_statements(statements: &[Statement], req: &Request<'_>) -> Decision {
-    evaluate_deciding(statements, req).0
+/// The untraced decision of one policy: the decision, the statement that made it (the first
+/// applicable Deny, or else the first applicable Allow), and for an implicit deny the closest
+/// Allow statements' misses: the first one that failed only on a condition, and the first one
+/// that named another principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deciding {
+    pub(crate) decision: Decision,
+    pub(crate) statement: Option<usize>,
+    pub(crate) any_allow: bool,
+    pub(crate) condition_miss: Option<(usize, usize)>,
+    pub(crate) principal_miss: Option<usize>,
 }
 
-/// Decision of one policy (untraced), with the position of the statement that decided it:
-/// the first applicable Deny, or else the first applicable Allow.
-pub(crate) fn evaluate_deciding(
-    statements: &[Statement],
-    req: &Request<'_>,
-) -> (Decision, Option<usize>) {
-    let mut allowed_by = None;
+/// Decides one policy without a trace and without allocating.
+pub(crate) fn decide_statements(statements: &[Statement], req: &Request<'_>) -> Deciding {
+    let mut deciding = Deciding {
+        decision: Decision::ImplicitDeny,
+        statement: None,
+        any_allow: false,
+        condition_miss: None,
+        principal_miss: None,
+    };
     for (index, statement) in statements.iter().enumerate() {
         match statement.effect {
-            Effect::Allow if allowed_by.is_some() => continue,
+            Effect::Allow if deciding.statement.is_some() => continue,
             Effect::Allow => {
-                if statement_applies(statement, req) {
-                    allowed_by = Some(index);
+                deciding.any_allow = true;
+                match statement_miss(statement, req) {
+                    None => {
+                        deciding.decision = Decision::Allow;
+                        deciding.statement = Some(index);
+                    }
+                    Some(Miss::Condition(c)) => {
+                        deciding.condition_miss.get_or_insert((index, c));
+                    }
+                    Some(Miss::Principal) => {
+                        deciding.principal_miss.get_or_insert(index);
+                    }
+                    Some(Miss::Action | Miss::Resource) => {}
                 }
             }
             Effect::Deny => {
-                if statement_applies(statement, req) {
-                    return (Decision::ExplicitDeny, Some(index));
+                if statement_miss(statement, req).is_none() {
+                    deciding.decision = Decision::ExplicitDeny;
+                    deciding.statement = Some(index);
+                    return deciding;
                 }
             }
         }
     }
-    match allowed_by {
-        Some(index) => (Decision::Allow, Some(index)),
-        None => (Decision::ImplicitDeny, None),
-    }
+    deciding
 }
 
 /// Resolved text of a policy value for display; `None` when a variable is unresolved.

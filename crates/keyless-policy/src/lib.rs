@@ -82,21 +82,144 @@ impl Policy {
 
     /// Decides `req` (no trace, no allocation).
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
-        eval::evaluate_statements(&self.statements, req)
+        eval::decide_statements(&self.statements, req).decision
     }
 
-    /// Like [`Policy::evaluate`], with the statement that decided: the applicable Deny for an
-    /// explicit deny, the first applicable Allow for an allow, none for an implicit deny. As
-    /// cheap as `evaluate`: no trace is built.
-    pub fn evaluate_deciding(&self, req: &Request<'_>) -> (Decision, Option<&Statement>) {
-        let (decision, index) = eval::evaluate_deciding(&self.statements, req);
-        (decision, index.and_then(|i| self.statements.get(i)))
+    /// Decides `req` and says why, as cheaply as [`Policy::evaluate`] (no trace is built): the
+    /// statement that decided, and for an implicit deny where the Allow statements fell short.
+    ///
+    /// ```
+    /// use keyless_policy::{Context, Decision, ParseOptions, Policy, PolicyKind, Request, Shortfall};
+    ///
+    /// let doc = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Read","Effect":"Allow",
+    ///     "Action":"s3:GetObject","Resource":"*",
+    ///     "Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+    /// let policy = Policy::parse(doc, &ParseOptions::new(PolicyKind::Identity)).unwrap();
+    /// let ctx = Context::new();
+    /// let req = Request { principal: None, action: "s3:GetObject", resource: Some("arn:aws:s3:::b/k"), context: &ctx };
+    /// let verdict = policy.decide(&req);
+    /// assert_eq!(verdict.decision, Decision::ImplicitDeny);
+    /// let Some(Shortfall::Condition { statement, condition }) = verdict.shortfall else { panic!() };
+    /// assert_eq!((statement.sid(), condition.key()), (Some("Read"), "aws:SecureTransport"));
+    /// ```
+    pub fn decide(&self, req: &Request<'_>) -> Verdict<'_> {
+        let d = eval::decide_statements(&self.statements, req);
+        let statement = d.statement.and_then(|i| self.statements.get(i));
+        let shortfall = (d.decision == Decision::ImplicitDeny).then(|| {
+            if !d.any_allow {
+                Shortfall::NoAllow
+            } else if let Some((s, c)) = d.condition_miss {
+                let statement = &self.statements[s];
+                Shortfall::Condition {
+                    statement,
+                    condition: &statement.conditions[c],
+                }
+            } else if let Some(s) = d.principal_miss {
+                Shortfall::Principal {
+                    statement: &self.statements[s],
+                }
+            } else {
+                Shortfall::NotCovered
+            }
+        });
+        Verdict {
+            decision: d.decision,
+            statement,
+            shortfall,
+        }
+    }
+
+    /// The [`Verdict`] a trace of this policy records, so that a traced evaluation needs no
+    /// second, untraced one.
+    pub fn verdict_of(&self, trace: &PolicyTrace) -> Verdict<'_> {
+        let applied = |effect: Effect| {
+            trace
+                .statements
+                .iter()
+                .find(|s| s.applied && s.effect == effect)
+                .and_then(|s| self.statements.get(s.index))
+        };
+        let statement = match trace.decision {
+            Decision::ExplicitDeny => applied(Effect::Deny),
+            Decision::Allow => applied(Effect::Allow),
+            Decision::ImplicitDeny => None,
+        };
+        let shortfall = (trace.decision == Decision::ImplicitDeny).then(|| {
+            let allows = || {
+                trace
+                    .statements
+                    .iter()
+                    .filter(|s| s.effect == Effect::Allow)
+            };
+            let principal_ok = |s: &StatementTrace| s.principal.as_ref().is_none_or(|p| p.matched);
+            let scoped = |s: &&StatementTrace| {
+                principal_ok(s) && s.action.matched && s.resource.as_ref().is_none_or(|r| r.matched)
+            };
+            if allows().next().is_none() {
+                Shortfall::NoAllow
+            } else if let Some((s, c)) = allows().filter(scoped).find_map(|s| {
+                let c = s.conditions.iter().position(|c| !c.result)?;
+                Some((s.index, c))
+            }) {
+                let statement = &self.statements[s];
+                Shortfall::Condition {
+                    statement,
+                    condition: &statement.conditions[c],
+                }
+            } else if let Some(s) = allows().find(|s| !principal_ok(s)) {
+                Shortfall::Principal {
+                    statement: &self.statements[s.index],
+                }
+            } else {
+                Shortfall::NotCovered
+            }
+        });
+        Verdict {
+            decision: trace.decision,
+            statement,
+            shortfall,
+        }
     }
 
     /// Decides `req` and explains the decision.
     pub fn evaluate_traced(&self, req: &Request<'_>) -> (Decision, PolicyTrace) {
         trace::trace_statements(&self.statements, req)
     }
+}
+
+/// A policy's decision on one request with its reasons: what [`Policy::decide`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict<'p> {
+    /// The decision.
+    pub decision: Decision,
+    /// The statement that decided: the applicable Deny of an explicit deny, the first
+    /// applicable Allow of an allow; `None` for an implicit deny.
+    pub statement: Option<&'p Statement>,
+    /// For an implicit deny, where the Allow statements fell short; `None` otherwise.
+    pub shortfall: Option<Shortfall<'p>>,
+}
+
+/// Where the Allow statements of a policy fell short of a request that nothing denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall<'p> {
+    /// The policy has no Allow statement.
+    NoAllow,
+    /// The first Allow statement whose principal, action and resource match failed on this
+    /// condition (the first false one, in document order).
+    Condition {
+        /// The statement.
+        statement: &'p Statement,
+        /// Its first false condition.
+        condition: &'p Condition,
+    },
+    /// No Allow statement matched on everything but its conditions, and this one (the first)
+    /// names another principal.
+    Principal {
+        /// The statement.
+        statement: &'p Statement,
+    },
+    /// No Allow statement covers the request's action and resource.
+    NotCovered,
 }
 
 /// One layer of a layered evaluation.

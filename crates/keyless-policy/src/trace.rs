@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::ast::{
-    ConditionOperator, Effect, OperatorFamily, OperatorKind, SetQualifier, Statement,
+    Condition, ConditionOperator, Effect, OperatorFamily, OperatorKind, SetQualifier, Statement,
 };
 use crate::context::Context;
 use crate::eval::{
@@ -139,6 +139,50 @@ fn note_text(note: Note) -> String {
     }
 }
 
+impl Condition {
+    /// Explains this condition on `ctx`: the values compared, the result, and the closest policy
+    /// value of a failed String condition. The same evaluation as [`crate::Policy::decide`].
+    pub fn trace(&self, ctx: &Context) -> ConditionTrace {
+        trace_condition(self, ctx)
+    }
+}
+
+fn trace_condition(condition: &Condition, ctx: &Context) -> ConditionTrace {
+    let outcome = evaluate_condition(condition, ctx);
+    let context_values = ctx
+        .get_lower(&condition.key_lower)
+        .map(|v| v.values().to_vec())
+        .filter(|v| !v.is_empty());
+    let resolved: Vec<Option<String>> = (0..condition.values.len())
+        .map(|i| render_policy_value(condition, i, ctx))
+        .collect();
+    let closest = match (&context_values, outcome.result) {
+        (Some(values), false)
+            if condition.operator.family() == OperatorFamily::String
+                && !condition.operator.is_negated() =>
+        {
+            closest_value(&resolved, values)
+        }
+        _ => None,
+    };
+    ConditionTrace {
+        operator: condition.operator_text.clone(),
+        key: condition.key.clone(),
+        pointer: condition.pointer.clone(),
+        context_values,
+        policy_values: condition.values.iter().map(|v| v.text.clone()).collect(),
+        resolved_policy_values: has_variables(condition).then_some(resolved),
+        result: outcome.result,
+        key_missing: outcome.key_missing,
+        matched_value: outcome
+            .matched
+            .and_then(|i| condition.values.get(i))
+            .map(|v| v.text.clone()),
+        closest,
+        note: outcome.note.map(note_text),
+    }
+}
+
 fn trace_statement(statement: &Statement, req: &Request<'_>) -> StatementTrace {
     let ctx: &Context = req.context;
     let principal = statement.principal.as_ref().map(|element| {
@@ -202,41 +246,7 @@ fn trace_statement(statement: &Statement, req: &Request<'_>) -> StatementTrace {
     let conditions: Vec<ConditionTrace> = statement
         .conditions
         .iter()
-        .map(|condition| {
-            let outcome = evaluate_condition(condition, ctx);
-            let context_values = ctx
-                .get_lower(&condition.key_lower)
-                .map(|v| v.values().to_vec())
-                .filter(|v| !v.is_empty());
-            let resolved: Vec<Option<String>> = (0..condition.values.len())
-                .map(|i| render_policy_value(condition, i, ctx))
-                .collect();
-            let closest = match (&context_values, outcome.result) {
-                (Some(values), false)
-                    if condition.operator.family() == OperatorFamily::String
-                        && !condition.operator.is_negated() =>
-                {
-                    closest_value(&resolved, values)
-                }
-                _ => None,
-            };
-            ConditionTrace {
-                operator: condition.operator_text.clone(),
-                key: condition.key.clone(),
-                pointer: condition.pointer.clone(),
-                context_values,
-                policy_values: condition.values.iter().map(|v| v.text.clone()).collect(),
-                resolved_policy_values: has_variables(condition).then_some(resolved),
-                result: outcome.result,
-                key_missing: outcome.key_missing,
-                matched_value: outcome
-                    .matched
-                    .and_then(|i| condition.values.get(i))
-                    .map(|v| v.text.clone()),
-                closest,
-                note: outcome.note.map(note_text),
-            }
-        })
+        .map(|condition| trace_condition(condition, ctx))
         .collect();
     let applied = principal.as_ref().is_none_or(|p| p.matched)
         && action.matched

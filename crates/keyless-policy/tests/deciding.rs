@@ -1,4 +1,4 @@
-//! `Policy::evaluate_deciding` names the statement that decided, without a trace.
+//! `Policy::decide` names the statement that decided, without a trace.
 
 use keyless_policy::{
     Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind, Principal, Request,
@@ -32,7 +32,9 @@ fn decide(sub: &str, ref_type: &str, git_ref: &str) -> (Decision, Option<String>
         resource: None,
         context: &ctx,
     };
-    let (decision, statement) = policy.evaluate_deciding(&req);
+    let verdict = policy.decide(&req);
+    let (decision, statement) = (verdict.decision, verdict.statement);
+    assert_eq!(verdict, policy.verdict_of(&policy.evaluate_traced(&req).1));
     assert_eq!(decision, policy.evaluate(&req));
     assert_eq!(decision, policy.evaluate_traced(&req).0);
     (decision, statement.and_then(|s| s.sid().map(str::to_owned)))

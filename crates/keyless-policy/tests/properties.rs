@@ -179,6 +179,11 @@ fn decide(policy: &Policy, spec: &RequestSpec) -> Decision {
     let (traced, trace) = policy.evaluate_traced(&req);
     assert_eq!(decision, traced, "traced and untraced evaluation agree");
     assert_eq!(trace.decision, decision);
+    assert_eq!(
+        policy.decide(&req),
+        policy.verdict_of(&trace),
+        "the untraced verdict and the one read off the trace agree"
+    );
     decision
 }
 
@@ -270,6 +275,7 @@ proptest! {
                 let decision = policy.evaluate(&request);
                 let (traced, trace) = policy.evaluate_traced(&request);
                 prop_assert_eq!(decision, traced);
+                prop_assert_eq!(policy.decide(&request), policy.verdict_of(&trace));
                 let _ = keyless_policy::render_trace_text(decision, &trace);
             }
         }

@@ -1,7 +1,6 @@
 //! Prometheus metrics: requests by action and outcome with latency histograms, decisions by
 //! provider and role, JWKS cache activity, key ages, and dropped audit events.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{OnceLock, PoisonError, RwLock};
 
@@ -9,7 +8,7 @@ use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::app::App;
+use crate::App;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -19,7 +18,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// Installs the process-wide recorder (once) and starts its upkeep on the current runtime.
-pub fn install() -> anyhow::Result<()> {
+pub(crate) fn install() -> anyhow::Result<()> {
     if HANDLE.get().is_some() {
         return Ok(());
     }
@@ -63,7 +62,7 @@ const STS_ACTIONS: &[&str] = &[
 fn action_label(action: &str) -> &'static str {
     STS_ACTIONS
         .iter()
-        .chain(crate::iam::ACTIONS.iter())
+        .chain(keyless_iam::ACTIONS.iter())
         .find(|a| **a == action)
         .copied()
         .unwrap_or("Other")
@@ -83,11 +82,7 @@ static REQUEST_HANDLES: OnceLock<RwLock<HashMap<(&'static str, &'static str), Re
 static DECISION_HANDLES: OnceLock<RwLock<DecisionHandles>> = OnceLock::new();
 
 /// Records one API request. `outcome` is `Success` or the error code.
-pub fn request(action: &str, outcome: Cow<'static, str>, seconds: f64) {
-    let outcome: &'static str = match outcome {
-        Cow::Borrowed(code) => code,
-        Cow::Owned(_) => "Other",
-    };
+pub(crate) fn request(action: &str, outcome: &'static str, seconds: f64) {
     let action = action_label(action);
     let handles = REQUEST_HANDLES.get_or_init(Default::default);
     let cached = handles
@@ -111,7 +106,7 @@ pub fn request(action: &str, outcome: Cow<'static, str>, seconds: f64) {
 }
 
 /// Records one trust decision for `role` (a role that exists) trusted through `provider`.
-pub fn decision(provider: &str, role: &str, allowed: bool) {
+pub(crate) fn decision(provider: &str, role: &str, allowed: bool) {
     let handles = DECISION_HANDLES.get_or_init(Default::default);
     let cached = handles
         .read()
@@ -141,8 +136,8 @@ pub fn decision(provider: &str, role: &str, allowed: bool) {
 }
 
 /// Renders the Prometheus text, refreshing the gauges that are read on demand.
-pub fn render(app: &App) -> String {
-    let stats = app.key_cache.stats();
+pub(crate) fn render(app: &App) -> String {
+    let stats = app.node.key_cache.stats();
     metrics::counter!("keyless_jwks_fetches_total").absolute(stats.fetches);
     metrics::counter!("keyless_jwks_fetch_errors_total").absolute(stats.fetch_errors);
     metrics::counter!("keyless_jwks_cache_hits_total").absolute(stats.hits);
@@ -150,8 +145,8 @@ pub fn render(app: &App) -> String {
     metrics::counter!("keyless_jwks_cache_misses_total").absolute(stats.misses);
     metrics::counter!("keyless_audit_events_dropped_total").absolute(app.auditor.dropped());
     metrics::counter!("keyless_audit_events_written_total").absolute(app.auditor.written());
-    let now = app.now();
-    let live = app.live.load();
+    let now = app.node.now();
+    let live = app.node.live.load();
     for (id, created) in &live.key_ages.sealing {
         metrics::gauge!("keyless_sealing_key_age_seconds", "key_id" => id.to_string())
             .set((now - created) as f64);

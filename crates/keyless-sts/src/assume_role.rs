@@ -1,35 +1,21 @@
-//! The signed STS operations: `GetCallerIdentity` and `AssumeRole` (role chaining).
+//! `AssumeRole` (role chaining): parameters, the target's trust policy and the caller's own
+//! permissions, and the chained session.
 
 use keyless_credentials::session::{SessionClaims, SessionOrigin};
-use keyless_policy::{
-    Context, ContextValue, Decision, Principal, PrincipalType, Request, Statement,
-};
+use keyless_policy::{Context, ContextValue, Principal, PrincipalType, Statement};
 
 use crate::auth::Caller;
-use crate::error::AwsError;
+use crate::context::{self, RequestEnv};
+use crate::error::{Denial, Error, Refused};
+use crate::mint::{self, Minted, SessionSpec};
 use crate::query::QueryParams;
-use crate::session::{self, Minted, SessionPolicies};
+use crate::session_policies::SessionPolicies;
 use crate::state::StsState;
+use crate::trust::{self, TrustQuery};
 use crate::validate::{self, Violations};
-use crate::web_identity::{Failure, RequestEnv};
-use crate::xml::{self, XmlWriter};
 
-/// Renders the `GetCallerIdentity` response.
-pub fn render_caller_identity(caller: &Caller, request_id: &str) -> String {
-    let arn = caller.arn();
-    let user_id = caller.user_id();
-    xml::success(
-        "GetCallerIdentity",
-        xml::STS_NAMESPACE,
-        request_id,
-        256,
-        Some(&|w: &mut XmlWriter| {
-            w.element("Arn", &arn)
-                .element("UserId", &user_id)
-                .element("Account", caller.account());
-        }),
-    )
-}
+/// The action name.
+pub const ACTION: &str = "sts:AssumeRole";
 
 /// The validated parameters of `AssumeRole`.
 #[derive(Debug, Clone)]
@@ -64,9 +50,9 @@ fn is_external_id_char(c: char) -> bool {
 
 impl AssumeRoleParams {
     /// Reads and validates the parameters.
-    pub fn from_query(q: &QueryParams) -> Result<AssumeRoleParams, AwsError> {
+    pub fn from_query(q: &QueryParams) -> Result<AssumeRoleParams, Error> {
         let mut v = Violations::new();
-        let (role_arn, session) = crate::session::role_and_session(q, &mut v);
+        let (role_arn, session) = validate::role_and_session(q, &mut v);
         let duration = q
             .get("DurationSeconds")
             .and_then(|d| v.integer("durationSeconds", d, 900, 43200));
@@ -115,18 +101,16 @@ impl AssumeRoleParams {
             .collect();
         v.list_length("transitiveTagKeys", transitive.len(), 50);
         if q.get("SerialNumber").is_some() || q.get("TokenCode").is_some() {
-            return Err(AwsError::new(
-                "InvalidParameterValue",
-                400,
-                "MFA (SerialNumber, TokenCode) is not supported by this service.",
+            return Err(Error::InvalidParameterValue(
+                "MFA (SerialNumber, TokenCode) is not supported by this service.".to_owned(),
             ));
         }
         v.finish()?;
         let (Some(role_arn), Some(session)) = (role_arn, session) else {
-            return Err(AwsError::internal());
+            return Err(Error::Internal);
         };
         if crate::arn::parse_role_arn(role_arn).is_none() {
-            return Err(AwsError::validation("Request ARN is invalid"));
+            return Err(Error::Validation("Request ARN is invalid".to_owned()));
         }
         Ok(AssumeRoleParams {
             role_arn: role_arn.to_owned(),
@@ -157,88 +141,78 @@ pub fn assume_role(
     params: &AssumeRoleParams,
     now: i64,
     env: &RequestEnv,
-) -> Result<AssumeRoleGrant, Failure> {
+) -> Result<AssumeRoleGrant, Error> {
     let caller_arn = caller.arn();
-    let denied = |reason: String, statement: Option<String>| {
-        Failure::denied(
-            format!(
-                "User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {}",
-                params.role_arn
-            ),
+    let denied = |action: &str, reason: String, statement: Option<String>| {
+        Error::from(Denial {
+            refused: Refused::Caller {
+                caller: caller_arn.clone(),
+                action: action.to_owned(),
+                resource: params.role_arn.clone(),
+            },
             reason,
             statement,
-            state.options.debug_denials,
-        )
+            show_reason: state.options.debug_denials,
+        })
     };
-    let (role, trust) = crate::web_identity::assumable_role(state, &params.role_arn)
-        .map_err(|reason| denied(reason, None))?;
+    // A missing role is refused like a trust failure, as AWS does.
+    let Some(role) = state.role_by_arn(&params.role_arn) else {
+        return Err(denied(
+            ACTION,
+            format!("the role {} does not exist", params.role_arn),
+            None,
+        ));
+    };
 
-    let ctx = chaining_context(state, caller, params, now, env);
-    let mut actions = vec!["sts:AssumeRole"];
+    let ctx = chaining_context(caller, params, now, env);
+    let mut actions = vec![ACTION];
     if !params.tags.is_empty() {
         actions.push("sts:TagSession");
     }
     if params.source_identity.is_some() {
         actions.push("sts:SetSourceIdentity");
     }
-    let mut statement = None;
-    for action in actions {
-        let req = Request {
-            principal: Some(Principal::Aws(&caller_arn)),
-            action,
-            resource: Some(&role.arn),
+    let decision = trust::decide(
+        role,
+        &TrustQuery {
+            principal: Principal::Aws(&caller_arn),
+            actions: &actions,
             context: &ctx,
-        };
-        let (decision, deciding) = trust.evaluate_deciding(&req);
-        if decision != Decision::Allow {
-            let (decision, trace) = trust.evaluate_traced(&req);
-            let (reason, stmt) = crate::explain::denial_reason(decision, &trace, action);
-            return Err(denied(reason, stmt));
-        }
-        if action == "sts:AssumeRole" {
-            statement = deciding.map(crate::explain::ast_statement_name);
-            // A trust policy that names the caller's role (or session) grants on its own; one
-            // that trusts the whole account (or everyone) delegates to the caller's own
-            // permissions, which must then allow sts:AssumeRole on this role, as in IAM.
-            if let Caller::Session(claims) = caller
-                && !deciding.is_some_and(|s| names_session(s, claims))
-            {
-                crate::permissions::authorize(
-                    state,
-                    caller,
-                    "sts:AssumeRole",
-                    &role.arn,
-                    Context::new(),
-                    now,
-                    env,
+            trace: false,
+        },
+    );
+    let statement = decision.statement_name();
+    if !decision.allowed() {
+        return Err(denied(decision.action, decision.reason, statement));
+    }
+    // A trust policy that names the caller's role (or session) grants on its own; one that
+    // trusts the whole account (or everyone) delegates to the caller's own permissions, which
+    // must then allow sts:AssumeRole on this role, as in IAM.
+    if let Caller::Session(claims) = caller
+        && !decision.statement.is_some_and(|s| names_session(s, claims))
+    {
+        crate::permissions::authorize(state, caller, ACTION, &role.arn, Context::new(), now, env)
+            .map_err(|_| {
+                denied(
+                    ACTION,
+                    format!(
+                        "the trust policy trusts the account, and the caller's own permissions do not allow sts:AssumeRole on {}",
+                        role.arn
+                    ),
+                    statement.clone(),
                 )
-                .map_err(|_| {
-                    denied(
-                        format!(
-                            "the trust policy trusts the account, and the caller's own permissions do not allow sts:AssumeRole on {}",
-                            role.arn
-                        ),
-                        statement.clone(),
-                    )
-                })?;
-            }
-        }
+            })?;
     }
 
     let chained = matches!(caller, Caller::Session(_));
     let duration = params.duration_seconds.unwrap_or(3600);
     if chained && duration > 3600 {
-        return Err(AwsError::validation(
-            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
-        )
-        .into());
+        return Err(Error::Validation(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+                .to_owned(),
+        ));
     }
-    if duration > role.model.max_session_duration {
-        return Err(AwsError::validation(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-        )
-        .into());
-    }
+    let duration = mint::check_duration(role, Some(duration))?;
     let packed = params.policies.resolve(state)?;
     let (source_identity, mut transitive) = match caller {
         Caller::Session(c) => (c.source_identity.clone(), c.transitive_tags.clone()),
@@ -248,6 +222,7 @@ pub fn assume_role(
         && existing != requested
     {
         return Err(denied(
+            "sts:SetSourceIdentity",
             "the source identity of a chained session cannot be changed".to_owned(),
             None,
         ));
@@ -262,20 +237,22 @@ pub fn assume_role(
             transitive.push((k.clone(), v.clone()));
         }
     }
-    let minted = session::mint(
+    let minted = mint::mint(
         state,
         role,
-        &params.role_session_name,
-        now,
-        duration,
-        SessionOrigin::AssumeRole {
-            source_arn: caller_arn.clone(),
+        SessionSpec {
+            session_name: &params.role_session_name,
+            now,
+            duration,
+            origin: SessionOrigin::AssumeRole {
+                source_arn: caller_arn.clone(),
+            },
+            policies: &params.policies,
+            packed_policy_size: packed,
+            source_identity: source_identity.or_else(|| params.source_identity.clone()),
+            transitive_tags: transitive,
+            chained,
         },
-        &params.policies,
-        packed,
-        source_identity.or_else(|| params.source_identity.clone()),
-        transitive,
-        chained,
     )?;
     Ok(AssumeRoleGrant { minted, statement })
 }
@@ -294,47 +271,14 @@ fn names_session(statement: &Statement, claims: &SessionClaims) -> bool {
 
 /// The request context of a chained `AssumeRole`.
 fn chaining_context(
-    state: &StsState,
     caller: &Caller,
     params: &AssumeRoleParams,
     now: i64,
     env: &RequestEnv,
 ) -> Context {
     let mut ctx = Context::new();
-    session::add_global_keys(&mut ctx, now, env);
-    ctx.insert(
-        "aws:PrincipalAccount",
-        ContextValue::Single(state.account.clone()),
-    );
-    ctx.insert("aws:userid", ContextValue::Single(caller.user_id()));
-    match caller {
-        Caller::Admin { account, .. } => {
-            ctx.insert(
-                "aws:PrincipalArn",
-                ContextValue::Single(format!("arn:aws:iam::{account}:root")),
-            );
-            ctx.insert(
-                "aws:PrincipalType",
-                ContextValue::Single("Account".to_owned()),
-            );
-        }
-        Caller::Session(c) => {
-            ctx.insert("aws:PrincipalArn", ContextValue::Single(c.role_arn()));
-            ctx.insert(
-                "aws:PrincipalType",
-                ContextValue::Single("AssumedRole".to_owned()),
-            );
-            if let Some(si) = &c.source_identity {
-                ctx.insert("aws:SourceIdentity", ContextValue::Single(si.clone()));
-            }
-            for (k, v) in &c.transitive_tags {
-                ctx.insert(
-                    &format!("aws:PrincipalTag/{k}"),
-                    ContextValue::Single(v.clone()),
-                );
-            }
-        }
-    }
+    context::add_global_keys(&mut ctx, now, env);
+    context::add_principal_keys(&mut ctx, caller);
     ctx.insert(
         "sts:RoleSessionName",
         ContextValue::Single(params.role_session_name.clone()),
@@ -345,28 +289,6 @@ fn chaining_context(
     if let Some(s) = &params.source_identity {
         ctx.insert("sts:SourceIdentity", ContextValue::Single(s.clone()));
     }
-    session::add_request_tags(&mut ctx, &params.tags, &params.transitive_tag_keys);
+    context::add_request_tags(&mut ctx, &params.tags, &params.transitive_tag_keys);
     ctx
-}
-
-/// Renders the `AssumeRole` response.
-pub fn render_assume_role(grant: &AssumeRoleGrant, request_id: &str) -> String {
-    let m = &grant.minted;
-    xml::success(
-        "AssumeRole",
-        xml::STS_NAMESPACE,
-        request_id,
-        m.session_token.len() + 512,
-        Some(&|w: &mut XmlWriter| {
-            w.open("AssumedRoleUser")
-                .element("AssumedRoleId", &m.assumed_role_id)
-                .element("Arn", &m.assumed_role_arn)
-                .close("AssumedRoleUser");
-            session::write_credentials(w, m);
-            if let Some(size) = m.packed_policy_size {
-                w.element("PackedPolicySize", &size.to_string());
-            }
-            w.optional("SourceIdentity", m.source_identity.as_deref());
-        }),
-    )
 }

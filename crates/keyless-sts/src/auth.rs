@@ -4,7 +4,7 @@
 use keyless_credentials::session::SessionClaims;
 use keyless_credentials::sigv4::{self, RequestParts, SigV4Error};
 
-use crate::error::AwsError;
+use crate::error::Error;
 use crate::state::StsState;
 
 /// The principal behind a verified signature.
@@ -55,10 +55,6 @@ impl Caller {
     }
 }
 
-fn aws(e: SigV4Error) -> AwsError {
-    AwsError::new(e.code, e.status, e.message)
-}
-
 /// Verifies the request's SigV4 signature (header or presigned query) for `service`, and
 /// returns who signed it.
 pub fn authenticate(
@@ -66,35 +62,33 @@ pub fn authenticate(
     req: &RequestParts<'_>,
     service: &str,
     now: i64,
-) -> Result<Caller, AwsError> {
-    let auth = sigv4::parse(req, service, now).map_err(aws)?;
+) -> Result<Caller, Error> {
+    let auth = sigv4::parse(req, service, now)?;
     if let Some(admin) = &state.admin
         && auth.access_key_id == admin.access_key_id
     {
         if auth.security_token.is_some() {
-            return Err(aws(SigV4Error::invalid_client_token_id()));
+            return Err(SigV4Error::invalid_client_token_id().into());
         }
-        sigv4::verify_cached(&auth, req, &admin.secret_access_key, &state.signing_keys)
-            .map_err(aws)?;
+        sigv4::verify_cached(&auth, req, &admin.secret_access_key, &state.signing_keys)?;
         return Ok(Caller::Admin {
             access_key_id: admin.access_key_id.clone(),
             account: state.account.clone(),
         });
     }
     let Some(token) = auth.security_token.as_deref() else {
-        return Err(aws(SigV4Error::invalid_client_token_id()));
+        return Err(SigV4Error::invalid_client_token_id().into());
     };
     let claims = state
         .keyring
         .unseal(token)
-        .map_err(|_| aws(SigV4Error::invalid_client_token_id()))?;
+        .map_err(|_| SigV4Error::invalid_client_token_id())?;
     if claims.access_key_id != auth.access_key_id || claims.account != state.account {
-        return Err(aws(SigV4Error::invalid_client_token_id()));
+        return Err(SigV4Error::invalid_client_token_id().into());
     }
     if claims.is_expired(now) {
-        return Err(aws(SigV4Error::expired_token()));
+        return Err(SigV4Error::expired_token().into());
     }
-    sigv4::verify_cached(&auth, req, &claims.secret_access_key, &state.signing_keys)
-        .map_err(aws)?;
+    sigv4::verify_cached(&auth, req, &claims.secret_access_key, &state.signing_keys)?;
     Ok(Caller::Session(Box::new(claims)))
 }

@@ -13,16 +13,15 @@
 
 use std::sync::Arc;
 
-use crate::auth::Caller;
-use crate::error::AwsError;
-use crate::session::{add_global_keys, iso8601};
-use crate::state::StsState;
-use crate::web_identity::RequestEnv;
 use keyless_credentials::session::SessionClaims;
 use keyless_policy::{
-    Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind, Principal, Request,
-    evaluate_session,
+    Context, Decision, ParseOptions, Policy, PolicyKind, Principal, Request, evaluate_session,
 };
+
+use crate::auth::Caller;
+use crate::context::{self, RequestEnv};
+use crate::error::{Denial, Error, Refused};
+use crate::state::StsState;
 
 /// Allows or refuses `action` (e.g. `iam:CreateRole`) on `resource` for `caller`. `context`
 /// carries the request's own condition keys; the principal keys and the global keys of the
@@ -35,21 +34,22 @@ pub fn authorize(
     context: Context,
     now: i64,
     env: &RequestEnv,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     let claims = match caller {
         Caller::Admin { .. } => return Ok(()),
         Caller::Session(claims) => claims,
     };
     let denied = |reason: &str| {
-        let base = format!(
-            "User: {} is not authorized to perform: {action} on resource: {resource}",
-            claims.assumed_role_arn()
-        );
-        if state.options.debug_denials {
-            AwsError::access_denied(format!("{base}: {reason}"))
-        } else {
-            AwsError::access_denied(base)
-        }
+        Error::from(Denial {
+            refused: Refused::Caller {
+                caller: claims.assumed_role_arn(),
+                action: action.to_owned(),
+                resource: resource.to_owned(),
+            },
+            reason: reason.to_owned(),
+            statement: None,
+            show_reason: state.options.debug_denials,
+        })
     };
     let Some(role) = state.roles.get(&claims.role_name) else {
         return Err(denied("the session's role no longer exists"));
@@ -60,7 +60,9 @@ pub fn authorize(
     let session = session_policies(state, claims).map_err(|reason| denied(&reason))?;
     let identity: Vec<&Policy> = role.identity.iter().map(Arc::as_ref).collect();
     let session: Vec<&Policy> = session.iter().map(Arc::as_ref).collect();
-    let ctx = principal_context(context, claims, now, env);
+    let mut ctx = context;
+    context::add_global_keys(&mut ctx, now, env);
+    context::add_principal_keys(&mut ctx, caller);
     let principal = claims.assumed_role_arn();
     let request = Request {
         principal: Some(Principal::Aws(&principal)),
@@ -97,29 +99,6 @@ fn session_policies(state: &StsState, claims: &SessionClaims) -> Result<Vec<Arc<
         policies.push(policy.clone());
     }
     Ok(policies)
-}
-
-/// Adds the keys describing the calling session and the request's global keys.
-fn principal_context(
-    mut ctx: Context,
-    claims: &SessionClaims,
-    now: i64,
-    env: &RequestEnv,
-) -> Context {
-    let single = |v: String| ContextValue::Single(v);
-    add_global_keys(&mut ctx, now, env);
-    ctx.insert("aws:PrincipalAccount", single(claims.account.clone()));
-    ctx.insert("aws:PrincipalArn", single(claims.role_arn()));
-    ctx.insert("aws:PrincipalType", single("AssumedRole".to_owned()));
-    ctx.insert("aws:userid", single(claims.user_id()));
-    ctx.insert("aws:TokenIssueTime", single(iso8601(claims.issued_at)));
-    if let Some(source_identity) = &claims.source_identity {
-        ctx.insert("aws:SourceIdentity", single(source_identity.clone()));
-    }
-    for (key, value) in &claims.transitive_tags {
-        ctx.insert(&format!("aws:PrincipalTag/{key}"), single(value.clone()));
-    }
-    ctx
 }
 
 #[cfg(test)]
@@ -205,12 +184,7 @@ mod tests {
         }))
     }
 
-    fn check(
-        state: &StsState,
-        caller: &Caller,
-        action: &str,
-        resource: &str,
-    ) -> Result<(), AwsError> {
+    fn check(state: &StsState, caller: &Caller, action: &str, resource: &str) -> Result<(), Error> {
         authorize(
             state,
             caller,
@@ -251,9 +225,9 @@ mod tests {
             "arn:aws:iam::000000000000:role/x",
         )
         .unwrap_err();
-        assert_eq!((err.code.as_ref(), err.status), ("AccessDenied", 403));
+        assert_eq!((err.code(), err.status()), ("AccessDenied", 403));
         assert_eq!(
-            err.message,
+            err.message(),
             "User: arn:aws:sts::000000000000:assumed-role/reader/cicd is not authorized to perform: \
              iam:CreateRole on resource: arn:aws:iam::000000000000:role/x"
         );

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::error::AwsError;
+use crate::error::Error;
 
 /// The most parameters one request may carry.
 pub const MAX_PARAMETERS: usize = 512;
@@ -20,9 +20,10 @@ impl<'a> QueryParams<'a> {
     /// a repeated name, or one present in both the query string and the body, is rejected.
     /// Query-string parameters that belong to a presigned SigV4 signature (`X-Amz-*`) are kept,
     /// so that the caller can ignore them by name.
-    pub fn parse(query: &'a str, body: &'a [u8]) -> Result<QueryParams<'a>, AwsError> {
-        let body = std::str::from_utf8(body)
-            .map_err(|_| AwsError::malformed_query("The request body is not valid UTF-8."))?;
+    pub fn parse(query: &'a str, body: &'a [u8]) -> Result<QueryParams<'a>, Error> {
+        let body = std::str::from_utf8(body).map_err(|_| {
+            Error::MalformedQueryString("The request body is not valid UTF-8.".to_owned())
+        })?;
         let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(8);
         for source in [query, body] {
             for item in source.split('&') {
@@ -32,12 +33,12 @@ impl<'a> QueryParams<'a> {
                 }
                 let (name, value) = (unescape(name), unescape(value));
                 if pairs.iter().any(|(n, _)| *n == name) {
-                    return Err(AwsError::malformed_query(format!(
+                    return Err(Error::MalformedQueryString(format!(
                         "The parameter {name} appears more than once in the request."
                     )));
                 }
                 if pairs.len() == MAX_PARAMETERS {
-                    return Err(AwsError::malformed_query(format!(
+                    return Err(Error::MalformedQueryString(format!(
                         "The request has more than {MAX_PARAMETERS} parameters."
                     )));
                 }
@@ -168,7 +169,7 @@ mod tests {
     #[test]
     fn rejects_repeats_across_query_and_body() {
         let err = QueryParams::parse("Action=A", b"Action=B").unwrap_err();
-        assert_eq!(err.code, "MalformedQueryString");
+        assert!(matches!(err, Error::MalformedQueryString(_)));
         assert!(QueryParams::parse("", b"A=1&A=2").is_err());
     }
 

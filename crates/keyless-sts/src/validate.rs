@@ -1,7 +1,8 @@
 //! Parameter constraints from the AWS service models, reported in AWS's exact format:
 //! `1 validation error detected: Value '…' at 'roleSessionName' failed to satisfy constraint: …`.
 
-use crate::error::AwsError;
+use crate::error::Error;
+use crate::query::QueryParams;
 
 /// Collects constraint violations for one request.
 #[derive(Debug, Default)]
@@ -129,19 +130,37 @@ impl Violations {
     }
 
     /// `Ok(())`, or the `ValidationError` listing every violation in AWS's format.
-    pub fn finish(self) -> Result<(), AwsError> {
+    pub fn finish(self) -> Result<(), Error> {
         match self.items.len() {
             0 => Ok(()),
-            1 => Err(AwsError::validation(format!(
+            1 => Err(Error::Validation(format!(
                 "1 validation error detected: {}",
                 self.items[0]
             ))),
-            n => Err(AwsError::validation(format!(
+            n => Err(Error::Validation(format!(
                 "{n} validation errors detected: {}",
                 self.items.join("; ")
             ))),
         }
     }
+}
+
+/// Reads and checks `RoleArn` and `RoleSessionName`, common to every assume-role operation.
+pub(crate) fn role_and_session<'q>(
+    q: &'q QueryParams,
+    v: &mut Violations,
+) -> (Option<&'q str>, Option<&'q str>) {
+    let role_arn = v.required("roleArn", q.get("RoleArn"));
+    if let Some(arn) = role_arn {
+        v.pattern("roleArn", arn, ARN_PATTERN, is_arn_char);
+        v.length("roleArn", arn, 20, 2048);
+    }
+    let session = v.required("roleSessionName", q.get("RoleSessionName"));
+    if let Some(s) = session {
+        v.pattern("roleSessionName", s, NAME_PATTERN, is_name_char);
+        v.length("roleSessionName", s, 2, 64);
+    }
+    (role_arn, session)
 }
 
 /// `[\w+=,.@-]`: role and session names.
@@ -183,7 +202,7 @@ mod tests {
             is_name_char,
         );
         assert_eq!(
-            v.finish().unwrap_err().message,
+            v.finish().unwrap_err().message(),
             r"1 validation error detected: Value 'PowerUser/hjacobs' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@-]*"
         );
     }
@@ -194,9 +213,9 @@ mod tests {
         v.integer("durationSeconds", "600", 900, 43200);
         v.length("roleSessionName", "a", 2, 64);
         let err = v.finish().unwrap_err();
-        assert_eq!(err.code, "ValidationError");
+        assert_eq!(err.code(), "ValidationError");
         assert_eq!(
-            err.message,
+            err.message(),
             "2 validation errors detected: Value '600' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900; Value 'a' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2"
         );
     }
@@ -205,7 +224,7 @@ mod tests {
     fn never_quotes_sensitive_values() {
         let mut v = Violations::new();
         v.length_sensitive("webIdentityToken", &"x".repeat(20001), 4, 20000);
-        let message = v.finish().unwrap_err().message;
+        let message = v.finish().unwrap_err().message().into_owned();
         assert_eq!(
             message,
             "1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must have length less than or equal to 20000"
@@ -217,7 +236,7 @@ mod tests {
         let mut v = Violations::new();
         assert!(v.required("roleArn", None).is_none());
         assert_eq!(
-            v.finish().unwrap_err().message,
+            v.finish().unwrap_err().message(),
             "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null"
         );
     }

@@ -8,18 +8,20 @@
 use std::sync::Arc;
 
 use keyless_credentials::session::SessionOrigin;
+use keyless_oidc::error::TokenError;
 use keyless_oidc::jwks::VerificationKey;
 use keyless_oidc::jwt::{self, ClaimValue, UnverifiedJwt};
-use keyless_oidc::verify::TokenError;
-use keyless_policy::{Context, ContextValue, Decision, Principal, Request};
+use keyless_policy::{Context, ContextValue, Principal};
 
 use crate::condition_keys;
-use crate::error::AwsError;
+use crate::context::{self, RequestEnv};
+use crate::error::{Denial, Error, Refused};
+use crate::mint::{self, Minted, SessionSpec};
 use crate::query::QueryParams;
-use crate::session::{self, Minted, SessionPolicies};
-use crate::state::{ProviderEntry, RoleEntry, StsState};
+use crate::session_policies::SessionPolicies;
+use crate::state::{ProviderEntry, StsState};
+use crate::trust::{self, TrustQuery};
 use crate::validate::{self, Violations};
-use crate::xml::{self, XmlWriter};
 
 /// The action name.
 pub const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
@@ -45,9 +47,9 @@ pub struct WebIdentityParams {
 
 impl WebIdentityParams {
     /// Reads and validates the parameters, reporting every violation at once, as AWS does.
-    pub fn from_query(q: &QueryParams) -> Result<WebIdentityParams, AwsError> {
+    pub fn from_query(q: &QueryParams) -> Result<WebIdentityParams, Error> {
         let mut v = Violations::new();
-        let (role_arn, session) = crate::session::role_and_session(q, &mut v);
+        let (role_arn, session) = validate::role_and_session(q, &mut v);
         let token = v.required("webIdentityToken", q.get("WebIdentityToken"));
         if let Some(t) = token {
             v.length_sensitive("webIdentityToken", t, 4, 20000);
@@ -61,16 +63,17 @@ impl WebIdentityParams {
         }
         v.finish()?;
         if q.get("ProviderId").is_some() {
-            return Err(AwsError::validation(
-                "ProviderId is only for OAuth 2.0 access tokens; do not specify it for OpenID Connect ID tokens.",
+            return Err(Error::Validation(
+                "ProviderId is only for OAuth 2.0 access tokens; do not specify it for OpenID Connect ID tokens."
+                    .to_owned(),
             ));
         }
         let (Some(role_arn), Some(session), Some(token)) = (role_arn, session, token) else {
-            return Err(AwsError::internal());
+            return Err(Error::Internal);
         };
         let role_arn = role_arn.to_owned();
         if crate::arn::parse_role_arn(&role_arn).is_none() {
-            return Err(AwsError::validation("Request ARN is invalid"));
+            return Err(Error::Validation("Request ARN is invalid".to_owned()));
         }
         Ok(WebIdentityParams {
             role_arn,
@@ -84,69 +87,6 @@ impl WebIdentityParams {
     }
 }
 
-/// Why an exchange failed: what the caller is told, and what the audit log records.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    /// The error on the wire.
-    pub error: AwsError,
-    /// The full reason, for the audit log (and for the caller when denials are debugged).
-    pub reason: String,
-    /// The statement that decided a trust-policy denial, if one did.
-    pub statement: Option<String>,
-}
-
-impl Failure {
-    fn new(error: AwsError) -> Failure {
-        Failure {
-            reason: error.message.clone(),
-            error,
-            statement: None,
-        }
-    }
-
-    /// An `AccessDenied` whose message is `base`, followed by the reason when `debug` is on
-    /// (by default the response stays as opaque as AWS's, and the reason goes to the audit log).
-    pub fn denied(base: String, reason: String, statement: Option<String>, debug: bool) -> Failure {
-        let message = if debug {
-            format!("{base}: {reason}")
-        } else {
-            base
-        };
-        Failure {
-            error: AwsError::access_denied(message),
-            reason,
-            statement,
-        }
-    }
-}
-
-/// The role an assume-role request names, with its trust policy; the reason it cannot be
-/// assumed otherwise (a missing role is refused like a trust failure, as AWS does).
-pub fn assumable_role<'s>(
-    state: &'s StsState,
-    role_arn: &str,
-) -> Result<(&'s RoleEntry, &'s keyless_policy::Policy), String> {
-    let role = state
-        .role_by_arn(role_arn)
-        .ok_or_else(|| format!("the role {role_arn} does not exist"))?;
-    let trust = role
-        .trust
-        .as_ref()
-        .ok_or_else(|| format!("the trust policy of {} is invalid", role.arn))?;
-    Ok((role, trust))
-}
-
-impl From<AwsError> for Failure {
-    fn from(error: AwsError) -> Failure {
-        Failure::new(error)
-    }
-}
-
-/// Maps a token error to its AWS error.
-pub fn token_failure(e: TokenError) -> Failure {
-    Failure::new(AwsError::new(e.code.as_str(), 400, e.message))
-}
-
 /// A decoded token and the provider its `iss` chose.
 pub struct Prepared<'t> {
     /// The decoded, not yet verified token.
@@ -156,36 +96,19 @@ pub struct Prepared<'t> {
 }
 
 /// Decodes the token and chooses its provider by exact `iss`.
-pub fn prepare<'t>(
-    state: &StsState,
-    params: &'t WebIdentityParams,
-) -> Result<Prepared<'t>, Failure> {
-    let jwt = jwt::decode(&params.web_identity_token).map_err(token_failure)?;
+pub fn prepare<'t>(state: &StsState, params: &'t WebIdentityParams) -> Result<Prepared<'t>, Error> {
+    let jwt = jwt::decode(&params.web_identity_token)?;
     let Some(provider) = state.providers_by_issuer.get(&jwt.claims.iss) else {
-        return Err(Failure::new(AwsError::new(
-            "InvalidIdentityToken",
-            400,
-            format!(
-                "No OpenIDConnect provider found in your account for {}",
-                keyless_oidc::verify::truncate_for_message(&jwt.claims.iss)
-            ),
-        )));
+        return Err(TokenError::invalid(format!(
+            "No OpenIDConnect provider found in your account for {}",
+            keyless_oidc::verify::truncate_for_message(&jwt.claims.iss)
+        ))
+        .into());
     };
     Ok(Prepared {
         provider: provider.clone(),
         jwt,
     })
-}
-
-/// Facts about the HTTP request that become global condition keys.
-#[derive(Debug, Clone, Default)]
-pub struct RequestEnv {
-    /// The caller's IP address.
-    pub source_ip: Option<String>,
-    /// The `User-Agent` header.
-    pub user_agent: Option<String>,
-    /// Whether the request arrived over TLS.
-    pub secure_transport: bool,
 }
 
 /// A successful exchange.
@@ -211,24 +134,30 @@ pub fn complete(
     key: &VerificationKey,
     now: i64,
     env: &RequestEnv,
-) -> Result<Grant, Failure> {
+) -> Result<Grant, Error> {
     let provider = prepared.provider;
-    let verified = prepared
-        .jwt
-        .verify(key, &provider.model.client_ids, now, &state.options.verify)
-        .map_err(token_failure)?;
+    let verified =
+        prepared
+            .jwt
+            .verify(key, &provider.model.client_ids, now, &state.options.verify)?;
     let subject = verified.claims.sub.clone().unwrap_or_default();
 
-    let denied = |reason: String, statement: Option<String>| {
-        Failure::denied(
-            format!("Not authorized to perform {ACTION}"),
+    let denied = |action: &'static str, reason: String, statement: Option<String>| {
+        Error::from(Denial {
+            refused: Refused::WebIdentity { action },
             reason,
             statement,
-            state.options.debug_denials,
-        )
+            show_reason: state.options.debug_denials,
+        })
     };
-    let (role, trust) =
-        assumable_role(state, &params.role_arn).map_err(|reason| denied(reason, None))?;
+    // A missing role is refused like a trust failure, as AWS does.
+    let Some(role) = state.role_by_arn(&params.role_arn) else {
+        return Err(denied(
+            ACTION,
+            format!("the role {} does not exist", params.role_arn),
+            None,
+        ));
+    };
 
     let session_facts = SessionFacts::from_claims(&verified.claims)?;
     let ctx = trust_context(
@@ -241,46 +170,42 @@ pub fn complete(
         env,
         role.trust_keys.as_deref(),
     );
-    let principal = Principal::Federated(&provider.arn);
-    let mut actions = vec![ACTION];
-    actions.extend(session_facts.extra_actions());
-    let mut statement = None;
-    for action in actions {
-        let req = Request {
-            principal: Some(principal),
-            action,
-            resource: Some(&role.arn),
+    let actions = session_facts.actions();
+    let decision = trust::decide(
+        role,
+        &TrustQuery {
+            principal: Principal::Federated(&provider.arn),
+            actions: &actions,
             context: &ctx,
-        };
-        let (decision, deciding) = trust.evaluate_deciding(&req);
-        if decision != Decision::Allow {
-            let (decision, trace) = trust.evaluate_traced(&req);
-            let (reason, stmt) = crate::explain::denial_reason(decision, &trace, action);
-            return Err(denied(reason, stmt));
-        }
-        if action == ACTION {
-            statement = deciding.map(crate::explain::ast_statement_name);
-        }
+            trace: false,
+        },
+    );
+    if !decision.allowed() {
+        let statement = decision.statement_name();
+        return Err(denied(decision.action, decision.reason, statement));
     }
+    let statement = decision.statement_name();
 
-    let duration = check_duration(role, params.duration_seconds)?;
+    let duration = mint::check_duration(role, params.duration_seconds)?;
     let packed = params.policies.resolve(state)?;
-    let minted = session::mint(
+    let minted = mint::mint(
         state,
         role,
-        &params.role_session_name,
-        now,
-        duration,
-        SessionOrigin::WebIdentity {
-            provider_arn: provider.arn.clone(),
-            subject: subject.clone(),
-            audience: verified.audience.clone(),
+        SessionSpec {
+            session_name: &params.role_session_name,
+            now,
+            duration,
+            origin: SessionOrigin::WebIdentity {
+                provider_arn: provider.arn.clone(),
+                subject: subject.clone(),
+                audience: verified.audience.clone(),
+            },
+            policies: &params.policies,
+            packed_policy_size: packed,
+            source_identity: session_facts.source_identity.clone(),
+            transitive_tags: session_facts.transitive_tags(),
+            chained: false,
         },
-        &params.policies,
-        packed,
-        session_facts.source_identity.clone(),
-        session_facts.transitive_tags(),
-        false,
     )?;
     Ok(Grant {
         minted,
@@ -289,18 +214,6 @@ pub fn complete(
         subject,
         statement,
     })
-}
-
-/// The requested duration, checked against the role's maximum. The session is not capped by
-/// the token's `exp`: AWS does not cap it either.
-fn check_duration(role: &RoleEntry, requested: Option<u32>) -> Result<u32, Failure> {
-    let duration = requested.unwrap_or(3600);
-    if duration > role.model.max_session_duration {
-        return Err(Failure::new(AwsError::validation(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-        )));
-    }
-    Ok(duration)
 }
 
 /// Session tags and source identity carried by the token.
@@ -313,14 +226,10 @@ pub struct SessionFacts {
 
 impl SessionFacts {
     /// Reads the session-tags and source-identity claims.
-    pub fn from_claims(claims: &jwt::Claims) -> Result<SessionFacts, Failure> {
+    pub fn from_claims(claims: &jwt::Claims) -> Result<SessionFacts, TokenError> {
         let mut facts = SessionFacts::default();
         let bad = |what: &str| {
-            Failure::new(AwsError::new(
-                "InvalidIdentityToken",
-                400,
-                format!("The {TAGS_CLAIM} claim is malformed: {what}"),
-            ))
+            TokenError::invalid(format!("The {TAGS_CLAIM} claim is malformed: {what}"))
         };
         for (name, value) in &claims.all {
             if name == TAGS_CLAIM {
@@ -376,12 +285,8 @@ impl SessionFacts {
                         facts.source_identity = Some(s.clone());
                     }
                     _ => {
-                        return Err(Failure::new(AwsError::new(
-                            "InvalidIdentityToken",
-                            400,
-                            format!(
-                                "The {SOURCE_IDENTITY_CLAIM} claim must be 2-64 characters of [\\w+=,.@-]"
-                            ),
+                        return Err(TokenError::invalid(format!(
+                            "The {SOURCE_IDENTITY_CLAIM} claim must be 2-64 characters of [\\w+=,.@-]"
                         )));
                     }
                 }
@@ -402,9 +307,10 @@ impl SessionFacts {
             .collect()
     }
 
-    /// The actions the trust policy must allow besides `sts:AssumeRoleWithWebIdentity`.
-    pub fn extra_actions(&self) -> Vec<&'static str> {
-        let mut actions = Vec::new();
+    /// The actions the trust policy must allow: `sts:AssumeRoleWithWebIdentity`, and
+    /// `sts:TagSession` / `sts:SetSourceIdentity` when the token sets tags or a source identity.
+    pub fn actions(&self) -> Vec<&'static str> {
+        let mut actions = vec![ACTION];
         if !self.tags.is_empty() {
             actions.push("sts:TagSession");
         }
@@ -441,45 +347,10 @@ pub fn trust_context(
         "sts:RoleSessionName",
         ContextValue::Single(role_session_name.to_owned()),
     );
-    crate::session::add_global_keys(&mut ctx, now, env);
-    session::add_request_tags(&mut ctx, &facts.tags, &facts.transitive_keys);
+    context::add_global_keys(&mut ctx, now, env);
+    context::add_request_tags(&mut ctx, &facts.tags, &facts.transitive_keys);
     if let Some(si) = &facts.source_identity {
         ctx.insert("sts:SourceIdentity", ContextValue::Single(si.clone()));
     }
     ctx
-}
-
-/// Renders the success response, in the element order of a real AWS response.
-pub fn render(grant: &Grant, request_id: &str) -> String {
-    let m = &grant.minted;
-    xml::success(
-        "AssumeRoleWithWebIdentity",
-        xml::STS_NAMESPACE,
-        request_id,
-        m.session_token.len() + 768,
-        Some(&|w: &mut XmlWriter| {
-            w.element("Audience", &grant.audience);
-            w.open("AssumedRoleUser")
-                .element("AssumedRoleId", &m.assumed_role_id)
-                .element("Arn", &m.assumed_role_arn)
-                .close("AssumedRoleUser");
-            w.element("Provider", &grant.provider_arn);
-            session::write_credentials(w, m);
-            w.element("SubjectFromWebIdentityToken", &grant.subject);
-            if let Some(size) = m.packed_policy_size {
-                w.element("PackedPolicySize", &size.to_string());
-            }
-            w.optional("SourceIdentity", m.source_identity.as_deref());
-        }),
-    )
-}
-
-/// The claims of `claims` worth recording in an audit event: `iss`, `sub`, `aud`, `jti`.
-pub fn audit_claims(claims: &jwt::Claims) -> serde_json::Value {
-    serde_json::json!({
-        "iss": claims.iss,
-        "sub": claims.sub,
-        "aud": claims.aud,
-        "jti": claims.jti,
-    })
 }

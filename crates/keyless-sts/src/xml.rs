@@ -1,7 +1,7 @@
 //! AWS Query XML responses: `<OpResponse><OpResult>…</OpResult><ResponseMetadata>…`, and the
 //! `<ErrorResponse><Error>…</Error><RequestId>…` envelope.
 
-use crate::error::AwsError;
+use crate::error::Error;
 
 /// The STS XML namespace.
 pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -167,16 +167,17 @@ pub fn success(
 
 /// Renders the error envelope. `RequestId` is a sibling of `Error`, and there is no `<Errors>`
 /// wrapper: aws-sdk-rust reads `<Error>` at depth 1 only.
-pub fn error(err: &AwsError, namespace: &str, request_id: &str) -> String {
-    let mut w = XmlWriter::with_capacity(256 + err.message.len());
+pub fn error(err: &Error, namespace: &str, request_id: &str) -> String {
+    let message = err.message();
+    let mut w = XmlWriter::with_capacity(256 + message.len());
     w.out.push_str("<ErrorResponse xmlns=\"");
     w.out.push_str(namespace);
     w.out.push_str("\">\n  <Error>\n    ");
     w.element("Type", err.fault_type());
     w.out.push_str("\n    ");
-    w.element("Code", &err.code);
+    w.element("Code", err.code());
     w.out.push_str("\n    ");
-    w.element("Message", &err.message);
+    w.element("Message", &message);
     w.out.push_str("\n  </Error>\n  ");
     w.element("RequestId", request_id);
     w.out.push_str("\n</ErrorResponse>\n");
@@ -236,7 +237,9 @@ mod tests {
     #[test]
     fn error_envelope_has_no_errors_wrapper() {
         let xml = error(
-            &AwsError::new("InvalidIdentityToken", 400, "Incorrect token audience"),
+            &Error::Token(keyless_oidc::error::TokenError::invalid(
+                "Incorrect token audience",
+            )),
             STS_NAMESPACE,
             "r",
         );

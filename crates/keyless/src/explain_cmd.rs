@@ -2,13 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use keyless_oidc::keys::{CacheConfig, HttpFetcher, KeyCache};
-use keyless_server::app::{Settings, build_live, unix_now};
-use keyless_server::bootstrap::DataOptions;
-use keyless_sts::diagnose::{self, ExplainInput};
+use keyless_node::clock::unix_now;
+use keyless_node::data::DataOptions;
+use keyless_sts::explain::{self, ExplainInput};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -72,48 +70,32 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     if let Some(server) = &args.server {
         return remote(server, &args, &input).await;
     }
-    let runtime = keyless_server::read_runtime_file(&args.data_dir)?;
-    let store = keyless_server::bootstrap::open_store(&DataOptions {
+    let node = keyless_node::start::open_offline(&DataOptions {
         data_dir: args.data_dir.clone(),
         database: args.database.clone(),
     })
     .await?;
-    let snapshot = store.load_snapshot().await?;
-    let settings = Settings {
-        account: runtime.account,
-        public_url: String::new(),
-        debug_denials: true,
-        token_leeway_secs: 60,
-        max_body_bytes: 0,
-        dev: false,
-        clock_offset_secs: 0,
-        issuers: runtime.issuers,
-    };
-    let live = build_live(&settings, &snapshot)?;
+    let live = node.live.load_full();
     let now = unix_now();
     let key = match &input {
-        ExplainInput::Token(t) => match diagnose::key_need(&live.sts, t) {
-            Some(need) => {
-                let config = CacheConfig::default();
-                let cache = KeyCache::new(config, Arc::new(HttpFetcher::new(&config)));
-                Some(
-                    cache
-                        .key(
-                            &need.provider.keys,
-                            need.jwt.header.kid.as_deref(),
-                            need.jwt.header.alg,
-                        )
-                        .await,
-                )
-            }
+        ExplainInput::Token(t) => match explain::key_need(&live.sts, t) {
+            Some(need) => Some(
+                node.key_cache
+                    .key(
+                        &need.provider.keys,
+                        need.jwt.header.kid.as_deref(),
+                        need.jwt.header.alg,
+                    )
+                    .await,
+            ),
             None => None,
         },
         ExplainInput::Claims(_) => None,
     };
     let roles = (!args.all_roles).then_some(args.roles.as_slice());
-    let report = diagnose::explain(&live.sts, &input, key, roles, now);
+    let report = explain::explain(&live.sts, &input, key, roles, now);
     match args.format {
-        Format::Text => print!("{}", diagnose::render_text(&report)),
+        Format::Text => print!("{}", explain::render_text(&report)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(

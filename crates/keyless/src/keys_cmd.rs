@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use keyless_credentials::session::generate_sealing_key;
+use keyless_node::data::DataOptions;
 use keyless_oidc::issuer::SigningKey;
-use keyless_server::bootstrap::DataOptions;
 use keyless_store::{IssuerKeyRecord, KeyState, SealingKeyRecord};
 
 #[derive(Subcommand)]
@@ -55,7 +55,7 @@ pub struct RotateArgs {
 pub async fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         KeysCommand::RotateSealing(args) => {
-            let store = keyless_server::bootstrap::open_store(&DataOptions {
+            let store = keyless_node::data::open_store(&DataOptions {
                 data_dir: args.data_dir,
                 database: args.database,
             })
@@ -69,7 +69,7 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 .unwrap_or(0)
                 .checked_add(1)
                 .ok_or_else(|| anyhow::anyhow!("sealing key ids are exhausted"))?;
-            let now = keyless_server::app::unix_now();
+            let now = keyless_node::clock::unix_now();
             let key = generate_sealing_key(next_id, now);
             store
                 .rotate_sealing_key(
@@ -91,7 +91,7 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
 
 async fn rotate_issuer(args: RotateIssuerArgs) -> anyhow::Result<ExitCode> {
     let retire_after = i64::try_from(keyless_oidc::issuer::parse_ttl(&args.retire_after)?)?;
-    let store = keyless_server::bootstrap::open_store(&DataOptions {
+    let store = keyless_node::data::open_store(&DataOptions {
         data_dir: args.data_dir,
         database: args.database,
     })
@@ -102,7 +102,7 @@ async fn rotate_issuer(args: RotateIssuerArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|k| k.issuer == args.issuer)
         .collect();
-    let now = keyless_server::app::unix_now();
+    let now = keyless_node::clock::unix_now();
     let Some(current) = keys.iter().find(|k| k.state == KeyState::Current) else {
         anyhow::bail!(
             "the issuer {} has no current key: has `keyless serve` run with it?",

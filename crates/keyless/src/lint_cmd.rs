@@ -66,7 +66,7 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         let path = file.display().to_string();
         if file.extension().is_some_and(|e| e == "toml") {
-            let config = keyless_server::config::Config::parse(&text, &path)?;
+            let config = keyless_node::config::Config::parse(&text, &path)?;
             let base = file.parent().map(PathBuf::from).unwrap_or_default();
             for role in &config.roles {
                 let trust = match (&role.trust_policy, &role.trust_policy_file) {

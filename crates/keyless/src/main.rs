@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use keyless_server::bootstrap::DataOptions;
+use keyless_node::data::DataOptions;
 
 /// mimalloc's per-thread free lists make the many small, short-lived allocations of a request
 /// cheaper than glibc's malloc does (see docs/performance.md).
@@ -164,10 +164,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin {
             command: AdminCommand::Credentials(data),
         } => {
-            let store = keyless_server::bootstrap::open_store(&data.options()).await?;
+            let store = keyless_node::data::open_store(&data.options()).await?;
             match store.admin_credentials().await? {
                 Some(creds) => {
-                    print!("{}", keyless_server::bootstrap::export_lines(&creds));
+                    print!("{}", keyless_node::data::export_lines(&creds));
                     Ok(ExitCode::SUCCESS)
                 }
                 None => anyhow::bail!(

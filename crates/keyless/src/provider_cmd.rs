@@ -39,7 +39,7 @@ pub struct TargetArgs {
 }
 
 async fn inspect(t: &TargetArgs) -> anyhow::Result<ProviderReport> {
-    keyless_server::config::check_url(&t.url, t.allow_insecure_http).map_err(anyhow::Error::msg)?;
+    keyless_node::config::check_url(&t.url, t.allow_insecure_http).map_err(anyhow::Error::msg)?;
     let ca_bundle_pem = match &t.ca_bundle {
         Some(path) => Some(
             std::fs::read_to_string(path)

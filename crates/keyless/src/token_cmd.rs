@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use keyless_node::data::DataOptions;
+use keyless_node::issuers::MintJob;
 use keyless_oidc::issuer::{self, RefType};
-use keyless_server::bootstrap::DataOptions;
-use keyless_server::issuers::{BuiltinIssuer, MintJob};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum RefTypeArg {
@@ -55,8 +55,13 @@ pub struct MintArgs {
 
 /// Mints and prints a token.
 pub async fn mint(args: MintArgs) -> anyhow::Result<ExitCode> {
-    let runtime = keyless_server::read_runtime_file(&args.data_dir)?;
-    let Some(settings) = runtime.issuers.into_iter().find(|s| s.name == args.issuer) else {
+    let node = keyless_node::start::open_offline(&DataOptions {
+        data_dir: args.data_dir.clone(),
+        database: args.database.clone(),
+    })
+    .await?;
+    let live = node.live.load();
+    let Some(builtin) = live.issuers.get(&args.issuer) else {
         anyhow::bail!(
             "no built-in issuer named {} in {}",
             args.issuer,
@@ -69,13 +74,6 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<ExitCode> {
         .map(|c| issuer::parse_claim_arg(c))
         .collect::<Result<Vec<_>, _>>()?;
     let ttl_secs = args.ttl.as_deref().map(issuer::parse_ttl).transpose()?;
-    let store = keyless_server::bootstrap::open_store(&DataOptions {
-        data_dir: args.data_dir.clone(),
-        database: args.database.clone(),
-    })
-    .await?;
-    let snapshot = store.load_snapshot().await?;
-    let builtin = BuiltinIssuer::load(settings, &snapshot.issuer_keys)?;
     let job = MintJob {
         project_path: args.project_path,
         git_ref: args.git_ref,
@@ -89,7 +87,7 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<ExitCode> {
         sub_components: args.sub_components,
         claims,
     };
-    let token = builtin.mint(&job, keyless_server::app::unix_now())?;
+    let token = builtin.mint(&job, keyless_node::clock::unix_now())?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
-//! Opening the state: the data directory, the master key, the database, and the keys and admin
-//! credentials created at first start.
+//! The data directory and first-start bootstrap: the master key, the database, and the keys
+//! and admin credentials created at first start.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -173,6 +173,11 @@ pub async fn ensure_admin(store: &Store) -> anyhow::Result<AdminInit> {
 
 /// Writes the admin pair to `path` with mode 0600, as shell `export` lines.
 pub fn write_admin_file(path: &Path, creds: &AdminCredentials) -> anyhow::Result<()> {
+    write_private_file(path, export_lines(creds).as_bytes())
+}
+
+/// Writes `contents` to `path` (created or truncated) with mode 0600, and syncs it.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -183,7 +188,7 @@ pub fn write_admin_file(path: &Path, creds: &AdminCredentials) -> anyhow::Result
     let mut file = options
         .open(path)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    file.write_all(export_lines(creds).as_bytes())?;
+    file.write_all(contents)?;
     file.sync_all()?;
     Ok(())
 }

@@ -43,7 +43,51 @@ pub struct Config {
     pub roles: Vec<RoleConfig>,
     /// The audit log.
     #[serde(default)]
-    pub audit: crate::audit::AuditConfig,
+    pub audit: AuditConfig,
+}
+
+/// Where audit events go.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditSinkKind {
+    /// A JSON-lines file, rotated by size (the default, in the data directory).
+    #[default]
+    File,
+    /// Standard output, one JSON line per event.
+    Stdout,
+    /// The database's `audit_events` table.
+    Database,
+    /// Nowhere.
+    None,
+}
+
+/// `[audit]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The sink.
+    #[serde(default)]
+    pub sink: AuditSinkKind,
+    /// The file, for the file sink (default `<data dir>/audit.jsonl`).
+    pub path: Option<PathBuf>,
+    /// Rotate the file when it grows past this many bytes (default 64 MiB).
+    pub max_bytes: Option<u64>,
+    /// Rotated files kept (`audit.jsonl.1` … `.N`, default 5).
+    pub keep: Option<u32>,
+    /// Events waiting for the writer at most (default 8192); more are dropped and counted.
+    pub buffer: Option<usize>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            sink: AuditSinkKind::File,
+            path: None,
+            max_bytes: None,
+            keep: None,
+            buffer: None,
+        }
+    }
 }
 
 /// `[server]`.

@@ -1,7 +1,7 @@
 //! Customer-managed policies and their attachment to roles.
 
 use keyless_policy::{Context, ContextValue, ParseOptions, Policy, PolicyErrorKind, PolicyKind};
-use keyless_sts::error::AwsError;
+use keyless_sts::Error;
 use keyless_sts::model::{ManagedBy, ManagedPolicy, PolicyVersion};
 
 use super::params::Checker;
@@ -18,7 +18,7 @@ pub const MANAGED_POLICY_LIMIT: usize = 6144;
 const POLICY_VERSION: &str = "2012-10-17";
 
 /// Validates a managed policy document as CreatePolicy does.
-pub fn check_managed_policy(doc: &str) -> Result<(), AwsError> {
+pub fn check_managed_policy(doc: &str) -> Result<(), Error> {
     let options = ParseOptions {
         kind: PolicyKind::Identity,
         max_chars: Some(MANAGED_POLICY_LIMIT),
@@ -27,11 +27,11 @@ pub fn check_managed_policy(doc: &str) -> Result<(), AwsError> {
         PolicyErrorKind::LimitExceeded => limit_exceeded(format!(
             "Cannot exceed quota for PolicySize: {MANAGED_POLICY_LIMIT}"
         )),
-        PolicyErrorKind::Malformed => AwsError::malformed_policy(e.message),
+        PolicyErrorKind::Malformed => Error::MalformedPolicyDocument(e.message),
     })?;
     if policy.version() != Some(POLICY_VERSION) {
-        return Err(AwsError::malformed_policy(
-            "Policy document must be version 2012-10-17 or greater.",
+        return Err(Error::MalformedPolicyDocument(
+            "Policy document must be version 2012-10-17 or greater.".to_owned(),
         ));
     }
     Ok(())
@@ -41,8 +41,8 @@ pub fn check_managed_policy(doc: &str) -> Result<(), AwsError> {
 fn check_policy_arn(
     call: &Call<'_>,
     arn: &str,
-    missing: impl FnOnce() -> AwsError,
-) -> Result<(), AwsError> {
+    missing: impl FnOnce() -> Error,
+) -> Result<(), Error> {
     let (account, _, _) = keyless_sts::arn::parse_policy_arn(arn)
         .ok_or_else(|| invalid_input(format!("ARN {arn} is not valid.")))?;
     if account != call.account() {
@@ -51,26 +51,26 @@ fn check_policy_arn(
     Ok(())
 }
 
-fn not_found(arn: &str) -> AwsError {
+fn not_found(arn: &str) -> Error {
     no_such_entity(format!("Policy {arn} was not found."))
 }
 
-fn not_attachable(arn: &str) -> AwsError {
+fn not_attachable(arn: &str) -> Error {
     no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
 }
 
 /// The managed policy `arn` names.
-async fn find(call: &Call<'_>, arn: &str) -> Result<ManagedPolicy, AwsError> {
+async fn find(call: &Call<'_>, arn: &str) -> Result<ManagedPolicy, Error> {
     check_policy_arn(call, arn, || not_found(arn))?;
-    call.app.store.get_policy(arn).await.map_err(|e| match e {
+    call.node.store.get_policy(arn).await.map_err(|e| match e {
         keyless_store::StoreError::NoSuchEntity(_) => not_found(arn),
         other => store_error(other),
     })
 }
 
 /// The ARN of every attachment (one entry per role a policy is attached to).
-async fn attached_policy_arns(call: &Call<'_>) -> Result<Vec<String>, AwsError> {
-    let snapshot = call.app.store.load_snapshot().await.map_err(store_error)?;
+async fn attached_policy_arns(call: &Call<'_>) -> Result<Vec<String>, Error> {
+    let snapshot = call.node.store.load_snapshot().await.map_err(store_error)?;
     Ok(snapshot
         .attachments
         .into_iter()
@@ -83,7 +83,7 @@ fn count_of(attached: &[String], arn: &str) -> usize {
 }
 
 /// CreatePolicy.
-pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn create(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("PolicyName", "policyName", 128);
     let path = c.policy_path("Path", "path");
@@ -96,7 +96,7 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
     let arn = format!("arn:aws:iam::{}:policy{path}{name}", call.account());
     call.authorize(&arn, request_tag_context(&tags))?;
 
-    let now = call.app.now();
+    let now = call.node.now();
     let policy = ManagedPolicy {
         name,
         path,
@@ -113,7 +113,7 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
         updated: now,
         managed_by: ManagedBy::Api,
     };
-    call.app
+    call.node
         .store
         .create_policy(&policy)
         .await
@@ -126,7 +126,7 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// GetPolicy.
-pub async fn get(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn get(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn("PolicyArn", "policyArn");
     c.finish()?;
@@ -140,7 +140,7 @@ pub async fn get(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// GetPolicyVersion.
-pub async fn get_version(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn get_version(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn("PolicyArn", "policyArn");
     let version_id = c.version_id("VersionId", "versionId");
@@ -162,17 +162,14 @@ pub async fn get_version(call: &Call<'_>) -> Result<String, AwsError> {
                 "IsDefaultVersion",
                 if version.is_default { "true" } else { "false" },
             )
-            .element(
-                "CreateDate",
-                &keyless_sts::session::iso8601(version.created),
-            )
+            .element("CreateDate", &keyless_sts::time::iso8601(version.created))
             .close("PolicyVersion");
     }))
 }
 
 /// ListPolicies: the customer-managed policies (`Scope` `AWS` lists none: there are no
 /// AWS-managed policies here), ordered by name.
-pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn list(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let scope = c.one_of("Scope", "scope", &["All", "AWS", "Local"]);
     let only_attached = c.boolean("OnlyAttached", "onlyAttached").unwrap_or(false);
@@ -191,7 +188,7 @@ pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
         if scope.as_deref() == Some("AWS") || usage.as_deref() == Some("PermissionsBoundary") {
             Vec::new()
         } else {
-            call.app
+            call.node
                 .store
                 .list_policies()
                 .await
@@ -221,7 +218,7 @@ pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// DeletePolicy: refused while attached.
-pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn delete(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn("PolicyArn", "policyArn");
     c.finish()?;
@@ -230,7 +227,7 @@ pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
     if policy.managed_by == ManagedBy::Config {
         return Err(unmodifiable("Policy", &policy.name));
     }
-    call.app
+    call.node
         .store
         .delete_policy(&arn)
         .await
@@ -240,14 +237,14 @@ pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// Authorizes an attachment change on the role, with `iam:PolicyARN` in the context.
-fn authorize_attachment(call: &Call<'_>, role_name: &str, arn: &str) -> Result<(), AwsError> {
+fn authorize_attachment(call: &Call<'_>, role_name: &str, arn: &str) -> Result<(), Error> {
     let (role_arn, mut ctx) = role_resource(call, role_name);
     ctx.insert("iam:PolicyARN", ContextValue::Single(arn.to_owned()));
     call.authorize(&role_arn, ctx)
 }
 
 /// AttachRolePolicy: attaching an attached policy changes nothing.
-pub async fn attach(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn attach(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let arn = c.arn("PolicyArn", "policyArn");
@@ -255,7 +252,7 @@ pub async fn attach(call: &Call<'_>) -> Result<String, AwsError> {
     check_policy_arn(call, &arn, || not_attachable(&arn))?;
     authorize_attachment(call, &role_name, &arn)?;
     modifiable_role(call, &role_name).await?;
-    call.app
+    call.node
         .store
         .attach_role_policy(&role_name, &arn)
         .await
@@ -265,7 +262,7 @@ pub async fn attach(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// DetachRolePolicy.
-pub async fn detach(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn detach(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let arn = c.arn("PolicyArn", "policyArn");
@@ -275,7 +272,7 @@ pub async fn detach(call: &Call<'_>) -> Result<String, AwsError> {
     })?;
     authorize_attachment(call, &role_name, &arn)?;
     modifiable_role(call, &role_name).await?;
-    call.app
+    call.node
         .store
         .detach_role_policy(&role_name, &arn)
         .await
@@ -285,7 +282,7 @@ pub async fn detach(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// ListAttachedRolePolicies, ordered by policy name.
-pub async fn list_attached(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn list_attached(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let prefix = c.policy_path_prefix("PathPrefix", "pathPrefix");
@@ -294,7 +291,7 @@ pub async fn list_attached(call: &Call<'_>) -> Result<String, AwsError> {
     let (role_arn, ctx) = role_resource(call, &role_name);
     call.authorize(&role_arn, ctx)?;
     let attachments = call
-        .app
+        .node
         .store
         .list_attached_role_policies(&role_name)
         .await
@@ -334,15 +331,15 @@ mod tests {
     fn managed_policies_must_use_the_current_language_version() {
         let old = r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
         let err = check_managed_policy(old).unwrap_err();
-        assert_eq!(err.code, "MalformedPolicyDocument");
+        assert_eq!(err.code(), "MalformedPolicyDocument");
         assert_eq!(
-            err.message,
+            err.message(),
             "Policy document must be version 2012-10-17 or greater."
         );
         let none = r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
         assert!(check_managed_policy(none).is_err());
         let err = check_managed_policy("{").unwrap_err();
-        assert_eq!(err.message, "Syntax errors in policy.");
+        assert_eq!(err.message(), "Syntax errors in policy.");
         let good = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
         assert!(check_managed_policy(good).is_ok());
     }
@@ -354,6 +351,6 @@ mod tests {
             "b".repeat(6144)
         );
         let err = check_managed_policy(&big).unwrap_err();
-        assert_eq!((err.code.as_ref(), err.status), ("LimitExceeded", 409));
+        assert_eq!((err.code(), err.status()), ("LimitExceeded", 409));
     }
 }

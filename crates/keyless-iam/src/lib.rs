@@ -1,5 +1,7 @@
-//! The IAM Query API (version 2010-05-08) on the same endpoint: OIDC providers, roles, inline
-//! and managed policies, each call SigV4-signed (service `iam`) and authorized.
+//! The IAM Query API (version 2010-05-08) of a keyless node: OIDC providers, roles, inline and
+//! managed policies, each call SigV4-signed (service `iam`) and authorized. The server routes a
+//! Query request here once it has authenticated the caller; [`handle`] runs the operation and
+//! renders its XML.
 //!
 //! * Every call is authorized before it runs: the admin key may do everything; a role session
 //!   may do what its permissions (the role's identity policies ∩ its session policies) allow
@@ -9,22 +11,23 @@
 //! * Reads come from the store, so a caller reads its own writes on any replica; after every
 //!   write this replica reloads its live state at once (others within the refresh interval).
 
+#![warn(missing_docs)]
+
 mod params;
 mod policies;
 mod providers;
 mod render;
 mod roles;
 
+use keyless_node::Node;
 use keyless_policy::Context;
 use keyless_store::StoreError;
+use keyless_sts::Error;
 use keyless_sts::auth::Caller;
-use keyless_sts::error::AwsError;
+use keyless_sts::context::RequestEnv;
 use keyless_sts::permissions as authz;
 use keyless_sts::query::QueryParams;
-use keyless_sts::web_identity::RequestEnv;
 use keyless_sts::xml::XmlWriter;
-
-use crate::app::App;
 
 /// The IAM API version.
 pub const IAM_VERSION: &str = "2010-05-08";
@@ -70,20 +73,20 @@ pub fn is_iam_action(action: &str) -> bool {
 
 /// Runs one IAM operation for an authenticated caller and renders its XML response.
 pub async fn handle(
-    app: &App,
+    node: &Node,
     caller: &Caller,
     action: &str,
     params: &QueryParams<'_>,
     request_id: &str,
     env: &RequestEnv,
-) -> Result<String, AwsError> {
+) -> Result<String, Error> {
     if let Some(version) = params.version()
         && version != IAM_VERSION
     {
-        return Err(AwsError::invalid_action(action, version));
+        return Err(Error::invalid_action(action, version));
     }
     let call = Call {
-        app,
+        node,
         caller,
         action,
         params,
@@ -121,13 +124,13 @@ pub async fn handle(
         "AttachRolePolicy" => policies::attach(&call).await,
         "DetachRolePolicy" => policies::detach(&call).await,
         "ListAttachedRolePolicies" => policies::list_attached(&call).await,
-        other => Err(AwsError::invalid_action(other, IAM_VERSION)),
+        other => Err(Error::invalid_action(other, IAM_VERSION)),
     }
 }
 
 /// One IAM call in progress.
 struct Call<'a> {
-    app: &'a App,
+    node: &'a Node,
     caller: &'a Caller,
     action: &'a str,
     params: &'a QueryParams<'a>,
@@ -138,27 +141,27 @@ struct Call<'a> {
 impl Call<'_> {
     /// The account ID.
     fn account(&self) -> &str {
-        &self.app.settings.account
+        &self.node.settings.account
     }
 
     /// Checks that the caller may perform this call's action on `resource`; `context` holds
     /// the request's own condition keys (request tags, the policy ARN, …).
-    fn authorize(&self, resource: &str, context: Context) -> Result<(), AwsError> {
-        let live = self.app.live.load();
+    fn authorize(&self, resource: &str, context: Context) -> Result<(), Error> {
+        let live = self.node.live.load();
         authz::authorize(
             &live.sts,
             self.caller,
             &format!("iam:{}", self.action),
             resource,
             context,
-            self.app.now(),
+            self.node.now(),
             self.env,
         )
     }
 
     /// Reloads this replica's live state after a write, so the change applies at once.
     async fn written(&self) {
-        if let Err(e) = self.app.refresh().await {
+        if let Err(e) = self.node.refresh().await {
             tracing::warn!(
                 action = self.action,
                 "reloading the state after a write failed: {e:#}"
@@ -178,49 +181,41 @@ impl Call<'_> {
 }
 
 /// Maps a store error onto IAM's error codes; the entity errors carry IAM's messages.
-fn store_error(e: StoreError) -> AwsError {
+fn store_error(e: StoreError) -> Error {
     match e {
-        StoreError::NoSuchEntity(m) => AwsError::new("NoSuchEntity", 404, m),
-        StoreError::EntityAlreadyExists(m) => AwsError::new("EntityAlreadyExists", 409, m),
-        StoreError::DeleteConflict(m) => AwsError::new("DeleteConflict", 409, m),
-        StoreError::LimitExceeded(m) => AwsError::new("LimitExceeded", 409, m),
-        StoreError::InvalidInput(m) => AwsError::new("InvalidInput", 400, m),
+        StoreError::NoSuchEntity(m) => Error::NoSuchEntity(m),
+        StoreError::EntityAlreadyExists(m) => Error::EntityAlreadyExists(m),
+        StoreError::DeleteConflict(m) => Error::DeleteConflict(m),
+        StoreError::LimitExceeded(m) => Error::LimitExceeded(m),
+        StoreError::InvalidInput(m) => Error::InvalidInput(m),
         other => {
             tracing::error!("IAM store operation failed: {other}");
-            AwsError::new(
-                "ServiceFailure",
-                500,
-                "The request processing has failed because of an unknown error, exception or \
-                 failure.",
-            )
+            Error::ServiceFailure
         }
     }
 }
 
 /// 400 `InvalidInput`.
-fn invalid_input(message: impl Into<String>) -> AwsError {
-    AwsError::new("InvalidInput", 400, message)
+fn invalid_input(message: impl Into<String>) -> Error {
+    Error::InvalidInput(message.into())
 }
 
 /// 404 `NoSuchEntity`.
-fn no_such_entity(message: impl Into<String>) -> AwsError {
-    AwsError::new("NoSuchEntity", 404, message)
+fn no_such_entity(message: impl Into<String>) -> Error {
+    Error::NoSuchEntity(message.into())
 }
 
 /// 409 `LimitExceeded`.
-fn limit_exceeded(message: impl Into<String>) -> AwsError {
-    AwsError::new("LimitExceeded", 409, message)
+fn limit_exceeded(message: impl Into<String>) -> Error {
+    Error::LimitExceeded(message.into())
 }
 
 /// 400 `UnmodifiableEntity`: the entity is declared in the config file.
-fn unmodifiable(kind: &str, name: &str) -> AwsError {
-    AwsError::new(
-        "UnmodifiableEntity",
-        400,
-        format!(
-            "{kind} {name} is declared in the config file and cannot be modified through the API."
-        ),
-    )
+fn unmodifiable(kind: &'static str, name: &str) -> Error {
+    Error::UnmodifiableEntity {
+        kind,
+        name: name.to_owned(),
+    }
 }
 
 /// Merges `added` into `tags` (a tag with an existing key, compared ignoring case as IAM does,
@@ -228,7 +223,7 @@ fn unmodifiable(kind: &str, name: &str) -> AwsError {
 fn merge_tags(
     tags: &mut Vec<keyless_sts::model::Tag>,
     added: Vec<keyless_sts::model::Tag>,
-) -> Result<(), AwsError> {
+) -> Result<(), Error> {
     check_unique_tag_keys(added.iter().map(|t| t.key.as_str()))?;
     for tag in added {
         match tags
@@ -249,7 +244,7 @@ fn merge_tags(
 }
 
 /// `InvalidInput` when two keys differ only in case (IAM tag keys are case-insensitive).
-fn check_unique_tag_keys<'k>(keys: impl Iterator<Item = &'k str>) -> Result<(), AwsError> {
+fn check_unique_tag_keys<'k>(keys: impl Iterator<Item = &'k str>) -> Result<(), Error> {
     let mut seen: Vec<String> = Vec::new();
     for key in keys {
         let lower = key.to_lowercase();
@@ -329,10 +324,10 @@ mod tests {
             vec![tag("team", "b"), tag("env", "prod"), tag("owner", "me")]
         );
         let err = merge_tags(&mut tags, vec![tag("x", "1"), tag("X", "2")]).unwrap_err();
-        assert_eq!(err.code, "InvalidInput");
+        assert!(matches!(err, Error::InvalidInput(_)));
         let many: Vec<Tag> = (0..48).map(|i| tag(&format!("k{i}"), "v")).collect();
         let err = merge_tags(&mut tags, many).unwrap_err();
-        assert_eq!((err.code.as_ref(), err.status), ("LimitExceeded", 409));
+        assert_eq!((err.code(), err.status()), ("LimitExceeded", 409));
         remove_tags(&mut tags, &["TEAM".to_owned()]);
         assert!(!tags.iter().any(|t| t.key == "team"));
     }
@@ -341,20 +336,20 @@ mod tests {
     fn store_errors_keep_iam_codes_and_hide_internals() {
         let e = store_error(StoreError::DeleteConflict("must detach".to_owned()));
         assert_eq!(
-            (e.code.as_ref(), e.status, e.message.as_str()),
+            (e.code(), e.status(), e.message().as_ref()),
             ("DeleteConflict", 409, "must detach")
         );
         let e = store_error(StoreError::Corrupt("secret detail".to_owned()));
-        assert_eq!((e.code.as_ref(), e.status), ("ServiceFailure", 500));
-        assert!(!e.message.contains("secret"));
+        assert_eq!((e.code(), e.status()), ("ServiceFailure", 500));
+        assert!(!e.message().contains("secret"));
     }
 
     #[test]
     fn config_entities_are_unmodifiable() {
         let e = unmodifiable("Role", "gitlab-deployer");
-        assert_eq!(e.code, "UnmodifiableEntity");
+        assert_eq!(e.code(), "UnmodifiableEntity");
         assert_eq!(
-            e.message,
+            e.message(),
             "Role gitlab-deployer is declared in the config file and cannot be modified through the API."
         );
     }

@@ -3,7 +3,7 @@
 use keyless_policy::{
     Context, ContextValue, ParseOptions, Policy, PolicyErrorKind, PolicyKind, PrincipalType,
 };
-use keyless_sts::error::AwsError;
+use keyless_sts::Error;
 use keyless_sts::model::{ManagedBy, Role, RolePolicy};
 
 use super::params::Checker;
@@ -21,7 +21,7 @@ pub const TRUST_POLICY_LIMIT: usize = 2048;
 use keyless_policy::policy_size;
 
 /// Validates a trust policy as IAM does before storing it, and returns it parsed.
-pub fn check_trust_policy(doc: &str) -> Result<Policy, AwsError> {
+pub fn check_trust_policy(doc: &str) -> Result<Policy, Error> {
     let options = ParseOptions {
         kind: PolicyKind::Trust,
         max_chars: Some(TRUST_POLICY_LIMIT),
@@ -31,7 +31,7 @@ pub fn check_trust_policy(doc: &str) -> Result<Policy, AwsError> {
         Err(e) if e.kind == PolicyErrorKind::LimitExceeded => Err(limit_exceeded(format!(
             "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_LIMIT}"
         ))),
-        Err(e) => Err(AwsError::malformed_policy(e.message)),
+        Err(e) => Err(Error::MalformedPolicyDocument(e.message)),
     }
 }
 
@@ -39,7 +39,7 @@ pub fn check_trust_policy(doc: &str) -> Result<Policy, AwsError> {
 /// OIDC provider of this account: `Invalid principal in policy: "Federated":"<arn>"`. Built-in
 /// identity provider names (`accounts.google.com`, `cognito-identity.amazonaws.com`, …) are not
 /// ARNs and pass.
-async fn check_federated_principals(call: &Call<'_>, policy: &Policy) -> Result<(), AwsError> {
+async fn check_federated_principals(call: &Call<'_>, policy: &Policy) -> Result<(), Error> {
     let named: Vec<&str> = policy
         .statements()
         .iter()
@@ -52,26 +52,31 @@ async fn check_federated_principals(call: &Call<'_>, policy: &Policy) -> Result<
     if named.is_empty() {
         return Ok(());
     }
-    let providers = call.app.store.list_providers().await.map_err(store_error)?;
+    let providers = call
+        .node
+        .store
+        .list_providers()
+        .await
+        .map_err(store_error)?;
     match named
         .into_iter()
         .find(|arn| !providers.iter().any(|p| p.arn(call.account()) == *arn))
     {
-        Some(unknown) => Err(AwsError::malformed_policy(format!(
+        Some(unknown) => Err(Error::MalformedPolicyDocument(format!(
             "Invalid principal in policy: \"Federated\":\"{unknown}\""
         ))),
         None => Ok(()),
     }
 }
 
-fn inline_limit_exceeded(role: &str) -> AwsError {
+fn inline_limit_exceeded(role: &str) -> Error {
     limit_exceeded(format!(
         "Maximum policy size of {ROLE_INLINE_POLICY_LIMIT} bytes exceeded for role {role}"
     ))
 }
 
 /// Validates an inline permission policy of `role`.
-fn check_inline_policy(doc: &str, role: &str) -> Result<(), AwsError> {
+fn check_inline_policy(doc: &str, role: &str) -> Result<(), Error> {
     let options = ParseOptions {
         kind: PolicyKind::Identity,
         max_chars: Some(ROLE_INLINE_POLICY_LIMIT),
@@ -79,14 +84,14 @@ fn check_inline_policy(doc: &str, role: &str) -> Result<(), AwsError> {
     match Policy::parse(doc, &options) {
         Ok(_) => Ok(()),
         Err(e) if e.kind == PolicyErrorKind::LimitExceeded => Err(inline_limit_exceeded(role)),
-        Err(e) => Err(AwsError::malformed_policy(e.message)),
+        Err(e) => Err(Error::MalformedPolicyDocument(e.message)),
     }
 }
 
 /// The ARN of role `name` for authorization (its real path when it exists, `/` otherwise),
 /// and `aws:ResourceTag/*` of the existing role.
 pub fn role_resource(call: &Call<'_>, name: &str) -> (String, Context) {
-    let live = call.app.live.load();
+    let live = call.node.live.load();
     let mut ctx = Context::new();
     match live.sts.roles.get(name) {
         Some(role) => {
@@ -103,7 +108,7 @@ pub fn role_resource(call: &Call<'_>, name: &str) -> (String, Context) {
 }
 
 /// Authorizes the call on role `name`, adding `extra` to the request context.
-fn authorize_on_role(call: &Call<'_>, name: &str, extra: Context) -> Result<(), AwsError> {
+fn authorize_on_role(call: &Call<'_>, name: &str, extra: Context) -> Result<(), Error> {
     let (arn, mut ctx) = role_resource(call, name);
     for (key, value) in extra.iter() {
         ctx.insert(key, value.clone());
@@ -112,16 +117,16 @@ fn authorize_on_role(call: &Call<'_>, name: &str, extra: Context) -> Result<(), 
 }
 
 /// The role `name`, refused when it is declared in the config file.
-pub async fn modifiable_role(call: &Call<'_>, name: &str) -> Result<Role, AwsError> {
-    let role = call.app.store.get_role(name).await.map_err(store_error)?;
+pub async fn modifiable_role(call: &Call<'_>, name: &str) -> Result<Role, Error> {
+    let role = call.node.store.get_role(name).await.map_err(store_error)?;
     if role.managed_by == ManagedBy::Config {
         return Err(unmodifiable("Role", &role.name));
     }
     Ok(role)
 }
 
-async fn save(call: &Call<'_>, role: &Role) -> Result<(), AwsError> {
-    call.app
+async fn save(call: &Call<'_>, role: &Role) -> Result<(), Error> {
+    call.node
         .store
         .update_role(role)
         .await
@@ -131,7 +136,7 @@ async fn save(call: &Call<'_>, role: &Role) -> Result<(), AwsError> {
 }
 
 /// CreateRole.
-pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn create(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let path = c.role_path("Path", "path");
     let name = c.name("RoleName", "roleName", 64);
@@ -160,10 +165,10 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
             .and_then(|d| u32::try_from(d).ok())
             .unwrap_or(3600),
         tags,
-        created: call.app.now(),
+        created: call.node.now(),
         managed_by: ManagedBy::Api,
     };
-    call.app
+    call.node
         .store
         .create_role(&role)
         .await
@@ -174,25 +179,25 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// GetRole.
-pub async fn get(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn get(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     c.finish()?;
     authorize_on_role(call, &name, Context::new())?;
-    let role = call.app.store.get_role(&name).await.map_err(store_error)?;
+    let role = call.node.store.get_role(&name).await.map_err(store_error)?;
     let account = call.account();
     Ok(call.respond(&|w| render::role(w, "Role", &role, account, RoleDetail::Full)))
 }
 
 /// ListRoles, ordered by name.
-pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn list(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let prefix = c.path_prefix("PathPrefix", "pathPrefix");
     let paging = c.paging();
     c.finish()?;
     call.authorize("*", Context::new())?;
     let roles = call
-        .app
+        .node
         .store
         .list_roles(prefix.as_deref())
         .await
@@ -210,13 +215,13 @@ pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// DeleteRole: refused while the role has inline or attached policies.
-pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn delete(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     c.finish()?;
     authorize_on_role(call, &name, Context::new())?;
     modifiable_role(call, &name).await?;
-    call.app
+    call.node
         .store
         .delete_role(&name)
         .await
@@ -226,7 +231,7 @@ pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// UpdateRole: the description and the maximum session duration.
-pub async fn update(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn update(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     let description = c.role_description("Description", "description");
@@ -245,7 +250,7 @@ pub async fn update(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// UpdateAssumeRolePolicy.
-pub async fn update_trust_policy(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn update_trust_policy(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     let document = c.policy_document("PolicyDocument", "policyDocument");
@@ -260,7 +265,7 @@ pub async fn update_trust_policy(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// TagRole.
-pub async fn tag(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn tag(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     let tags = c.tags("Tags", "tags");
@@ -273,7 +278,7 @@ pub async fn tag(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// UntagRole.
-pub async fn untag(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn untag(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     let keys = c.tag_keys("TagKeys", "tagKeys");
@@ -286,7 +291,7 @@ pub async fn untag(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// PutRolePolicy: creates or replaces an inline policy, within the role's aggregate limit.
-pub async fn put_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn put_inline_policy(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let policy_name = c.name("PolicyName", "policyName", 128);
@@ -295,7 +300,7 @@ pub async fn put_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
     check_inline_policy(&document, &role_name)?;
     authorize_on_role(call, &role_name, Context::new())?;
     let role = modifiable_role(call, &role_name).await?;
-    let store = &call.app.store;
+    let store = &call.node.store;
     let mut total = policy_size(&document);
     for other in store
         .list_role_policies(&role.name)
@@ -326,14 +331,14 @@ pub async fn put_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// GetRolePolicy.
-pub async fn get_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn get_inline_policy(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let policy_name = c.name("PolicyName", "policyName", 128);
     c.finish()?;
     authorize_on_role(call, &role_name, Context::new())?;
     let policy = call
-        .app
+        .node
         .store
         .get_role_policy(&role_name, &policy_name)
         .await
@@ -346,14 +351,14 @@ pub async fn get_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// ListRolePolicies, ordered by name.
-pub async fn list_inline_policies(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn list_inline_policies(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let paging = c.paging();
     c.finish()?;
     authorize_on_role(call, &role_name, Context::new())?;
     let names = call
-        .app
+        .node
         .store
         .list_role_policies(&role_name)
         .await
@@ -366,14 +371,14 @@ pub async fn list_inline_policies(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// DeleteRolePolicy.
-pub async fn delete_inline_policy(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn delete_inline_policy(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let policy_name = c.name("PolicyName", "policyName", 128);
     c.finish()?;
     authorize_on_role(call, &role_name, Context::new())?;
     modifiable_role(call, &role_name).await?;
-    call.app
+    call.node
         .store
         .delete_role_policy(&role_name, &policy_name)
         .await
@@ -398,14 +403,14 @@ mod tests {
     #[test]
     fn trust_policies_are_validated_with_iam_messages() {
         let err = check_trust_policy("not json").unwrap_err();
-        assert_eq!(err.code, "MalformedPolicyDocument");
-        assert_eq!(err.message, "This policy contains invalid Json");
+        assert_eq!(err.code(), "MalformedPolicyDocument");
+        assert_eq!(err.message(), "This policy contains invalid Json");
         let with_resource = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
             "Principal":{"Federated":"arn:aws:iam::000000000000:oidc-provider/gitlab.com"},
             "Action":"sts:AssumeRoleWithWebIdentity","Resource":"*"}]}"#;
         let err = check_trust_policy(with_resource).unwrap_err();
-        assert_eq!(err.code, "MalformedPolicyDocument");
-        assert_eq!(err.message, "Has prohibited field Resource");
+        assert_eq!(err.code(), "MalformedPolicyDocument");
+        assert_eq!(err.message(), "Has prohibited field Resource");
         let padded = format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{}","Effect":"Allow",
             "Principal":{{"Federated":"arn:aws:iam::000000000000:oidc-provider/gitlab.com"}},
@@ -413,7 +418,7 @@ mod tests {
             "A".repeat(2048)
         );
         let err = check_trust_policy(&padded).unwrap_err();
-        assert_eq!((err.code.as_ref(), err.status), ("LimitExceeded", 409));
+        assert_eq!((err.code(), err.status()), ("LimitExceeded", 409));
     }
 
     #[test]
@@ -423,7 +428,7 @@ mod tests {
             "r",
         )
         .unwrap_err();
-        assert_eq!(err.message, "Policy statement must contain resources.");
+        assert_eq!(err.message(), "Policy statement must contain resources.");
         assert!(
             check_inline_policy(
                 r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,

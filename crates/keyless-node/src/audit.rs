@@ -15,58 +15,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use keyless_store::Store;
+
+use crate::config::{AuditConfig, AuditSinkKind};
 
 /// How long the writer lets events gather after writing a batch. Under load this bounds the
 /// writer to about 50 wake-ups a second, whatever the request rate; an event recorded while
 /// the writer is idle is written at once.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
-
-/// Where audit events go.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditSinkKind {
-    /// A JSON-lines file, rotated by size (the default, in the data directory).
-    #[default]
-    File,
-    /// Standard output, one JSON line per event.
-    Stdout,
-    /// The database's `audit_events` table.
-    Database,
-    /// Nowhere.
-    None,
-}
-
-/// `[audit]` settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditConfig {
-    /// The sink.
-    #[serde(default)]
-    pub sink: AuditSinkKind,
-    /// The file, for the file sink (default `<data dir>/audit.jsonl`).
-    pub path: Option<PathBuf>,
-    /// Rotate the file when it grows past this many bytes (default 64 MiB).
-    pub max_bytes: Option<u64>,
-    /// Rotated files kept (`audit.jsonl.1` … `.N`, default 5).
-    pub keep: Option<u32>,
-    /// Events waiting for the writer at most (default 8192); more are dropped and counted.
-    pub buffer: Option<usize>,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig {
-            sink: AuditSinkKind::File,
-            path: None,
-            max_bytes: None,
-            keep: None,
-            buffer: None,
-        }
-    }
-}
 
 /// The handle requests record events through.
 #[derive(Clone)]
@@ -358,7 +316,7 @@ impl Event {
         event
             .set(
                 "eventTime",
-                &keyless_sts::session::iso8601(crate::app::unix_now()),
+                &keyless_sts::time::iso8601(crate::clock::unix_now()),
             )
             .set("eventSource", event_source)
             .set("eventName", event_name)

@@ -1,7 +1,7 @@
 //! IAM's XML shapes: roles, managed policies, tags, and the response envelope.
 
 use keyless_sts::model::{ManagedPolicy, Role, Tag};
-use keyless_sts::session::iso8601;
+use keyless_sts::time::iso8601;
 use keyless_sts::xml::{self, XmlWriter};
 
 /// A response with result members written by `result`.

@@ -1,11 +1,11 @@
 //! OIDC identity providers: CreateOpenIDConnectProvider and friends.
 
 use keyless_policy::Context;
-use keyless_sts::error::AwsError;
+use keyless_sts::Error;
 use keyless_sts::model::{
     ConditionKeyMode, KeySource, ManagedBy, OidcProvider, provider_arn, strip_scheme,
 };
-use keyless_sts::session::iso8601;
+use keyless_sts::time::iso8601;
 
 use super::params::Checker;
 use super::{
@@ -23,18 +23,18 @@ pub const MAX_THUMBPRINTS: usize = 5;
 const ARN_PARAM: &str = "OpenIDConnectProviderArn";
 const ARN_MEMBER: &str = "openIDConnectProviderArn";
 
-fn not_found(arn: &str) -> AwsError {
+fn not_found(arn: &str) -> Error {
     no_such_entity(format!("OpenIDConnect Provider not found for arn {arn}"))
 }
 
 /// The provider an ARN names, from the store.
-async fn find(call: &Call<'_>, arn: &str) -> Result<OidcProvider, AwsError> {
+async fn find(call: &Call<'_>, arn: &str) -> Result<OidcProvider, Error> {
     let (account, host_path) = keyless_sts::arn::parse_provider_arn(arn)
         .ok_or_else(|| invalid_input(format!("ARN {arn} is not valid.")))?;
     if account != call.account() {
         return Err(not_found(arn));
     }
-    call.app
+    call.node
         .store
         .list_providers()
         .await
@@ -45,7 +45,7 @@ async fn find(call: &Call<'_>, arn: &str) -> Result<OidcProvider, AwsError> {
 }
 
 /// The provider an ARN names, refused when it is declared in the config file.
-async fn find_modifiable(call: &Call<'_>, arn: &str) -> Result<OidcProvider, AwsError> {
+async fn find_modifiable(call: &Call<'_>, arn: &str) -> Result<OidcProvider, Error> {
     let provider = find(call, arn).await?;
     if provider.managed_by == ManagedBy::Config {
         return Err(unmodifiable("OpenIDConnect provider", provider.host_path()));
@@ -54,7 +54,7 @@ async fn find_modifiable(call: &Call<'_>, arn: &str) -> Result<OidcProvider, Aws
 }
 
 /// Checks thumbprints: at most [`MAX_THUMBPRINTS`], each 40 hexadecimal characters.
-fn check_thumbprints(thumbprints: &[String]) -> Result<(), AwsError> {
+fn check_thumbprints(thumbprints: &[String]) -> Result<(), Error> {
     if thumbprints.len() > MAX_THUMBPRINTS {
         return Err(limit_exceeded(format!(
             "Cannot exceed quota for ThumbprintsPerOpenIdConnectProvider: {MAX_THUMBPRINTS}"
@@ -71,7 +71,7 @@ fn check_thumbprints(thumbprints: &[String]) -> Result<(), AwsError> {
     Ok(())
 }
 
-fn check_client_id_count(count: usize) -> Result<(), AwsError> {
+fn check_client_id_count(count: usize) -> Result<(), Error> {
     if count > MAX_CLIENT_IDS {
         return Err(limit_exceeded(format!(
             "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
@@ -81,8 +81,8 @@ fn check_client_id_count(count: usize) -> Result<(), AwsError> {
 }
 
 /// Stores a changed provider and reloads.
-async fn save(call: &Call<'_>, provider: &OidcProvider) -> Result<String, AwsError> {
-    call.app
+async fn save(call: &Call<'_>, provider: &OidcProvider) -> Result<String, Error> {
+    call.node
         .store
         .update_provider(provider)
         .await
@@ -92,14 +92,14 @@ async fn save(call: &Call<'_>, provider: &OidcProvider) -> Result<String, AwsErr
 }
 
 /// CreateOpenIDConnectProvider.
-pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn create(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let url = c.required_text("Url", "url", 1, 255);
     let client_ids = c.string_list("ClientIDList", "clientIDList", 1, 255);
     let thumbprints = c.string_list("ThumbprintList", "thumbprintList", 40, 40);
     let tags = c.tags("Tags", "tags");
     c.finish()?;
-    crate::config::check_url(&url, false).map_err(|reason| {
+    keyless_node::config::check_url(&url, false).map_err(|reason| {
         invalid_input(format!("Invalid OpenID Connect provider URL: {reason}"))
     })?;
     check_client_id_count(client_ids.len())?;
@@ -109,13 +109,16 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
     let arn = provider_arn(call.account(), strip_scheme(&url));
     call.authorize(&arn, request_tag_context(&tags))?;
 
-    let existing = call.app.store.list_providers().await.map_err(store_error)?;
+    let existing = call
+        .node
+        .store
+        .list_providers()
+        .await
+        .map_err(store_error)?;
     if existing.iter().any(|p| p.host_path() == strip_scheme(&url)) {
-        return Err(AwsError::new(
-            "EntityAlreadyExists",
-            409,
-            format!("Provider with url {url} already exists."),
-        ));
+        return Err(Error::EntityAlreadyExists(format!(
+            "Provider with url {url} already exists."
+        )));
     }
     if existing.len() >= MAX_PROVIDERS {
         return Err(limit_exceeded(format!(
@@ -137,10 +140,10 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
         allow_insecure_http: false,
         ca_bundle: None,
         tags,
-        created: call.app.now(),
+        created: call.node.now(),
         managed_by: ManagedBy::Api,
     };
-    call.app
+    call.node
         .store
         .create_provider(&provider)
         .await
@@ -155,7 +158,7 @@ pub async fn create(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// GetOpenIDConnectProvider.
-pub async fn get(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn get(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     c.finish()?;
@@ -177,9 +180,14 @@ pub async fn get(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// ListOpenIDConnectProviders.
-pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn list(call: &Call<'_>) -> Result<String, Error> {
     call.authorize("*", Context::new())?;
-    let providers = call.app.store.list_providers().await.map_err(store_error)?;
+    let providers = call
+        .node
+        .store
+        .list_providers()
+        .await
+        .map_err(store_error)?;
     let account = call.account();
     let arns: Vec<String> = providers.iter().map(|p| p.arn(account)).collect();
     Ok(call.respond(&|w| {
@@ -192,13 +200,13 @@ pub async fn list(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// DeleteOpenIDConnectProvider.
-pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn delete(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     c.finish()?;
     call.authorize(&arn, Context::new())?;
     let provider = find_modifiable(call, &arn).await?;
-    call.app
+    call.node
         .store
         .delete_provider(&provider.url)
         .await
@@ -208,16 +216,17 @@ pub async fn delete(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// UpdateOpenIDConnectProviderThumbprint: replaces the whole list.
-pub async fn update_thumbprints(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn update_thumbprints(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let listed = c.has_list("ThumbprintList");
     let thumbprints = c.string_list("ThumbprintList", "thumbprintList", 40, 40);
     c.finish()?;
     if !listed {
-        return Err(AwsError::validation(
+        return Err(Error::Validation(
             "1 validation error detected: Value null at 'thumbprintList' failed to satisfy \
-             constraint: Member must not be null",
+             constraint: Member must not be null"
+                .to_owned(),
         ));
     }
     check_thumbprints(&thumbprints)?;
@@ -228,7 +237,7 @@ pub async fn update_thumbprints(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// AddClientIDToOpenIDConnectProvider: adding a present client ID changes nothing.
-pub async fn add_client_id(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn add_client_id(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let client_id = c.required_text("ClientID", "clientID", 1, 255);
@@ -244,7 +253,7 @@ pub async fn add_client_id(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// RemoveClientIDFromOpenIDConnectProvider: removing an absent client ID changes nothing.
-pub async fn remove_client_id(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn remove_client_id(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let client_id = c.required_text("ClientID", "clientID", 1, 255);
@@ -259,7 +268,7 @@ pub async fn remove_client_id(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// TagOpenIDConnectProvider.
-pub async fn tag(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn tag(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let tags = c.tags("Tags", "tags");
@@ -271,7 +280,7 @@ pub async fn tag(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// UntagOpenIDConnectProvider.
-pub async fn untag(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn untag(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let keys = c.tag_keys("TagKeys", "tagKeys");
@@ -283,7 +292,7 @@ pub async fn untag(call: &Call<'_>) -> Result<String, AwsError> {
 }
 
 /// ListOpenIDConnectProviderTags.
-pub async fn list_tags(call: &Call<'_>) -> Result<String, AwsError> {
+pub async fn list_tags(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let paging = c.paging();

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use keyless_sts::error::AwsError;
+use keyless_sts::Error;
 use keyless_sts::model::Tag;
 use keyless_sts::query::QueryParams;
 use keyless_sts::validate::{self, Violations};
@@ -353,17 +353,17 @@ impl<'a> Checker<'a> {
     }
 
     /// `Ok(())`, or the `ValidationError` listing every violation.
-    pub fn finish(self) -> Result<(), AwsError> {
+    pub fn finish(self) -> Result<(), Error> {
         if !self.violations.is_empty() {
             return self.violations.finish();
         }
         match self.other.len() {
             0 => Ok(()),
-            1 => Err(AwsError::validation(format!(
+            1 => Err(Error::Validation(format!(
                 "1 validation error detected: {}",
                 self.other[0]
             ))),
-            n => Err(AwsError::validation(format!(
+            n => Err(Error::Validation(format!(
                 "{n} validation errors detected: {}",
                 self.other.join("; ")
             ))),
@@ -408,16 +408,15 @@ pub fn encode_marker(last_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(last_key.as_bytes())
 }
 
-fn decode_marker(marker: &str) -> Result<String, AwsError> {
+fn decode_marker(marker: &str) -> Result<String, Error> {
     URL_SAFE_NO_PAD
         .decode(marker.as_bytes())
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| {
-            AwsError::new(
-                "InvalidInput",
-                400,
-                "The marker is not valid: pass the Marker of the previous page unchanged.",
+            Error::InvalidInput(
+                "The marker is not valid: pass the Marker of the previous page unchanged."
+                    .to_owned(),
             )
         })
 }
@@ -426,11 +425,7 @@ impl Paging {
     /// Sorts `items` by `key` and cuts the page that follows the marker: every item whose key
     /// sorts after the key the marker carries. A marker stays valid when items are added or
     /// removed between pages.
-    pub fn page<T>(
-        &self,
-        mut items: Vec<T>,
-        key: impl Fn(&T) -> &str,
-    ) -> Result<Page<T>, AwsError> {
+    pub fn page<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> &str) -> Result<Page<T>, Error> {
         items.sort_by(|a, b| key(a).cmp(key(b)));
         if let Some(marker) = &self.marker {
             let after = decode_marker(marker)?;
@@ -493,7 +488,7 @@ mod tests {
             max_items: 10,
         };
         let err = paging.page(vec!["a"], |s| s).unwrap_err();
-        assert_eq!(err.code, "InvalidInput");
+        assert_eq!(err.code(), "InvalidInput");
     }
 
     #[test]
@@ -529,9 +524,9 @@ mod tests {
         c.role_path("Path", "path");
         c.paging();
         let err = c.finish().unwrap_err();
-        assert_eq!(err.code, "ValidationError");
+        assert_eq!(err.code(), "ValidationError");
         assert_eq!(
-            err.message,
+            err.message(),
             "3 validation errors detected: Value 'bad name' at 'roleName' failed to satisfy \
              constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+; \
              Value 'nope' at 'path' failed to satisfy constraint: Member must satisfy regular \
@@ -547,7 +542,7 @@ mod tests {
         let mut c = Checker::new(&p);
         c.name("RoleName", "roleName", 64);
         assert_eq!(
-            c.finish().unwrap_err().message,
+            c.finish().unwrap_err().message(),
             "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: \
              Member must not be null"
         );
@@ -564,10 +559,10 @@ mod tests {
         assert_eq!(tags[0].value, "a/b");
         let err = c.finish().unwrap_err();
         assert!(
-            err.message
+            err.message()
                 .starts_with("1 validation error detected: Value '' at 'tags.2.member.key'"),
             "{}",
-            err.message
+            err.message()
         );
     }
 }
