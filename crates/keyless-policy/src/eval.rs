@@ -306,14 +306,12 @@ pub(crate) fn evaluate_condition(condition: &Condition, ctx: &Context) -> Condit
         return outcome(result, missing, matched, None);
     }
     let Some(values) = values else {
-        let result = if operator.if_exists {
-            true
-        } else {
-            match operator.set_qualifier {
-                Some(SetQualifier::ForAllValues) => true,
-                Some(SetQualifier::ForAnyValue) => false,
-                None => operator.is_negated(),
-            }
+        // `ForAnyValue:` needs a request value that matches, so it is false when the key is
+        // missing, `IfExists` notwithstanding (docs/policy-semantics.md §2.2).
+        let result = match operator.set_qualifier {
+            Some(SetQualifier::ForAllValues) => true,
+            Some(SetQualifier::ForAnyValue) => false,
+            None => operator.if_exists || operator.is_negated(),
         };
         return outcome(result, true, None, None);
     };

@@ -311,12 +311,13 @@ fn missing_key_rule(operator_text: &str) -> &'static str {
     if operator.kind == OperatorKind::Null {
         return "Null tests exactly this";
     }
-    if operator.if_exists {
-        return "IfExists makes the condition true when the key is missing";
-    }
     match operator.set_qualifier {
-        Some(SetQualifier::ForAllValues) => "ForAllValues: is true when the key is missing",
+        Some(SetQualifier::ForAnyValue) if operator.if_exists => {
+            "ForAnyValue: is false when the key is missing, IfExists notwithstanding"
+        }
         Some(SetQualifier::ForAnyValue) => "ForAnyValue: is false when the key is missing",
+        _ if operator.if_exists => "IfExists makes the condition true when the key is missing",
+        Some(SetQualifier::ForAllValues) => "ForAllValues: is true when the key is missing",
         None if operator.is_negated() => "a negated operator is true when the key is missing",
         None => "the condition is false when the key is missing",
     }

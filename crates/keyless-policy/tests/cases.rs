@@ -23,6 +23,8 @@ const EVAL: &str =
     "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html";
 const SESSION: &str =
     "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session";
+/// AWS answering `ForAnyValue:StringEqualsIfExists` on a missing `aws:TagKeys` with a deny.
+const ANY_IF_EXISTS: &str = "https://repost.aws/questions/QU9HFmDzP0QGuU-fd7rS6B7w/foranyvalue-stringequalsifexists-behaving-unexpectedly";
 
 /// A condition case: a GitLab trust policy with a single condition, evaluated for the
 /// GitLab provider. `true` = Allow, `false` = ImplicitDeny.
@@ -189,7 +191,13 @@ fn condition_cases() -> Vec<CondCase> {
         cond!(s26, "StringNotEquals", "aws:TagKeys", r#"["x"]"#, r#"{"aws:TagKeys":["a","b"]}"#, false),
         cond!(s26, "StringEquals", "aws:TagKeys", r#""a""#, r#"{"aws:TagKeys":["a"]}"#, true),
         cond!(s26, "StringNotEquals", "aws:TagKeys", r#""a""#, r#"{"aws:TagKeys":[]}"#, true),
-        cond!(s25, "ForAnyValue:StringLikeIfExists", "aws:TagKeys", r#""a*""#, r#"{}"#, true),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringLikeIfExists", "aws:TagKeys", r#""a*""#, r#"{}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringEqualsIfExists", "aws:TagKeys", r#"["team"]"#, r#"{}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringEqualsIfExists", "aws:TagKeys", r#"["team"]"#, r#"{"aws:TagKeys":[]}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringNotEqualsIfExists", "aws:TagKeys", r#"["team"]"#, r#"{}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:NumericLessThanIfExists", "k:nums", r#""5""#, r#"{}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringEqualsIfExists", "aws:TagKeys", "[]", r#"{}"#, false),
+        cond!(s25, "ForAnyValue:StringEqualsIfExists", "aws:TagKeys", r#"["team"]"#, r#"{"aws:TagKeys":["x","team"]}"#, true),
         cond!(s25, "ForAllValues:StringLikeIfExists", "aws:TagKeys", r#""a*""#, r#"{}"#, true),
         cond!(s26, "ForAnyValue:NumericEquals", "k:nums", r#""2""#, r#"{"k:nums":["1","2"]}"#, true),
         cond!(s26, "ForAllValues:NumericLessThan", "k:nums", r#""2""#, r#"{"k:nums":["1","2"]}"#, false),

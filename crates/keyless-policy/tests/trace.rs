@@ -224,3 +224,29 @@ fn session_trace_lists_layers() {
     assert_eq!(no_session.layers.len(), 1);
     assert_eq!(no_session.decision, Decision::Allow);
 }
+
+#[test]
+fn for_any_value_if_exists_on_a_missing_key_is_explained() {
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*","Condition":{"ForAnyValue:StringEqualsIfExists":{"aws:TagKeys":["team"]}}}]}"#;
+    let policy = Policy::parse(doc, &ParseOptions::new(PolicyKind::Identity)).expect("valid");
+    let ctx = Context::new();
+    let req = Request {
+        principal: None,
+        action: "sqs:ListQueues",
+        resource: Some("*"),
+        context: &ctx,
+    };
+    let (decision, trace) = policy.evaluate_traced(&req);
+    assert_eq!(decision, Decision::ImplicitDeny);
+    let condition = &trace.statements[0].conditions[0];
+    assert!(!condition.result && condition.key_missing);
+    let text = render_trace_text(decision, &trace);
+    assert!(
+        text.contains("[FAIL (KEY MISSING)] ForAnyValue:StringEqualsIfExists aws:TagKeys"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ForAnyValue: is false when the key is missing, IfExists notwithstanding"),
+        "{text}"
+    );
+}
