@@ -132,10 +132,24 @@ fn closest_value(policy_values: &[Option<String>], context_values: &[String]) ->
     best
 }
 
+/// What a request value must be for a typed operator family.
+fn type_name(family: OperatorFamily) -> &'static str {
+    match family {
+        OperatorFamily::Numeric => "a number",
+        OperatorFamily::Date => "a date",
+        OperatorFamily::Bool => "a boolean",
+        OperatorFamily::Binary => "base64",
+        OperatorFamily::IpAddress => "an IP address",
+        OperatorFamily::Arn => "an ARN",
+        OperatorFamily::String | OperatorFamily::Null => "of the operator's type",
+    }
+}
+
 fn note_text(note: Note) -> String {
     match note {
         Note::MultiValuedWithoutQualifier => "the request key is multi-valued and the operator has no ForAllValues:/ForAnyValue: qualifier: the condition does not match".to_string(),
         Note::EmptyListIfExists => "IfExists with an empty value list matches only when the key is missing".to_string(),
+        Note::NotOfOperatorType(family) => format!("a request value is not {}: no comparison can be made, so neither the operator nor its negated form matches it", type_name(family)),
     }
 }
 
