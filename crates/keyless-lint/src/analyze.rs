@@ -190,9 +190,14 @@ fn wildcards_active(condition: &Condition) -> bool {
 }
 
 /// True when a missing key makes the condition true (the restriction disappears).
+/// `ForAnyValue:` is false on a missing key, `IfExists` notwithstanding.
 fn fails_open(condition: &Condition) -> bool {
     let op = condition.operator();
-    op.if_exists || op.is_negated() || op.set_qualifier == Some(SetQualifier::ForAllValues)
+    match op.set_qualifier {
+        Some(SetQualifier::ForAnyValue) => false,
+        Some(SetQualifier::ForAllValues) => true,
+        None => op.if_exists || op.is_negated(),
+    }
 }
 
 fn reach(value: &Value, shape: ClaimShape, format: SubjectFormat) -> Reach {
@@ -774,7 +779,7 @@ impl Analyzer<'_> {
                 );
                 continue;
             }
-            if op.if_exists {
+            if op.if_exists && fails_open(condition) {
                 let always = provider.always_present(claim);
                 let mut scenario = base.clone();
                 scenario.remove(claim);
@@ -952,9 +957,7 @@ impl Analyzer<'_> {
             let always = global || provider.always_present(claim.claim);
             if op.is_negated() {
                 negated.push((condition, claim));
-            } else if always
-                || (!op.if_exists && op.set_qualifier != Some(SetQualifier::ForAllValues))
-            {
+            } else if always || !fails_open(condition) {
                 effective.push((condition, claim));
             }
         }

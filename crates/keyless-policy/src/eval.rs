@@ -5,10 +5,12 @@
 //! functions below, so they cannot disagree.
 
 use std::cmp::Ordering;
+use std::net::IpAddr;
 
 use crate::ast::{
-    ActionElement, AwsPrincipalMatcher, CompiledValues, Condition, Effect, OperatorKind,
-    PrincipalElement, PrincipalType, ResourceElement, ResourcePattern, SetQualifier, Statement,
+    ActionElement, AwsPrincipalMatcher, CompiledValues, Condition, Effect, OperatorFamily,
+    OperatorKind, PrincipalElement, PrincipalType, ResourceElement, ResourcePattern, SetQualifier,
+    Statement,
 };
 use crate::context::{Context, ContextValue};
 use crate::parse::split_arn;
@@ -150,8 +152,10 @@ enum ValueMatch {
     Match(usize),
     /// No policy value matched.
     NoMatch,
-    /// The request value is not of the operator's type where that makes even the negated
-    /// operator fail (ARN operators only).
+    /// The request value is not of the operator's type (not a number, date, boolean,
+    /// base64 value, IP address or ARN): no comparison can be made, so neither the positive
+    /// nor the negated operator matches it. One rule for every typed family
+    /// (`docs/policy-semantics.md` §2.2); String operators have no type and never give it.
     Invalid,
 }
 
@@ -220,7 +224,7 @@ fn compare_value(condition: &Condition, value: &str, ctx: &Context) -> ValueMatc
         }
         CompiledValues::Numbers(numbers) => {
             let Some(request) = Decimal::parse(value) else {
-                return ValueMatch::NoMatch;
+                return ValueMatch::Invalid;
             };
             position_or_no_match(numbers.iter().position(|n| {
                 n.get()
@@ -229,7 +233,7 @@ fn compare_value(condition: &Condition, value: &str, ctx: &Context) -> ValueMatc
         }
         CompiledValues::Dates(dates) => {
             let Some(request) = Timestamp::parse(value) else {
-                return ValueMatch::NoMatch;
+                return ValueMatch::Invalid;
             };
             position_or_no_match(
                 dates
@@ -239,18 +243,21 @@ fn compare_value(condition: &Condition, value: &str, ctx: &Context) -> ValueMatc
         }
         CompiledValues::Bools(bools) => {
             let Some(request) = parse_bool(value) else {
-                return ValueMatch::NoMatch;
+                return ValueMatch::Invalid;
             };
             position_or_no_match(bools.iter().position(|b| *b == request))
         }
         CompiledValues::Binaries(binaries) => {
             let Some(request) = decode_base64(value) else {
-                return ValueMatch::NoMatch;
+                return ValueMatch::Invalid;
             };
             position_or_no_match(binaries.iter().position(|b| *b == request))
         }
         CompiledValues::Cidrs(cidrs) => {
-            position_or_no_match(cidrs.iter().position(|c| c.contains(value) == Some(true)))
+            let Ok(request) = value.parse::<IpAddr>() else {
+                return ValueMatch::Invalid;
+            };
+            position_or_no_match(cidrs.iter().position(|c| c.contains(request)))
         }
         // Null never compares request values (handled in `evaluate_condition`).
         CompiledValues::Null(_) => ValueMatch::NoMatch,
@@ -264,6 +271,8 @@ pub(crate) enum Note {
     MultiValuedWithoutQualifier,
     /// `IfExists` with an empty value list and the key present.
     EmptyListIfExists,
+    /// The condition failed on a request value that is not of the operator's type.
+    NotOfOperatorType(OperatorFamily),
 }
 
 /// Result of one condition.
@@ -306,14 +315,12 @@ pub(crate) fn evaluate_condition(condition: &Condition, ctx: &Context) -> Condit
         return outcome(result, missing, matched, None);
     }
     let Some(values) = values else {
-        let result = if operator.if_exists {
-            true
-        } else {
-            match operator.set_qualifier {
-                Some(SetQualifier::ForAllValues) => true,
-                Some(SetQualifier::ForAnyValue) => false,
-                None => operator.is_negated(),
-            }
+        // `ForAnyValue:` needs a request value that matches, so it is false when the key is
+        // missing, `IfExists` notwithstanding (docs/policy-semantics.md §2.2).
+        let result = match operator.set_qualifier {
+            Some(SetQualifier::ForAllValues) => true,
+            Some(SetQualifier::ForAnyValue) => false,
+            None => operator.if_exists || operator.is_negated(),
         };
         return outcome(result, true, None, None);
     };
@@ -322,13 +329,17 @@ pub(crate) fn evaluate_condition(condition: &Condition, ctx: &Context) -> Condit
     }
     let negated = operator.is_negated();
     let mut matched = None;
+    let mut invalid = false;
     let mut value_passes = |v: &str| match compare_value(condition, v, ctx) {
         ValueMatch::Match(i) => {
             matched.get_or_insert(i);
             !negated
         }
         ValueMatch::NoMatch => negated,
-        ValueMatch::Invalid => false,
+        ValueMatch::Invalid => {
+            invalid = true;
+            false
+        }
     };
     let (result, note) = match operator.set_qualifier {
         None => match values {
@@ -338,6 +349,7 @@ pub(crate) fn evaluate_condition(condition: &Condition, ctx: &Context) -> Condit
         Some(SetQualifier::ForAnyValue) => (values.iter().any(|v| value_passes(v)), None),
         Some(SetQualifier::ForAllValues) => (values.iter().all(|v| value_passes(v)), None),
     };
+    let note = note.or((invalid && !result).then(|| Note::NotOfOperatorType(operator.family())));
     outcome(result, false, matched, note)
 }
 

@@ -132,10 +132,24 @@ fn closest_value(policy_values: &[Option<String>], context_values: &[String]) ->
     best
 }
 
+/// What a request value must be for a typed operator family.
+fn type_name(family: OperatorFamily) -> &'static str {
+    match family {
+        OperatorFamily::Numeric => "a number",
+        OperatorFamily::Date => "a date",
+        OperatorFamily::Bool => "a boolean",
+        OperatorFamily::Binary => "base64",
+        OperatorFamily::IpAddress => "an IP address",
+        OperatorFamily::Arn => "an ARN",
+        OperatorFamily::String | OperatorFamily::Null => "of the operator's type",
+    }
+}
+
 fn note_text(note: Note) -> String {
     match note {
         Note::MultiValuedWithoutQualifier => "the request key is multi-valued and the operator has no ForAllValues:/ForAnyValue: qualifier: the condition does not match".to_string(),
         Note::EmptyListIfExists => "IfExists with an empty value list matches only when the key is missing".to_string(),
+        Note::NotOfOperatorType(family) => format!("a request value is not {}: no comparison can be made, so neither the operator nor its negated form matches it", type_name(family)),
     }
 }
 
@@ -321,12 +335,13 @@ fn missing_key_rule(operator_text: &str) -> &'static str {
     if operator.kind == OperatorKind::Null {
         return "Null tests exactly this";
     }
-    if operator.if_exists {
-        return "IfExists makes the condition true when the key is missing";
-    }
     match operator.set_qualifier {
-        Some(SetQualifier::ForAllValues) => "ForAllValues: is true when the key is missing",
+        Some(SetQualifier::ForAnyValue) if operator.if_exists => {
+            "ForAnyValue: is false when the key is missing, IfExists notwithstanding"
+        }
         Some(SetQualifier::ForAnyValue) => "ForAnyValue: is false when the key is missing",
+        _ if operator.if_exists => "IfExists makes the condition true when the key is missing",
+        Some(SetQualifier::ForAllValues) => "ForAllValues: is true when the key is missing",
         None if operator.is_negated() => "a negated operator is true when the key is missing",
         None => "the condition is false when the key is missing",
     }

@@ -23,6 +23,10 @@ const EVAL: &str =
     "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html";
 const SESSION: &str =
     "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session";
+/// AWS answering `ForAnyValue:StringEqualsIfExists` on a missing `aws:TagKeys` with a deny.
+const ANY_IF_EXISTS: &str = "https://repost.aws/questions/QU9HFmDzP0QGuU-fd7rS6B7w/foranyvalue-stringequalsifexists-behaving-unexpectedly";
+/// One rule for a request value of the wrong type: neither form of a typed operator matches.
+const WRONG_TYPE: &str = "policy-semantics.md §2.2 (wrong-typed request values)";
 
 /// A condition case: a GitLab trust policy with a single condition, evaluated for the
 /// GitLab provider. `true` = Allow, `false` = ImplicitDeny.
@@ -189,7 +193,13 @@ fn condition_cases() -> Vec<CondCase> {
         cond!(s26, "StringNotEquals", "aws:TagKeys", r#"["x"]"#, r#"{"aws:TagKeys":["a","b"]}"#, false),
         cond!(s26, "StringEquals", "aws:TagKeys", r#""a""#, r#"{"aws:TagKeys":["a"]}"#, true),
         cond!(s26, "StringNotEquals", "aws:TagKeys", r#""a""#, r#"{"aws:TagKeys":[]}"#, true),
-        cond!(s25, "ForAnyValue:StringLikeIfExists", "aws:TagKeys", r#""a*""#, r#"{}"#, true),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringLikeIfExists", "aws:TagKeys", r#""a*""#, r#"{}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringEqualsIfExists", "aws:TagKeys", r#"["team"]"#, r#"{}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringEqualsIfExists", "aws:TagKeys", r#"["team"]"#, r#"{"aws:TagKeys":[]}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringNotEqualsIfExists", "aws:TagKeys", r#"["team"]"#, r#"{}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:NumericLessThanIfExists", "k:nums", r#""5""#, r#"{}"#, false),
+        cond!(ANY_IF_EXISTS, "ForAnyValue:StringEqualsIfExists", "aws:TagKeys", "[]", r#"{}"#, false),
+        cond!(s25, "ForAnyValue:StringEqualsIfExists", "aws:TagKeys", r#"["team"]"#, r#"{"aws:TagKeys":["x","team"]}"#, true),
         cond!(s25, "ForAllValues:StringLikeIfExists", "aws:TagKeys", r#""a*""#, r#"{}"#, true),
         cond!(s26, "ForAnyValue:NumericEquals", "k:nums", r#""2""#, r#"{"k:nums":["1","2"]}"#, true),
         cond!(s26, "ForAllValues:NumericLessThan", "k:nums", r#""2""#, r#"{"k:nums":["1","2"]}"#, false),
@@ -217,7 +227,12 @@ fn condition_cases() -> Vec<CondCase> {
         cond!(OPS, "NumericLessThan", "k:n", "-1.5", r#"{"k:n":"-2"}"#, true),
         cond!(OPS, "NumericGreaterThan", "k:n", "0.1", r#"{"k:n":"0.09"}"#, false),
         cond!(s23, "NumericEquals", "k:n", "10", r#"{"k:n":"ten"}"#, false),
-        cond!(s23, "NumericNotEquals", "k:n", "10", r#"{"k:n":"ten"}"#, true),
+        cond!(WRONG_TYPE, "NumericNotEquals", "k:n", "10", r#"{"k:n":"ten"}"#, false),
+        cond!(WRONG_TYPE, "NumericNotEqualsIfExists", "k:n", "10", r#"{"k:n":"ten"}"#, false),
+        cond!(WRONG_TYPE, "NumericLessThan", "k:n", "10", r#"{"k:n":"1e3"}"#, false),
+        cond!(WRONG_TYPE, "ForAllValues:NumericNotEquals", "k:nums", "10", r#"{"k:nums":["11","ten"]}"#, false),
+        cond!(WRONG_TYPE, "ForAnyValue:NumericNotEquals", "k:nums", "10", r#"{"k:nums":["ten","11"]}"#, true),
+        cond!(WRONG_TYPE, "ForAnyValue:NumericNotEquals", "k:nums", "10", r#"{"k:nums":["ten","10"]}"#, false),
         cond!(LOGIC, "NumericEquals", "k:n", "[1, 2, 3]", r#"{"k:n":"2"}"#, true),
         cond!("iam-policy.md §4.3", "NumericEquals", "accounts.google.com:google/organization_number", "123456789012", r#"{"accounts.google.com:google/organization_number":"123456789012"}"#, true),
         // Date.
@@ -236,7 +251,9 @@ fn condition_cases() -> Vec<CondCase> {
         cond!(s23, "DateLessThan", "aws:CurrentTime", r#""2025-01-01""#, r#"{"aws:CurrentTime":"2024-12-31T23:59:59Z"}"#, true),
         cond!(s23, "DateLessThan", "aws:CurrentTime", r#""2020-01-01T00:00:00.5Z""#, r#"{"aws:CurrentTime":"2020-01-01T00:00:00.25Z"}"#, true),
         cond!(s23, "DateEquals", "aws:CurrentTime", r#""2020-01-01T00:00:00Z""#, r#"{"aws:CurrentTime":"yesterday"}"#, false),
-        cond!(s23, "DateNotEquals", "aws:CurrentTime", r#""2020-01-01T00:00:00Z""#, r#"{"aws:CurrentTime":"yesterday"}"#, true),
+        cond!(WRONG_TYPE, "DateNotEquals", "aws:CurrentTime", r#""2020-01-01T00:00:00Z""#, r#"{"aws:CurrentTime":"yesterday"}"#, false),
+        cond!(WRONG_TYPE, "DateNotEqualsIfExists", "aws:CurrentTime", r#""2020-01-01T00:00:00Z""#, r#"{"aws:CurrentTime":"2020-13-01"}"#, false),
+        cond!(WRONG_TYPE, "DateGreaterThan", "aws:CurrentTime", r#""2020-01-01T00:00:00Z""#, r#"{"aws:CurrentTime":"tomorrow"}"#, false),
         cond!(OPS, "DateLessThan", "aws:TokenIssueTime", r#""2024-06-01T00:00:00Z""#, r#"{"aws:TokenIssueTime":"2024-05-31T23:00:00-02:00"}"#, false),
         // Bool.
         cond!(OPS, "Bool", "aws:SecureTransport", r#""true""#, r#"{"aws:SecureTransport":"true"}"#, true),
@@ -246,6 +263,8 @@ fn condition_cases() -> Vec<CondCase> {
         cond!(s22, "Bool", "aws:SecureTransport", r#""false""#, r#"{}"#, false),
         cond!(s25, "BoolIfExists", "aws:MultiFactorAuthPresent", r#""false""#, r#"{}"#, true),
         cond!(s23, "Bool", "aws:SecureTransport", r#""true""#, r#"{"aws:SecureTransport":"yes"}"#, false),
+        cond!(WRONG_TYPE, "Bool", "aws:SecureTransport", r#""false""#, r#"{"aws:SecureTransport":"no"}"#, false),
+        cond!(WRONG_TYPE, "ForAllValues:Bool", "k:bools", r#""false""#, r#"{"k:bools":["false","0"]}"#, false),
         cond!(LOGIC, "Bool", "aws:SecureTransport", r#"["true","false"]"#, r#"{"aws:SecureTransport":"false"}"#, true),
         // Binary.
         cond!(OPS, "BinaryEquals", "k:bin", r#""aGVsbG8=""#, r#"{"k:bin":"aGVsbG8="}"#, true),
@@ -253,6 +272,7 @@ fn condition_cases() -> Vec<CondCase> {
         cond!(OPS, "BinaryEquals", "k:bin", r#""aGVsbG8=""#, r#"{"k:bin":"d29ybGQ="}"#, false),
         cond!(s22, "BinaryEquals", "k:bin", r#""aGVsbG8=""#, r#"{}"#, false),
         cond!(OPS, "BinaryEquals", "k:bin", r#""aGVsbG8=""#, r#"{"k:bin":"not base64!"}"#, false),
+        cond!(WRONG_TYPE, "BinaryEqualsIfExists", "k:bin", r#""aGVsbG8=""#, r#"{"k:bin":"not base64!"}"#, false),
         // IP address.
         cond!(OPS, "IpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, r#"{"aws:SourceIp":"203.0.113.7"}"#, true),
         cond!(OPS, "IpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, r#"{"aws:SourceIp":"198.51.100.1"}"#, false),
@@ -267,7 +287,12 @@ fn condition_cases() -> Vec<CondCase> {
         cond!(s22, "IpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, r#"{}"#, false),
         cond!(LOGIC, "IpAddress", "aws:SourceIp", r#"["10.0.0.0/8","203.0.113.0/24"]"#, r#"{"aws:SourceIp":"203.0.113.9"}"#, true),
         cond!(s23, "IpAddress", "aws:SourceIp", r#""0.0.0.0/0""#, r#"{"aws:SourceIp":"not-an-ip"}"#, false),
-        cond!(s23, "NotIpAddress", "aws:SourceIp", r#""10.0.0.0/8""#, r#"{"aws:SourceIp":"not-an-ip"}"#, true),
+        cond!(WRONG_TYPE, "NotIpAddress", "aws:SourceIp", r#""10.0.0.0/8""#, r#"{"aws:SourceIp":"not-an-ip"}"#, false),
+        cond!(WRONG_TYPE, "NotIpAddressIfExists", "aws:SourceIp", r#""10.0.0.0/8""#, r#"{"aws:SourceIp":"cloudformation.amazonaws.com"}"#, false),
+        cond!(WRONG_TYPE, "NotIpAddress", "aws:SourceIp", r#""10.0.0.0/8""#, r#"{"aws:SourceIp":"10.0.0.1/32"}"#, false),
+        cond!(s23, "NotIpAddress", "aws:SourceIp", r#""10.0.0.0/8""#, r#"{"aws:SourceIp":"2001:db8::1"}"#, true),
+        cond!(WRONG_TYPE, "ForAnyValue:NotIpAddress", "k:ips", r#""10.0.0.0/8""#, r#"{"k:ips":["junk","11.0.0.1"]}"#, true),
+        cond!(WRONG_TYPE, "ForAnyValue:NotIpAddress", "k:ips", r#""10.0.0.0/8""#, r#"{"k:ips":["junk","10.0.0.1"]}"#, false),
         // ARN.
         cond!(OPS, "ArnLike", "aws:SourceArn", r#""arn:aws:iam::111122223333:role/*""#, r#"{"aws:SourceArn":"arn:aws:iam::111122223333:role/deploy"}"#, true),
         cond!(OPS, "ArnEquals", "aws:SourceArn", r#""arn:aws:iam::111122223333:role/*""#, r#"{"aws:SourceArn":"arn:aws:iam::111122223333:role/deploy"}"#, true),
@@ -279,6 +304,7 @@ fn condition_cases() -> Vec<CondCase> {
         cond!(s22, "ArnNotLike", "aws:SourceArn", r#""arn:aws:iam::111122223333:role/*""#, r#"{}"#, true),
         cond!(s22, "ArnNotEquals", "aws:SourceArn", r#""arn:aws:iam::111122223333:role/x""#, r#"{}"#, true),
         cond!(s23, "ArnNotEquals", "aws:SourceArn", r#""arn:aws:iam::111122223333:role/x""#, r#"{"aws:SourceArn":"not-an-arn"}"#, false),
+        cond!(WRONG_TYPE, "ArnNotLikeIfExists", "aws:SourceArn", r#""arn:aws:iam::111122223333:role/x""#, r#"{"aws:SourceArn":"arn:aws:iam"}"#, false),
         cond!(s23, "ArnLike", "aws:SourceArn", r#""*""#, r#"{"aws:SourceArn":"not-an-arn"}"#, false),
         cond!(s23, "ArnLike", "aws:SourceArn", r#""*""#, r#"{"aws:SourceArn":"arn:aws:s3:::bucket"}"#, true),
         cond!("iam-policy.md §1.6", "ArnLike", "aws:SourceArn", r#""arn:aws:s3:::bucket/*""#, r#"{"aws:SourceArn":"arn:aws:s3:::bucket/a:b/c"}"#, true),

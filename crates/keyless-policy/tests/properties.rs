@@ -1,4 +1,5 @@
-//! Property tests: Deny/Allow monotonicity and parser robustness.
+//! Property tests: Deny/Allow monotonicity, one wrong-type rule for every typed operator
+//! family, and parser robustness.
 
 use keyless_policy::{
     Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind, Principal, Request,
@@ -187,8 +188,140 @@ fn decide(policy: &Policy, spec: &RequestSpec) -> Decision {
     decision
 }
 
+/// Positive/negated operator pairs of the typed families with a negated form, with a policy
+/// value. (`Bool` and `BinaryEquals` have none; `Bool "true"`/`Bool "false"` are checked as
+/// a pair.)
+const TYPED_PAIRS: &[(&str, &str, &str, Family)] = &[
+    ("NumericEquals", "NumericNotEquals", "10", Family::Numeric),
+    (
+        "DateEquals",
+        "DateNotEquals",
+        "2020-01-01T00:00:00Z",
+        Family::Date,
+    ),
+    ("IpAddress", "NotIpAddress", "10.0.0.0/8", Family::Ip),
+    (
+        "ArnLike",
+        "ArnNotLike",
+        "arn:aws:iam::*:role/*",
+        Family::Arn,
+    ),
+    ("ArnEquals", "ArnNotEquals", "arn:aws:s3:::b", Family::Arn),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Numeric,
+    Date,
+    Ip,
+    Arn,
+    Bool,
+}
+
+/// Request values whose types are known (a value may be of several, like `10`: a number and
+/// epoch seconds).
+const TYPED_VALUES: &[(&str, &[Family])] = &[
+    ("10", &[Family::Numeric, Family::Date]),
+    ("1577836800", &[Family::Numeric, Family::Date]),
+    ("10.0", &[Family::Numeric]),
+    ("-3.5", &[Family::Numeric]),
+    ("2020-01-01T00:00:00Z", &[Family::Date]),
+    ("2021-06-01", &[Family::Date]),
+    ("10.1.2.3", &[Family::Ip]),
+    ("192.0.2.1", &[Family::Ip]),
+    ("2001:db8::1", &[Family::Ip]),
+    ("arn:aws:iam::111122223333:role/x", &[Family::Arn]),
+    ("arn:aws:s3:::b", &[Family::Arn]),
+    ("true", &[Family::Bool]),
+    ("FALSE", &[Family::Bool]),
+    ("ten", &[]),
+    ("yesterday", &[]),
+    ("not-an-ip", &[]),
+    ("10.0.0.1/32", &[]),
+    ("1e3", &[]),
+    ("arn:aws:iam", &[]),
+    ("", &[]),
+];
+
+/// Whether the single condition `{op: {"k:v": policy_value}}` matches `request_value`.
+fn condition_matches(op: &str, policy_value: &str, request_value: &str) -> bool {
+    let doc = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{{"{op}":{{"k:v":"{policy_value}"}}}}}}]}}"#
+    );
+    let policy = Policy::parse(&doc, &ParseOptions::new(PolicyKind::Identity)).expect("valid");
+    let mut ctx = Context::new();
+    ctx.insert("k:v", ContextValue::Single(request_value.to_string()));
+    let req = Request {
+        principal: None,
+        action: "s3:GetObject",
+        resource: Some("arn:aws:s3:::b/k"),
+        context: &ctx,
+    };
+    let decision = policy.evaluate(&req);
+    assert_eq!(decision, policy.evaluate_traced(&req).0);
+    decision == Decision::Allow
+}
+
+/// How many of a positive operator, its negated form and the negated form with `IfExists`
+/// match `value` (the last two must agree on a present key).
+fn pair_matches(positive: &str, negated: &str, policy_value: &str, value: &str) -> (bool, bool) {
+    let yes = condition_matches(positive, policy_value, value);
+    let no = condition_matches(negated, policy_value, value);
+    let no_if_exists = condition_matches(&format!("{negated}IfExists"), policy_value, value);
+    assert_eq!(
+        no, no_if_exists,
+        "{negated}IfExists on the present value {value:?}"
+    );
+    (yes, no)
+}
+
+#[test]
+fn typed_operators_follow_one_wrong_type_rule() {
+    for (value, families) in TYPED_VALUES {
+        for (positive, negated, policy_value, family) in TYPED_PAIRS {
+            let (yes, no) = pair_matches(positive, negated, policy_value, value);
+            if families.contains(family) {
+                assert!(
+                    yes != no,
+                    "{value:?} is of {family:?}: exactly one of {positive}/{negated} matches"
+                );
+            } else {
+                assert!(
+                    !yes && !no,
+                    "{value:?} is not of {family:?}: neither {positive} nor {negated} matches"
+                );
+            }
+        }
+        let (is_true, is_false) = pair_matches_bool(value);
+        assert_eq!(
+            is_true || is_false,
+            families.contains(&Family::Bool),
+            "Bool on {value:?}"
+        );
+        assert!(!(is_true && is_false));
+    }
+}
+
+fn pair_matches_bool(value: &str) -> (bool, bool) {
+    (
+        condition_matches("Bool", "true", value),
+        condition_matches("Bool", "false", value),
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever the request value, a typed operator and its negated form never both match.
+    #[test]
+    fn typed_operator_and_its_negation_never_both_match(value in "[a-z0-9:./+=-]{0,14}") {
+        for (positive, negated, policy_value, _) in TYPED_PAIRS {
+            let (yes, no) = pair_matches(positive, negated, policy_value, &value);
+            prop_assert!(!(yes && no), "{} and {} both match {:?}", positive, negated, value);
+        }
+        let (is_true, is_false) = pair_matches_bool(&value);
+        prop_assert!(!(is_true && is_false));
+    }
 
     #[test]
     fn adding_deny_never_allows(

@@ -224,3 +224,68 @@ fn session_trace_lists_layers() {
     assert_eq!(no_session.layers.len(), 1);
     assert_eq!(no_session.decision, Decision::Allow);
 }
+
+#[test]
+fn for_any_value_if_exists_on_a_missing_key_is_explained() {
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*","Condition":{"ForAnyValue:StringEqualsIfExists":{"aws:TagKeys":["team"]}}}]}"#;
+    let policy = Policy::parse(doc, &ParseOptions::new(PolicyKind::Identity)).expect("valid");
+    let ctx = Context::new();
+    let req = Request {
+        principal: None,
+        action: "sqs:ListQueues",
+        resource: Some("*"),
+        context: &ctx,
+    };
+    let (decision, trace) = policy.evaluate_traced(&req);
+    assert_eq!(decision, Decision::ImplicitDeny);
+    let condition = &trace.statements[0].conditions[0];
+    assert!(!condition.result && condition.key_missing);
+    let text = render_trace_text(decision, &trace);
+    assert!(
+        text.contains("[FAIL (KEY MISSING)] ForAnyValue:StringEqualsIfExists aws:TagKeys"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ForAnyValue: is false when the key is missing, IfExists notwithstanding"),
+        "{text}"
+    );
+}
+
+#[test]
+fn wrong_typed_request_value_is_explained() {
+    for (operator, value, type_name) in [
+        ("NotIpAddress", "not-an-ip", "an IP address"),
+        ("NumericNotEquals", "ten", "a number"),
+        ("DateNotEquals", "yesterday", "a date"),
+        ("ArnNotLike", "not-an-arn", "an ARN"),
+    ] {
+        let policy_value = match operator {
+            "NotIpAddress" => "10.0.0.0/8",
+            "NumericNotEquals" => "10",
+            "DateNotEquals" => "2020-01-01T00:00:00Z",
+            _ => "arn:aws:iam::*:role/*",
+        };
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"{operator}":{{"k:v":"{policy_value}"}}}}}}]}}"#
+        );
+        let policy = Policy::parse(&doc, &ParseOptions::new(PolicyKind::Identity)).expect("valid");
+        let mut ctx = Context::new();
+        ctx.insert("k:v", ContextValue::Single(value.into()));
+        let req = Request {
+            principal: None,
+            action: "s3:GetObject",
+            resource: Some("arn:aws:s3:::b/k"),
+            context: &ctx,
+        };
+        let (decision, trace) = policy.evaluate_traced(&req);
+        assert_eq!(decision, Decision::ImplicitDeny, "{operator} on {value:?}");
+        let condition = &trace.statements[0].conditions[0];
+        assert!(!condition.result && !condition.key_missing);
+        let note = condition.note.as_deref().unwrap_or_default();
+        assert!(
+            note.contains(&format!("a request value is not {type_name}")),
+            "{operator}: {note}"
+        );
+        assert!(render_trace_text(decision, &trace).contains(note));
+    }
+}
