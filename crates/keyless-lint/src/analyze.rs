@@ -333,12 +333,12 @@ fn set_tenancy(scenario: &mut Scenario, claim: &TenancyClaim, value: &str) {
 }
 
 impl Analyzer<'_> {
-    fn emit(&mut self, draft: Draft, provider: Option<&Provider>) {
+    fn emit(&mut self, draft: Draft) {
         let mut severity = draft.severity;
         let mut message = draft.message;
         let mut counter_example: Option<CounterExample> = None;
         for scenario in &draft.scenarios {
-            let candidate = scenario.verify(self.policy, self.opts.mode, provider);
+            let candidate = scenario.verify(self.policy, self.opts.mode);
             let verified = candidate.verified;
             if verified || counter_example.is_none() {
                 counter_example = Some(candidate);
@@ -389,7 +389,7 @@ impl Analyzer<'_> {
                 format!("{what}; policy variables would be literal text."),
             )
         };
-        self.emit(Draft::new(rules::VERSION, severity, pointer, message), None);
+        self.emit(Draft::new(rules::VERSION, severity, pointer, message));
     }
 
     fn statement(&mut self, statement: &Statement) {
@@ -436,9 +436,7 @@ impl Analyzer<'_> {
                     Severity::Medium,
                     statement.action().pointer(),
                     "A SAML provider is trusted only for sts:AssumeRoleWithWebIdentity; the statement never applies.".to_string(),
-                ),
-                None,
-            );
+                ));
         }
         if !web_identity {
             return;
@@ -463,9 +461,7 @@ impl Analyzer<'_> {
                         names.len(),
                         names.join(", ")
                     ),
-                ),
-                None,
-            );
+                ));
         }
         for provider in &analysed {
             self.provider_checks(statement, provider);
@@ -538,8 +534,7 @@ impl Analyzer<'_> {
                 &format!("arn:aws:iam::{FOREIGN_ACCOUNT}:root"),
             ));
         }
-        let provider = providers.first().cloned();
-        self.emit(draft, provider.as_ref());
+        self.emit(draft);
     }
 
     fn action_checks(&mut self, statement: &Statement, web_identity: bool) {
@@ -562,9 +557,7 @@ impl Analyzer<'_> {
                     Severity::Medium,
                     action.pointer(),
                     format!("The trust statement for an OIDC provider uses {what}; only sts:AssumeRoleWithWebIdentity (and sts:TagSession) is needed."),
-                ),
-                None,
-            );
+                ));
         }
         if !web_identity {
             let listed: Vec<&str> = action.values().iter().map(|v| v.text()).collect();
@@ -577,9 +570,7 @@ impl Analyzer<'_> {
                         "An OIDC provider is trusted only for {}; web identity tokens need sts:AssumeRoleWithWebIdentity, so the statement never applies.",
                         listed.join(", ")
                     ),
-                ),
-                None,
-            );
+                ));
         }
     }
 
@@ -587,19 +578,16 @@ impl Analyzer<'_> {
         for condition in statement.conditions() {
             let op = condition.operator();
             if condition.values().is_empty() {
-                self.emit(
-                    Draft::new(
-                        rules::EMPTY_ARRAY,
-                        Severity::Low,
-                        condition.pointer(),
-                        format!(
-                            "{} on {} lists no values.",
-                            condition.operator_text(),
-                            condition.key()
-                        ),
+                self.emit(Draft::new(
+                    rules::EMPTY_ARRAY,
+                    Severity::Low,
+                    condition.pointer(),
+                    format!(
+                        "{} on {} lists no values.",
+                        condition.operator_text(),
+                        condition.key()
                     ),
-                    None,
-                );
+                ));
             }
             if op.kind == OperatorKind::Null && op.set_qualifier.is_some() {
                 self.emit(
@@ -612,9 +600,7 @@ impl Analyzer<'_> {
                             condition.operator_text(),
                             condition.key()
                         ),
-                    ),
-                    None,
-                );
+                    ));
             }
             if op.family() != OperatorFamily::String {
                 continue;
@@ -634,24 +620,19 @@ impl Analyzer<'_> {
                                 condition.operator_text(),
                                 condition.key()
                             ),
-                        ),
-                        None,
-                    );
+                        ));
                 }
                 if like && op.set_qualifier.is_none() && parsed.is_exact() {
-                    self.emit(
-                        Draft::new(
-                            rules::LIKE_WITHOUT_WILDCARD,
-                            Severity::Info,
-                            value.pointer(),
-                            format!(
-                                "{:?} under {} has no wildcard; it is an exact match.",
-                                value.text(),
-                                condition.operator_text()
-                            ),
+                    self.emit(Draft::new(
+                        rules::LIKE_WITHOUT_WILDCARD,
+                        Severity::Info,
+                        value.pointer(),
+                        format!(
+                            "{:?} under {} has no wildcard; it is an exact match.",
+                            value.text(),
+                            condition.operator_text()
                         ),
-                        None,
-                    );
+                    ));
                 }
             }
         }
@@ -699,10 +680,8 @@ impl Analyzer<'_> {
                     }
                     draft = draft.scenario(scenario);
                 }
-                self.emit(draft, Some(provider));
-            } else {
-                self.emit(draft, None);
             }
+            self.emit(draft);
         }
     }
 
@@ -769,9 +748,7 @@ impl Analyzer<'_> {
                             if open { "true" } else { "false" }
                         ),
                     )
-                    .scenario(scenario),
-                    Some(provider),
-                );
+                    .scenario(scenario));
                 continue;
             }
             if op.if_exists {
@@ -812,7 +789,6 @@ impl Analyzer<'_> {
                             .unwrap_or_default()
                     ))
                     .scenario(scenario),
-                    Some(provider),
                 );
             }
             if op.set_qualifier == Some(SetQualifier::ForAllValues)
@@ -833,7 +809,6 @@ impl Analyzer<'_> {
                         ),
                     )
                     .scenario(scenario),
-                    Some(provider),
                 );
             }
         }
@@ -852,9 +827,7 @@ impl Analyzer<'_> {
                             Severity::Medium,
                             condition.pointer(),
                             "The amr condition admits \"unauthenticated\": guest identities of the pool can assume the role.".to_string(),
-                        ),
-                        Some(provider),
-                    );
+                        ));
                 }
             }
         }
@@ -875,9 +848,7 @@ impl Analyzer<'_> {
                         Severity::Medium,
                         condition.pointer(),
                         "accounts.google.com:aud carries azp when the token has one; nothing else (oaud, sub, organization) is pinned.".to_string(),
-                    ),
-                    Some(provider),
-                );
+                    ));
             }
         }
     }
@@ -903,15 +874,12 @@ impl Analyzer<'_> {
                 "a token the issuer minted for another client ID it shares with this provider is accepted",
             )
         };
-        self.emit(
-            Draft::new(
-                rules::MISSING_AUD,
-                severity,
-                &provider.pointer,
-                format!("No condition restricts {}:aud; {why}.", provider.prefix),
-            ),
-            Some(provider),
-        );
+        self.emit(Draft::new(
+            rules::MISSING_AUD,
+            severity,
+            &provider.pointer,
+            format!("No condition restricts {}:aud; {why}.", provider.prefix),
+        ));
     }
 
     fn tenancy(
@@ -1052,7 +1020,6 @@ impl Analyzer<'_> {
                     )
                     .fix(fix)
                     .scenario(scenario.clone()),
-                    Some(provider),
                 );
                 let weaker = match &weakest {
                     None => true,
@@ -1074,9 +1041,7 @@ impl Analyzer<'_> {
                             condition.key()
                         ),
                     )
-                    .scenario(scenario),
-                    Some(provider),
-                );
+                    .scenario(scenario));
             }
         }
         if !effective.is_empty() {
@@ -1097,7 +1062,7 @@ impl Analyzer<'_> {
             for scenario in &attackers {
                 draft = draft.scenario(scenario.clone());
             }
-            self.emit(draft, Some(provider));
+            self.emit(draft);
         }
         if let Some(rule) = profile.no_tenancy_rule {
             let claims: Vec<String> = profile
@@ -1146,7 +1111,7 @@ impl Analyzer<'_> {
             for scenario in attackers {
                 draft = draft.scenario(scenario);
             }
-            self.emit(draft, Some(provider));
+            self.emit(draft);
         }
     }
 
@@ -1233,9 +1198,7 @@ impl Analyzer<'_> {
                                 Severity::Info,
                                 value.pointer(),
                                 format!("{text:?} trusts a GitHub environment; it is only as strong as the environment's protection rules."),
-                            ),
-                            Some(provider),
-                        );
+                            ));
                     }
                     if exact_on(&["ref", "environment"]) {
                         continue;
@@ -1261,9 +1224,7 @@ impl Analyzer<'_> {
                                     provider.prefix
                                 ),
                             )
-                            .scenario(scenario),
-                            Some(provider),
-                        );
+                            .scenario(scenario));
                     }
                 }
             }
@@ -1317,9 +1278,7 @@ impl Analyzer<'_> {
                 .fix(format!(
                     "Also pin the immutable ID: StringEquals {}:{which}.",
                     provider.prefix
-                )),
-                Some(provider),
-            );
+                )));
         }
     }
 
@@ -1387,7 +1346,6 @@ impl Analyzer<'_> {
                 ),
             )
             .scenario(scenario),
-            Some(provider),
         );
         true
     }

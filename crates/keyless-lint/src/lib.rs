@@ -115,6 +115,16 @@ pub enum KeyMode {
     All,
 }
 
+impl KeyMode {
+    /// The STS setting of the same name.
+    pub(crate) fn condition_keys(self) -> keyless_sts::model::ConditionKeyMode {
+        match self {
+            KeyMode::Aws => keyless_sts::model::ConditionKeyMode::Aws,
+            KeyMode::All => keyless_sts::model::ConditionKeyMode::All,
+        }
+    }
+}
+
 impl FromStr for KeyMode {
     type Err = String;
 
