@@ -235,7 +235,7 @@ pub struct FileReport {
 /// finding carrying the parser's message and pointer (plus `GEN-SIZE` when over quota).
 pub fn lint_policy(doc: &str, opts: &LintOptions) -> LintReport {
     let mut findings = Vec::new();
-    let size = locate::policy_size(doc);
+    let size = keyless_policy::policy_size(doc);
     if size > opts.max_trust_chars {
         findings.push(Finding {
             rule: rules::SIZE,
@@ -289,4 +289,53 @@ pub fn exceeds(reports: &[FileReport], fail_on: Severity) -> bool {
     reports.iter().any(|r| {
         r.report.parse_error.is_some() || r.report.findings.iter().any(|f| f.severity >= fail_on)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size `GEN-SIZE` reports for `doc`.
+    fn reported_size(doc: &str) -> usize {
+        let opts = LintOptions {
+            max_trust_chars: 0,
+            ..LintOptions::default()
+        };
+        let report = lint_policy(doc, &opts);
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.rule == rules::SIZE)
+            .expect("over a zero quota");
+        finding
+            .message
+            .strip_prefix("The trust policy has ")
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(n, _)| n.parse().ok())
+            .expect("the size leads the message")
+    }
+
+    #[test]
+    fn size_is_the_one_keyless_policy_counts() {
+        for doc in [
+            "{ \"a b\" : 1 }",
+            "{\"a\\\" \":1}",
+            "{\n\t\"Version\" :\r\n \"2012-10-17\" }",
+            // Not JSON whitespace (RFC 8259 `ws`), so counted: outside a string they are not
+            // whitespace to a JSON reader, and the document does not parse.
+            "{\u{a0}\"a\":1}",
+            "{\u{85}\"a\":1}",
+            "{\u{b}\"a\":1}\u{c}",
+            "{\"Sid\": \"with\u{a0}no-break and\ttab\"}",
+        ] {
+            assert_eq!(
+                reported_size(doc),
+                keyless_policy::policy_size(doc),
+                "{doc:?}"
+            );
+        }
+        assert_eq!(reported_size("{ \"a b\" : 1 }"), 9);
+        assert_eq!(reported_size("{\"a\\\" \":1}"), 10);
+        assert_eq!(reported_size("{\u{a0}\"a\":1}"), 8);
+    }
 }
