@@ -1,15 +1,15 @@
 //! The detectors.
 
 use keyless_policy::{
-    ActionElement, Condition, Effect, ElementValue, OperatorFamily, OperatorKind, Policy,
+    ActionElement, Case, Condition, Effect, ElementValue, OperatorFamily, OperatorKind, Policy,
     PolicyError, PrincipalElement, PrincipalType, SetQualifier, Statement,
 };
 
-use crate::glob::{Token, Value};
 use crate::provider::{
     ClaimShape, Provider, SubjectFormat, TenancyClaim, federated_prefix, is_oidc_key,
     is_saml_provider, url_prefix,
 };
+use crate::value::{Token, Value};
 use crate::witness::{
     Claim, Scenario, WEB_IDENTITY, aws_caller_baseline, baseline, string_condition_admits,
     subject_format,
@@ -160,7 +160,7 @@ fn action_applies(element: &ActionElement, action: &str) -> bool {
     let listed = element
         .values()
         .iter()
-        .any(|v| Value::new(v.text(), false, true).matches(action, true));
+        .any(|v| Value::new(v.text(), false, true).matches(action, Case::AsciiInsensitive));
     listed != element.is_not_action()
 }
 
@@ -1311,14 +1311,15 @@ impl Analyzer<'_> {
             None if parsed.is_exact() => return false,
             None => format!("{prefix}x"),
         };
-        let ignore_case = matches!(
-            condition.operator().kind,
-            OperatorKind::StringEqualsIgnoreCase
-        );
+        let case = if condition.operator().kind == OperatorKind::StringEqualsIgnoreCase {
+            Case::Insensitive
+        } else {
+            Case::Sensitive
+        };
         let admitted: Vec<(String, &str)> = probes
             .iter()
             .map(|(suffix, what)| (format!("{base_subject}{suffix}"), *what))
-            .filter(|(probe, _)| parsed.matches(probe, ignore_case))
+            .filter(|(probe, _)| parsed.matches(probe, case))
             .collect();
         let Some((first, _)) = admitted.first() else {
             return false;
@@ -1430,7 +1431,7 @@ mod tests {
             let r = reach(&value, ClaimShape::Subject, format);
             let attacker = attacker_value(&value, r, &claim, format).expect("broad");
             assert_eq!(attacker, expected);
-            assert!(value.matches(&attacker, false));
+            assert!(value.matches(&attacker, Case::Sensitive));
         }
     }
 }

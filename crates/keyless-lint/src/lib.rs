@@ -8,11 +8,11 @@
 //! as medium at most. Reports render as text, JSON or SARIF 2.1.0. No I/O.
 
 mod analyze;
-mod glob;
 mod locate;
 mod provider;
 mod render;
 mod rules;
+mod value;
 mod witness;
 
 use std::cmp::Ordering;

@@ -3,14 +3,14 @@
 
 use keyless_oidc::jwt::ClaimValue;
 use keyless_policy::{
-    Condition, Context, ContextValue, Decision, OperatorFamily, OperatorKind, Policy, Principal,
-    Request, SetQualifier, Statement,
+    Case, Condition, Context, ContextValue, Decision, OperatorFamily, OperatorKind, Policy,
+    Principal, Request, SetQualifier, Statement,
 };
 use keyless_sts::condition_keys;
 use serde_json::{Map, Value as Json};
 
-use crate::glob::Value;
 use crate::provider::{Provider, SubjectFormat};
+use crate::value::Value;
 use crate::{CounterExample, KeyMode};
 
 /// The action of web identity federation.
@@ -179,14 +179,18 @@ pub(crate) fn string_condition_admits(
             | OperatorKind::ArnNotLike
             | OperatorKind::ArnNotEquals
     );
-    let ignore_case = matches!(
+    let case = if matches!(
         op.kind,
         OperatorKind::StringEqualsIgnoreCase | OperatorKind::StringNotEqualsIgnoreCase
-    );
+    ) {
+        Case::Insensitive
+    } else {
+        Case::Sensitive
+    };
     let any = condition
         .values()
         .iter()
-        .any(|v| Value::new(v.text(), variables, wildcards).matches(candidate, ignore_case));
+        .any(|v| Value::new(v.text(), variables, wildcards).matches(candidate, case));
     any != op.is_negated()
 }
 
@@ -402,7 +406,62 @@ pub(crate) fn aws_caller_baseline(
 
 #[cfg(test)]
 mod tests {
+    use keyless_policy::{ParseOptions, PolicyKind};
+
     use super::*;
+
+    #[test]
+    fn string_matching_is_the_evaluators() {
+        for (operator, value, candidate) in [
+            (
+                "StringLike",
+                "project_path:mygroup*",
+                "project_path:mygroup-evil/x",
+            ),
+            ("StringLike", "a?c", "a\u{e9}c"),
+            ("StringNotLike", "x*", "y"),
+            ("StringEquals", "a*", "a*"),
+            ("StringEquals", "a*", "ab"),
+            ("StringEqualsIgnoreCase", "\u{c9}COLE", "\u{e9}cole"),
+            ("StringEqualsIgnoreCase", "\u{130}", "i\u{307}"),
+            ("StringNotEqualsIgnoreCase", "ABC", "abc"),
+            ("StringLike", "${aws:missing, 'dflt'}", "dflt"),
+            ("StringLike", "${aws:missing}", "x"),
+        ] {
+            let doc = serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "sts:AssumeRole",
+                    "Condition": {operator: {"test:key": value}}
+                }]
+            })
+            .to_string();
+            let policy = Policy::parse(
+                &doc,
+                &ParseOptions {
+                    kind: PolicyKind::Trust,
+                    max_chars: None,
+                },
+            )
+            .expect("valid policy");
+            let mut context = Context::new();
+            context.insert("test:key", ContextValue::Single(candidate.into()));
+            let decision = policy.evaluate(&Request {
+                principal: Some(Principal::Aws("arn:aws:iam::123456789012:root")),
+                action: "sts:AssumeRole",
+                resource: None,
+                context: &context,
+            });
+            let condition = &policy.statements()[0].conditions()[0];
+            assert_eq!(
+                string_condition_admits(condition, candidate, true),
+                decision == Decision::Allow,
+                "{operator} {value:?} {candidate:?}"
+            );
+        }
+    }
 
     #[test]
     fn context_is_the_one_the_sts_builds() {
