@@ -1,15 +1,15 @@
 //! The detectors.
 
 use keyless_policy::{
-    ActionElement, Condition, Effect, ElementValue, OperatorFamily, OperatorKind, Policy,
+    ActionElement, Case, Condition, Effect, ElementValue, OperatorFamily, OperatorKind, Policy,
     PolicyError, PrincipalElement, PrincipalType, SetQualifier, Statement,
 };
 
-use crate::glob::{Token, Value};
 use crate::provider::{
     ClaimShape, Provider, SubjectFormat, TenancyClaim, federated_prefix, is_oidc_key,
     is_saml_provider, url_prefix,
 };
+use crate::value::{Token, Value};
 use crate::witness::{
     Claim, Scenario, WEB_IDENTITY, aws_caller_baseline, baseline, string_condition_admits,
     subject_format,
@@ -160,7 +160,7 @@ fn action_applies(element: &ActionElement, action: &str) -> bool {
     let listed = element
         .values()
         .iter()
-        .any(|v| Value::new(v.text(), false, true).matches(action, true));
+        .any(|v| Value::new(v.text(), false, true).matches(action, Case::AsciiInsensitive));
     listed != element.is_not_action()
 }
 
@@ -338,12 +338,12 @@ fn set_tenancy(scenario: &mut Scenario, claim: &TenancyClaim, value: &str) {
 }
 
 impl Analyzer<'_> {
-    fn emit(&mut self, draft: Draft, provider: Option<&Provider>) {
+    fn emit(&mut self, draft: Draft) {
         let mut severity = draft.severity;
         let mut message = draft.message;
         let mut counter_example: Option<CounterExample> = None;
         for scenario in &draft.scenarios {
-            let candidate = scenario.verify(self.policy, self.opts.mode, provider);
+            let candidate = scenario.verify(self.policy, self.opts.mode);
             let verified = candidate.verified;
             if verified || counter_example.is_none() {
                 counter_example = Some(candidate);
@@ -394,7 +394,7 @@ impl Analyzer<'_> {
                 format!("{what}; policy variables would be literal text."),
             )
         };
-        self.emit(Draft::new(rules::VERSION, severity, pointer, message), None);
+        self.emit(Draft::new(rules::VERSION, severity, pointer, message));
     }
 
     fn statement(&mut self, statement: &Statement) {
@@ -441,9 +441,7 @@ impl Analyzer<'_> {
                     Severity::Medium,
                     statement.action().pointer(),
                     "A SAML provider is trusted only for sts:AssumeRoleWithWebIdentity; the statement never applies.".to_string(),
-                ),
-                None,
-            );
+                ));
         }
         if !web_identity {
             return;
@@ -468,9 +466,7 @@ impl Analyzer<'_> {
                         names.len(),
                         names.join(", ")
                     ),
-                ),
-                None,
-            );
+                ));
         }
         for provider in &analysed {
             self.provider_checks(statement, provider);
@@ -543,8 +539,7 @@ impl Analyzer<'_> {
                 &format!("arn:aws:iam::{FOREIGN_ACCOUNT}:root"),
             ));
         }
-        let provider = providers.first().cloned();
-        self.emit(draft, provider.as_ref());
+        self.emit(draft);
     }
 
     fn action_checks(&mut self, statement: &Statement, web_identity: bool) {
@@ -567,9 +562,7 @@ impl Analyzer<'_> {
                     Severity::Medium,
                     action.pointer(),
                     format!("The trust statement for an OIDC provider uses {what}; only sts:AssumeRoleWithWebIdentity (and sts:TagSession) is needed."),
-                ),
-                None,
-            );
+                ));
         }
         if !web_identity {
             let listed: Vec<&str> = action.values().iter().map(|v| v.text()).collect();
@@ -582,9 +575,7 @@ impl Analyzer<'_> {
                         "An OIDC provider is trusted only for {}; web identity tokens need sts:AssumeRoleWithWebIdentity, so the statement never applies.",
                         listed.join(", ")
                     ),
-                ),
-                None,
-            );
+                ));
         }
     }
 
@@ -592,19 +583,16 @@ impl Analyzer<'_> {
         for condition in statement.conditions() {
             let op = condition.operator();
             if condition.values().is_empty() {
-                self.emit(
-                    Draft::new(
-                        rules::EMPTY_ARRAY,
-                        Severity::Low,
-                        condition.pointer(),
-                        format!(
-                            "{} on {} lists no values.",
-                            condition.operator_text(),
-                            condition.key()
-                        ),
+                self.emit(Draft::new(
+                    rules::EMPTY_ARRAY,
+                    Severity::Low,
+                    condition.pointer(),
+                    format!(
+                        "{} on {} lists no values.",
+                        condition.operator_text(),
+                        condition.key()
                     ),
-                    None,
-                );
+                ));
             }
             if op.kind == OperatorKind::Null && op.set_qualifier.is_some() {
                 self.emit(
@@ -617,9 +605,7 @@ impl Analyzer<'_> {
                             condition.operator_text(),
                             condition.key()
                         ),
-                    ),
-                    None,
-                );
+                    ));
             }
             if op.family() != OperatorFamily::String {
                 continue;
@@ -639,24 +625,19 @@ impl Analyzer<'_> {
                                 condition.operator_text(),
                                 condition.key()
                             ),
-                        ),
-                        None,
-                    );
+                        ));
                 }
                 if like && op.set_qualifier.is_none() && parsed.is_exact() {
-                    self.emit(
-                        Draft::new(
-                            rules::LIKE_WITHOUT_WILDCARD,
-                            Severity::Info,
-                            value.pointer(),
-                            format!(
-                                "{:?} under {} has no wildcard; it is an exact match.",
-                                value.text(),
-                                condition.operator_text()
-                            ),
+                    self.emit(Draft::new(
+                        rules::LIKE_WITHOUT_WILDCARD,
+                        Severity::Info,
+                        value.pointer(),
+                        format!(
+                            "{:?} under {} has no wildcard; it is an exact match.",
+                            value.text(),
+                            condition.operator_text()
                         ),
-                        None,
-                    );
+                    ));
                 }
             }
         }
@@ -704,10 +685,8 @@ impl Analyzer<'_> {
                     }
                     draft = draft.scenario(scenario);
                 }
-                self.emit(draft, Some(provider));
-            } else {
-                self.emit(draft, None);
             }
+            self.emit(draft);
         }
     }
 
@@ -774,9 +753,7 @@ impl Analyzer<'_> {
                             if open { "true" } else { "false" }
                         ),
                     )
-                    .scenario(scenario),
-                    Some(provider),
-                );
+                    .scenario(scenario));
                 continue;
             }
             if op.if_exists && fails_open(condition) {
@@ -817,7 +794,6 @@ impl Analyzer<'_> {
                             .unwrap_or_default()
                     ))
                     .scenario(scenario),
-                    Some(provider),
                 );
             }
             if op.set_qualifier == Some(SetQualifier::ForAllValues)
@@ -838,7 +814,6 @@ impl Analyzer<'_> {
                         ),
                     )
                     .scenario(scenario),
-                    Some(provider),
                 );
             }
         }
@@ -857,9 +832,7 @@ impl Analyzer<'_> {
                             Severity::Medium,
                             condition.pointer(),
                             "The amr condition admits \"unauthenticated\": guest identities of the pool can assume the role.".to_string(),
-                        ),
-                        Some(provider),
-                    );
+                        ));
                 }
             }
         }
@@ -880,9 +853,7 @@ impl Analyzer<'_> {
                         Severity::Medium,
                         condition.pointer(),
                         "accounts.google.com:aud carries azp when the token has one; nothing else (oaud, sub, organization) is pinned.".to_string(),
-                    ),
-                    Some(provider),
-                );
+                    ));
             }
         }
     }
@@ -908,15 +879,12 @@ impl Analyzer<'_> {
                 "a token the issuer minted for another client ID it shares with this provider is accepted",
             )
         };
-        self.emit(
-            Draft::new(
-                rules::MISSING_AUD,
-                severity,
-                &provider.pointer,
-                format!("No condition restricts {}:aud; {why}.", provider.prefix),
-            ),
-            Some(provider),
-        );
+        self.emit(Draft::new(
+            rules::MISSING_AUD,
+            severity,
+            &provider.pointer,
+            format!("No condition restricts {}:aud; {why}.", provider.prefix),
+        ));
     }
 
     fn tenancy(
@@ -1055,7 +1023,6 @@ impl Analyzer<'_> {
                     )
                     .fix(fix)
                     .scenario(scenario.clone()),
-                    Some(provider),
                 );
                 let weaker = match &weakest {
                     None => true,
@@ -1077,9 +1044,7 @@ impl Analyzer<'_> {
                             condition.key()
                         ),
                     )
-                    .scenario(scenario),
-                    Some(provider),
-                );
+                    .scenario(scenario));
             }
         }
         if !effective.is_empty() {
@@ -1100,7 +1065,7 @@ impl Analyzer<'_> {
             for scenario in &attackers {
                 draft = draft.scenario(scenario.clone());
             }
-            self.emit(draft, Some(provider));
+            self.emit(draft);
         }
         if let Some(rule) = profile.no_tenancy_rule {
             let claims: Vec<String> = profile
@@ -1149,7 +1114,7 @@ impl Analyzer<'_> {
             for scenario in attackers {
                 draft = draft.scenario(scenario);
             }
-            self.emit(draft, Some(provider));
+            self.emit(draft);
         }
     }
 
@@ -1236,9 +1201,7 @@ impl Analyzer<'_> {
                                 Severity::Info,
                                 value.pointer(),
                                 format!("{text:?} trusts a GitHub environment; it is only as strong as the environment's protection rules."),
-                            ),
-                            Some(provider),
-                        );
+                            ));
                     }
                     if exact_on(&["ref", "environment"]) {
                         continue;
@@ -1264,9 +1227,7 @@ impl Analyzer<'_> {
                                     provider.prefix
                                 ),
                             )
-                            .scenario(scenario),
-                            Some(provider),
-                        );
+                            .scenario(scenario));
                     }
                 }
             }
@@ -1320,9 +1281,7 @@ impl Analyzer<'_> {
                 .fix(format!(
                     "Also pin the immutable ID: StringEquals {}:{which}.",
                     provider.prefix
-                )),
-                Some(provider),
-            );
+                )));
         }
     }
 
@@ -1355,14 +1314,15 @@ impl Analyzer<'_> {
             None if parsed.is_exact() => return false,
             None => format!("{prefix}x"),
         };
-        let ignore_case = matches!(
-            condition.operator().kind,
-            OperatorKind::StringEqualsIgnoreCase
-        );
+        let case = if condition.operator().kind == OperatorKind::StringEqualsIgnoreCase {
+            Case::Insensitive
+        } else {
+            Case::Sensitive
+        };
         let admitted: Vec<(String, &str)> = probes
             .iter()
             .map(|(suffix, what)| (format!("{base_subject}{suffix}"), *what))
-            .filter(|(probe, _)| parsed.matches(probe, ignore_case))
+            .filter(|(probe, _)| parsed.matches(probe, case))
             .collect();
         let Some((first, _)) = admitted.first() else {
             return false;
@@ -1390,7 +1350,6 @@ impl Analyzer<'_> {
                 ),
             )
             .scenario(scenario),
-            Some(provider),
         );
         true
     }
@@ -1475,7 +1434,7 @@ mod tests {
             let r = reach(&value, ClaimShape::Subject, format);
             let attacker = attacker_value(&value, r, &claim, format).expect("broad");
             assert_eq!(attacker, expected);
-            assert!(value.matches(&attacker, false));
+            assert!(value.matches(&attacker, Case::Sensitive));
         }
     }
 }

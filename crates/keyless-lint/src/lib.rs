@@ -8,11 +8,11 @@
 //! as medium at most. Reports render as text, JSON or SARIF 2.1.0. No I/O.
 
 mod analyze;
-mod glob;
 mod locate;
 mod provider;
 mod render;
 mod rules;
+mod value;
 mod witness;
 
 use std::cmp::Ordering;
@@ -113,6 +113,16 @@ pub enum KeyMode {
     /// Every claim of the token is a condition key (keyless's default).
     #[default]
     All,
+}
+
+impl KeyMode {
+    /// The STS setting of the same name.
+    pub(crate) fn condition_keys(self) -> keyless_sts::model::ConditionKeyMode {
+        match self {
+            KeyMode::Aws => keyless_sts::model::ConditionKeyMode::Aws,
+            KeyMode::All => keyless_sts::model::ConditionKeyMode::All,
+        }
+    }
 }
 
 impl FromStr for KeyMode {
@@ -225,7 +235,7 @@ pub struct FileReport {
 /// finding carrying the parser's message and pointer (plus `GEN-SIZE` when over quota).
 pub fn lint_policy(doc: &str, opts: &LintOptions) -> LintReport {
     let mut findings = Vec::new();
-    let size = locate::policy_size(doc);
+    let size = keyless_policy::policy_size(doc);
     if size > opts.max_trust_chars {
         findings.push(Finding {
             rule: rules::SIZE,
@@ -279,4 +289,53 @@ pub fn exceeds(reports: &[FileReport], fail_on: Severity) -> bool {
     reports.iter().any(|r| {
         r.report.parse_error.is_some() || r.report.findings.iter().any(|f| f.severity >= fail_on)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size `GEN-SIZE` reports for `doc`.
+    fn reported_size(doc: &str) -> usize {
+        let opts = LintOptions {
+            max_trust_chars: 0,
+            ..LintOptions::default()
+        };
+        let report = lint_policy(doc, &opts);
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.rule == rules::SIZE)
+            .expect("over a zero quota");
+        finding
+            .message
+            .strip_prefix("The trust policy has ")
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(n, _)| n.parse().ok())
+            .expect("the size leads the message")
+    }
+
+    #[test]
+    fn size_is_the_one_keyless_policy_counts() {
+        for doc in [
+            "{ \"a b\" : 1 }",
+            "{\"a\\\" \":1}",
+            "{\n\t\"Version\" :\r\n \"2012-10-17\" }",
+            // Not JSON whitespace (RFC 8259 `ws`), so counted: outside a string they are not
+            // whitespace to a JSON reader, and the document does not parse.
+            "{\u{a0}\"a\":1}",
+            "{\u{85}\"a\":1}",
+            "{\u{b}\"a\":1}\u{c}",
+            "{\"Sid\": \"with\u{a0}no-break and\ttab\"}",
+        ] {
+            assert_eq!(
+                reported_size(doc),
+                keyless_policy::policy_size(doc),
+                "{doc:?}"
+            );
+        }
+        assert_eq!(reported_size("{ \"a b\" : 1 }"), 9);
+        assert_eq!(reported_size("{\"a\\\" \":1}"), 10);
+        assert_eq!(reported_size("{\u{a0}\"a\":1}"), 8);
+    }
 }

@@ -1,5 +1,4 @@
-//! Source positions: where a JSON pointer's target sits in the document text, and IAM's
-//! size count.
+//! Source positions: where a JSON pointer's target sits in the document text.
 
 use serde::Serialize;
 
@@ -10,31 +9,6 @@ pub struct Position {
     pub line: usize,
     /// Column, from 1, in Unicode code points.
     pub column: usize,
-}
-
-/// Characters of the document excluding whitespace outside string literals (IAM's count).
-pub(crate) fn policy_size(doc: &str) -> usize {
-    let mut count = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in doc.chars() {
-        if in_string {
-            count += 1;
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if !c.is_whitespace() {
-            count += 1;
-            if c == '"' {
-                in_string = true;
-            }
-        }
-    }
-    count
 }
 
 /// The position of a byte offset (clamped to the text).
@@ -251,11 +225,5 @@ mod tests {
         assert_eq!(position(DOC, "/Statement/1"), None);
         assert_eq!(position(DOC, "/Nope"), None);
         assert_eq!(position("{\"a\": [1, 2", "/a/5"), None);
-    }
-
-    #[test]
-    fn size_ignores_whitespace_outside_strings() {
-        assert_eq!(policy_size("{ \"a b\" : 1 }"), 9);
-        assert_eq!(policy_size("{\"a\\\" \":1}"), 10);
     }
 }

@@ -1,5 +1,8 @@
 //! Identity providers: which issuers are shared between organisations, which claim carries
-//! the tenant, what subjects look like, and which claims AWS exposes as condition keys.
+//! the tenant and what subjects look like. Which claims AWS exposes as condition keys is
+//! keyless's STS's knowledge ([`keyless_sts::condition_keys`]), not the linter's.
+
+use keyless_sts::condition_keys::{self, KnownIssuer};
 
 use crate::rules;
 
@@ -168,8 +171,6 @@ pub(crate) struct IssuerProfile {
     pub(crate) tenancy: &'static [TenancyClaim],
     /// Rule reported when no tenancy claim is restricted.
     pub(crate) no_tenancy_rule: Option<&'static str>,
-    /// Provider-specific claims AWS exposes as condition keys (beyond the generic ones).
-    pub(crate) aws_claims: &'static [&'static str],
     /// Claims every token of this issuer carries.
     pub(crate) always_present: &'static [&'static str],
     /// Claims that are multi-valued.
@@ -177,9 +178,6 @@ pub(crate) struct IssuerProfile {
     /// Audience used when no condition fixes one.
     pub(crate) default_audience: &'static str,
 }
-
-/// Claims AWS exposes for every OIDC provider.
-pub(crate) const GENERIC_AWS_CLAIMS: &[&str] = &["aud", "sub", "amr", "azp", "email"];
 
 const fn tc(claim: &'static str, shape: ClaimShape, attacker_value: &'static str) -> TenancyClaim {
     TenancyClaim {
@@ -200,18 +198,6 @@ const GITHUB_TENANCY: &[TenancyClaim] = &[
     tc("repository_id", ClaimShape::Exact, "999999999"),
     tc("repository_owner_id", ClaimShape::Exact, "999999999"),
     tc("repository_owner", ClaimShape::Exact, "attacker-org"),
-];
-const GITHUB_AWS: &[&str] = &[
-    "actor",
-    "actor_id",
-    "enterprise_id",
-    "environment",
-    "job_workflow_ref",
-    "ref",
-    "repository",
-    "repository_id",
-    "repository_owner_id",
-    "workflow",
 ];
 const GITHUB_ALWAYS: &[&str] = &[
     "sub",
@@ -240,17 +226,6 @@ const GITLAB_TENANCY: &[TenancyClaim] = &[
         "attacker-group/attacker-project",
     ),
     tc("namespace_path", ClaimShape::Path, "attacker-group"),
-];
-const GITLAB_AWS: &[&str] = &[
-    "namespace_id",
-    "pipeline_source",
-    "project_id",
-    "ref_protected",
-    "runner_environment",
-    "user_access_level",
-    "user_email",
-    "user_id",
-    "user_login",
 ];
 const GITLAB_ALWAYS: &[&str] = &[
     "sub",
@@ -282,15 +257,6 @@ const BUILDKITE_TENANCY: &[TenancyClaim] = &[
         "99999999-9999-9999-9999-999999999999",
     ),
     tc("organization_slug", ClaimShape::Exact, "attacker-org"),
-];
-const BUILDKITE_AWS: &[&str] = &[
-    "build_branch",
-    "cluster_id",
-    "cluster_name",
-    "organization_id",
-    "organization_slug",
-    "pipeline_id",
-    "pipeline_slug",
 ];
 const TERRAFORM_TENANCY: &[TenancyClaim] = &[
     tc("sub", ClaimShape::Subject, ""),
@@ -353,7 +319,6 @@ static GITHUB: IssuerProfile = IssuerProfile {
     format: SubjectFormat::GitHub,
     tenancy: GITHUB_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: GITHUB_AWS,
     always_present: GITHUB_ALWAYS,
     multi_valued: &[],
     default_audience: "sts.amazonaws.com",
@@ -364,7 +329,6 @@ static GITHUB_PRIVATE: IssuerProfile = IssuerProfile {
     format: SubjectFormat::GitHub,
     tenancy: GITHUB_TENANCY,
     no_tenancy_rule: None,
-    aws_claims: GITHUB_AWS,
     always_present: GITHUB_ALWAYS,
     multi_valued: &[],
     default_audience: "sts.amazonaws.com",
@@ -375,7 +339,6 @@ static GITLAB: IssuerProfile = IssuerProfile {
     format: SubjectFormat::GitLab,
     tenancy: GITLAB_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: GITLAB_AWS,
     always_present: GITLAB_ALWAYS,
     multi_valued: &[],
     default_audience: "https://gitlab.com",
@@ -386,7 +349,6 @@ static BUILDKITE: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Buildkite,
     tenancy: BUILDKITE_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: BUILDKITE_AWS,
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "sts.amazonaws.com",
@@ -397,7 +359,6 @@ static TERRAFORM: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Terraform,
     tenancy: TERRAFORM_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: &[],
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "aws.workload.identity",
@@ -408,7 +369,6 @@ static SHARED_SUB: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: SUB_ONLY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: &[],
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "sts.amazonaws.com",
@@ -419,7 +379,6 @@ static SHARED_AUD: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: AUD_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: &[],
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "example-audience",
@@ -430,7 +389,6 @@ static COGNITO: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: COGNITO_TENANCY,
     no_tenancy_rule: Some(rules::COGNITO_NO_AUD),
-    aws_claims: &[],
     always_present: SUB_AUD,
     multi_valued: &["amr"],
     default_audience: "us-east-1:00000000-0000-0000-0000-000000000000",
@@ -441,7 +399,6 @@ static GOOGLE: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: GOOGLE_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: &["google/organization_number", "oaud"],
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "000000000000-example.apps.googleusercontent.com",
@@ -452,7 +409,6 @@ static AMAZON: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: AMAZON_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: &["app_id", "user_id"],
     always_present: &["app_id", "user_id"],
     multi_valued: &[],
     default_audience: "example-audience",
@@ -463,7 +419,6 @@ static FACEBOOK: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: FACEBOOK_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: &["app_id", "id"],
     always_present: &["app_id", "id"],
     multi_valued: &[],
     default_audience: "example-audience",
@@ -474,7 +429,6 @@ static SENTINEL: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: SENTINEL_TENANCY,
     no_tenancy_rule: Some(rules::NO_TENANCY),
-    aws_claims: &[],
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "api://example",
@@ -485,7 +439,6 @@ static EKS: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Eks,
     tenancy: SUB_ONLY,
     no_tenancy_rule: Some(rules::EKS_WIDE_SA),
-    aws_claims: &[],
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "sts.amazonaws.com",
@@ -496,7 +449,6 @@ static CIRCLECI: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: SUB_ONLY,
     no_tenancy_rule: None,
-    aws_claims: &["oidc.circleci.com/project-id"],
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "example-org-id",
@@ -507,7 +459,6 @@ static PRIVATE: IssuerProfile = IssuerProfile {
     format: SubjectFormat::Generic,
     tenancy: SUB_ONLY,
     no_tenancy_rule: None,
-    aws_claims: &[],
     always_present: SUB_AUD,
     multi_valued: &[],
     default_audience: "sts.amazonaws.com",
@@ -548,14 +499,11 @@ pub(crate) fn classify(host_path: &str) -> &'static IssuerProfile {
         p if SHARED_SUB_ISSUERS.contains(&p) => &SHARED_SUB,
         p if SHARED_AUD_ISSUERS.contains(&p) => &SHARED_AUD,
         p if is_eks(p) => &EKS,
-        p if p.starts_with("token.actions.githubusercontent.com/")
-            || p.starts_with("github.com/enterprises/")
-            || (p.starts_with("token.actions.") && p.ends_with(".ghe.com")) =>
-        {
-            &GITHUB_PRIVATE
-        }
-        p if p.starts_with("oidc.circleci.com/org/") => &CIRCLECI,
-        _ => &PRIVATE,
+        p => match KnownIssuer::of(p) {
+            Some(KnownIssuer::GitHub) => &GITHUB_PRIVATE,
+            Some(KnownIssuer::CircleCi) => &CIRCLECI,
+            _ => &PRIVATE,
+        },
     }
 }
 
@@ -598,9 +546,9 @@ impl Provider {
 }
 
 impl Provider {
-    /// Whether `claim` is a key AWS builds for this provider.
+    /// Whether `claim` is a key AWS builds for this provider, as keyless's STS decides it.
     pub(crate) fn aws_exposes(&self, claim: &str) -> bool {
-        GENERIC_AWS_CLAIMS.contains(&claim) || self.profile.aws_claims.contains(&claim)
+        condition_keys::aws_exposes(&self.prefix, claim)
     }
 
     /// Whether every token of the issuer carries `claim`.
@@ -722,5 +670,130 @@ mod tests {
             Some(SubjectFormat::GitLab)
         );
         assert_eq!(SubjectFormat::detect("x:y"), None);
+    }
+
+    /// A condition-key prefix for every issuer profile, with every GitHub form AWS lists.
+    const PREFIXES: &[&str] = &[
+        "token.actions.githubusercontent.com",
+        "token.actions.githubusercontent.com/acme",
+        "github.com/enterprises/acme",
+        "token.actions.acme.ghe.com",
+        "gitlab.com",
+        "GitLab.com",
+        "gitlab.example.com",
+        "agent.buildkite.com",
+        "agent.eu.buildkite.dev",
+        "app.terraform.io",
+        "cognito-identity.amazonaws.com",
+        "accounts.google.com",
+        "www.amazon.com",
+        "graph.facebook.com",
+        "sts.windows.net/33e01921-4d64-4f8c-a055-5bdaffd5e33d",
+        "oidc.codefresh.io",
+        "api.pulumi.com/oidc",
+        "oidc.eks.eu-west-1.amazonaws.com/id/abc",
+        "oidc.circleci.com/org/1b3e5d7f-aaaa-bbbb-cccc-1234567890ab",
+        "idcs-abc.identity.oraclecloud.com",
+        "private.example.com",
+    ];
+
+    /// Claims worth asking about for `prefix`: the generic and provider-specific keys of the
+    /// STS, every claim the linter's profile names, and claims AWS never exposes.
+    fn claims_for(prefix: &str) -> Vec<&'static str> {
+        let profile = classify(&prefix.to_lowercase());
+        let provider_keys = KnownIssuer::of(prefix).map_or(&[][..], KnownIssuer::aws_claims);
+        let mut claims: Vec<&'static str> = condition_keys::GENERIC_AWS_CLAIMS
+            .iter()
+            .chain(provider_keys)
+            .chain(profile.always_present)
+            .chain(profile.multi_valued)
+            .chain(&[
+                "repository_owner",
+                "project_path",
+                "workflow_ref",
+                "id",
+                "user_id",
+            ])
+            .copied()
+            .chain(profile.tenancy.iter().map(|t| t.claim))
+            .filter(|claim| !claim.contains(':'))
+            .collect();
+        claims.sort_unstable();
+        claims.dedup();
+        claims
+    }
+
+    #[test]
+    fn aws_exposure_is_the_sts_decision() {
+        for prefix in PREFIXES {
+            let provider = Provider::new(
+                &format!("arn:aws:iam::123456789012:oidc-provider/{prefix}"),
+                prefix.to_string(),
+                "/Statement/0/Principal/Federated",
+            );
+            for claim in claims_for(prefix) {
+                assert_eq!(
+                    provider.aws_exposes(claim),
+                    condition_keys::aws_exposes(prefix, claim),
+                    "{prefix}:{claim}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn aws_mode_flags_exactly_the_claims_the_sts_leaves_out() {
+        let opts = crate::LintOptions {
+            mode: crate::KeyMode::Aws,
+            ..crate::LintOptions::default()
+        };
+        for prefix in PREFIXES {
+            for claim in claims_for(prefix) {
+                let key = format!("{prefix}:{claim}");
+                let mut values = serde_json::Map::new();
+                values.insert(format!("{prefix}:aud"), "example-audience".into());
+                values.insert(format!("{prefix}:sub"), "example:subject".into());
+                values.insert(key.clone(), "example-value".into());
+                let doc = serde_json::json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {
+                            "Federated": format!("arn:aws:iam::123456789012:oidc-provider/{prefix}")
+                        },
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {"StringEquals": values}
+                    }]
+                })
+                .to_string();
+                let pointer = format!(
+                    "/Statement/0/Condition/StringEquals/{}",
+                    key.replace('~', "~0").replace('/', "~1")
+                );
+                let flagged = crate::lint_policy(&doc, &opts)
+                    .findings
+                    .iter()
+                    .any(|f| f.rule == rules::UNSUPPORTED_CLAIM && f.pointer == pointer);
+                assert_eq!(
+                    flagged,
+                    !condition_keys::aws_exposes(prefix, claim),
+                    "{key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn enterprise_issuers_are_private_github_issuers() {
+        for prefix in [
+            "token.actions.githubusercontent.com/acme",
+            "github.com/enterprises/acme",
+            "token.actions.acme.ghe.com",
+        ] {
+            let profile = classify(prefix);
+            assert_eq!(profile.format, SubjectFormat::GitHub, "{prefix}");
+            assert!(!profile.shared, "{prefix}");
+            assert_eq!(KnownIssuer::of(prefix), Some(KnownIssuer::GitHub));
+        }
     }
 }

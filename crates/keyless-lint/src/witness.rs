@@ -1,14 +1,16 @@
 //! Counter-examples: token claim sets built for one statement and provider, turned into the
 //! request context keyless's STS would build, and decided by the real evaluator.
 
+use keyless_oidc::jwt::ClaimValue;
 use keyless_policy::{
-    Condition, Context, ContextValue, Decision, OperatorFamily, OperatorKind, Policy, Principal,
-    Request, SetQualifier, Statement,
+    Case, Condition, Context, ContextValue, Decision, OperatorFamily, OperatorKind, Policy,
+    Principal, Request, SetQualifier, Statement,
 };
+use keyless_sts::condition_keys;
 use serde_json::{Map, Value as Json};
 
-use crate::glob::Value;
 use crate::provider::{Provider, SubjectFormat};
+use crate::value::Value;
 use crate::{CounterExample, KeyMode};
 
 /// The action of web identity federation.
@@ -37,6 +39,16 @@ impl Claim {
         match self {
             Claim::Single(s) => ContextValue::Single(s.clone()),
             Claim::Multi(v) => ContextValue::Multi(v.clone()),
+        }
+    }
+
+    /// The claim as it appears in a decoded token.
+    fn to_token(&self) -> ClaimValue {
+        match self {
+            Claim::Single(s) => ClaimValue::String(s.clone()),
+            Claim::Multi(v) => {
+                ClaimValue::Array(v.iter().cloned().map(ClaimValue::String).collect())
+            }
         }
     }
 }
@@ -89,21 +101,21 @@ impl Scenario {
             .map(|(_, v)| v)
     }
 
-    /// The request context keyless's STS builds for these claims under `mode`.
-    fn context(&self, mode: KeyMode, provider: Option<&Provider>) -> Context {
+    /// The request context keyless's STS builds for these claims under `mode`: the keys of
+    /// every claim as [`condition_keys::add_claim`] adds them (the audience is the token's
+    /// one `aud`, the value the STS matches), then the non-claim keys.
+    fn context(&self, mode: KeyMode) -> Context {
         let mut ctx = Context::new();
         if let Some(prefix) = &self.caller.prefix {
             for (claim, value) in &self.claims {
-                let exposed = match (mode, provider) {
-                    (KeyMode::All, _) => true,
-                    (KeyMode::Aws, Some(p)) => p.aws_exposes(&claim.to_lowercase()),
-                    (KeyMode::Aws, None) => {
-                        crate::provider::GENERIC_AWS_CLAIMS.contains(&claim.to_lowercase().as_str())
-                    }
-                };
-                if exposed {
-                    ctx.insert(&format!("{prefix}:{claim}"), value.to_context());
-                }
+                condition_keys::add_claim(
+                    &mut ctx,
+                    prefix,
+                    mode.condition_keys(),
+                    claim,
+                    &value.to_token(),
+                    None,
+                );
             }
         }
         for (key, value) in &self.globals {
@@ -113,13 +125,8 @@ impl Scenario {
     }
 
     /// Evaluates the scenario against the whole policy.
-    pub(crate) fn verify(
-        &self,
-        policy: &Policy,
-        mode: KeyMode,
-        provider: Option<&Provider>,
-    ) -> CounterExample {
-        let context = self.context(mode, provider);
+    pub(crate) fn verify(&self, policy: &Policy, mode: KeyMode) -> CounterExample {
+        let context = self.context(mode);
         let (principal, action) = match self.caller.prefix {
             Some(_) => (Principal::Federated(&self.caller.principal), WEB_IDENTITY),
             None => (Principal::Aws(&self.caller.principal), "sts:AssumeRole"),
@@ -172,14 +179,18 @@ pub(crate) fn string_condition_admits(
             | OperatorKind::ArnNotLike
             | OperatorKind::ArnNotEquals
     );
-    let ignore_case = matches!(
+    let case = if matches!(
         op.kind,
         OperatorKind::StringEqualsIgnoreCase | OperatorKind::StringNotEqualsIgnoreCase
-    );
+    ) {
+        Case::Insensitive
+    } else {
+        Case::Sensitive
+    };
     let any = condition
         .values()
         .iter()
-        .any(|v| Value::new(v.text(), variables, wildcards).matches(candidate, ignore_case));
+        .any(|v| Value::new(v.text(), variables, wildcards).matches(candidate, case));
     any != op.is_negated()
 }
 
@@ -391,4 +402,128 @@ pub(crate) fn aws_caller_baseline(
         }
     }
     scenario
+}
+
+#[cfg(test)]
+mod tests {
+    use keyless_policy::{ParseOptions, PolicyKind};
+
+    use super::*;
+
+    #[test]
+    fn string_matching_is_the_evaluators() {
+        for (operator, value, candidate) in [
+            (
+                "StringLike",
+                "project_path:mygroup*",
+                "project_path:mygroup-evil/x",
+            ),
+            ("StringLike", "a?c", "a\u{e9}c"),
+            ("StringNotLike", "x*", "y"),
+            ("StringEquals", "a*", "a*"),
+            ("StringEquals", "a*", "ab"),
+            ("StringEqualsIgnoreCase", "\u{c9}COLE", "\u{e9}cole"),
+            ("StringEqualsIgnoreCase", "\u{130}", "i\u{307}"),
+            ("StringNotEqualsIgnoreCase", "ABC", "abc"),
+            ("StringLike", "${aws:missing, 'dflt'}", "dflt"),
+            ("StringLike", "${aws:missing}", "x"),
+        ] {
+            let doc = serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "sts:AssumeRole",
+                    "Condition": {operator: {"test:key": value}}
+                }]
+            })
+            .to_string();
+            let policy = Policy::parse(
+                &doc,
+                &ParseOptions {
+                    kind: PolicyKind::Trust,
+                    max_chars: None,
+                },
+            )
+            .expect("valid policy");
+            let mut context = Context::new();
+            context.insert("test:key", ContextValue::Single(candidate.into()));
+            let decision = policy.evaluate(&Request {
+                principal: Some(Principal::Aws("arn:aws:iam::123456789012:root")),
+                action: "sts:AssumeRole",
+                resource: None,
+                context: &context,
+            });
+            let condition = &policy.statements()[0].conditions()[0];
+            assert_eq!(
+                string_condition_admits(condition, candidate, true),
+                decision == Decision::Allow,
+                "{operator} {value:?} {candidate:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn context_is_the_one_the_sts_builds() {
+        let prefix = "token.actions.githubusercontent.com/acme";
+        let mut scenario = Scenario {
+            caller: Caller {
+                principal: format!("arn:aws:iam::123456789012:oidc-provider/{prefix}"),
+                prefix: Some(prefix.to_string()),
+            },
+            claims: Vec::new(),
+            globals: Vec::new(),
+        };
+        scenario.set_str("sub", "repo:acme/app:ref:refs/heads/main");
+        scenario.set_str("aud", "sts.amazonaws.com");
+        scenario.set_str("repository_id", "42");
+        scenario.set_str("repository_owner", "acme");
+        scenario.set("amr", Claim::Multi(vec!["a".into(), "b".into()]));
+        scenario.set_global("sts:RoleSessionName", SESSION_NAME);
+        let token: Vec<(String, ClaimValue)> = scenario
+            .claims
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_token()))
+            .collect();
+        for mode in [KeyMode::Aws, KeyMode::All] {
+            let mut expected = Context::new();
+            condition_keys::add_claims(
+                &mut expected,
+                prefix,
+                mode.condition_keys(),
+                &token,
+                "sts.amazonaws.com",
+                None,
+            );
+            expected.insert(
+                "sts:RoleSessionName",
+                ContextValue::Single(SESSION_NAME.into()),
+            );
+            let sorted = |ctx: &Context| {
+                let mut entries: Vec<(String, ContextValue)> = ctx
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                entries
+            };
+            assert_eq!(
+                sorted(&scenario.context(mode)),
+                sorted(&expected),
+                "{mode:?}"
+            );
+        }
+        assert!(
+            scenario
+                .context(KeyMode::Aws)
+                .get(&format!("{prefix}:repository_id"))
+                .is_some()
+        );
+        assert!(
+            scenario
+                .context(KeyMode::Aws)
+                .get(&format!("{prefix}:repository_owner"))
+                .is_none()
+        );
+    }
 }

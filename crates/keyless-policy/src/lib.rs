@@ -33,6 +33,7 @@ pub use context::{Context, ContextValue};
 pub use error::{PolicyError, PolicyErrorKind};
 pub use json::policy_size;
 pub use parse::{ParseOptions, PolicyKind};
+pub use pattern::{Case, Pattern, Segment};
 pub use request::{Decision, Principal, Request};
 pub use trace::{
     Closest, ConditionTrace, ElementTrace, LayerTrace, PolicyLayer, PolicyTrace, SessionTrace,

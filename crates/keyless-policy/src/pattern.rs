@@ -22,18 +22,62 @@ pub(crate) enum Token {
     },
 }
 
-/// How literal text is compared.
+/// How [`Pattern::matches`] compares text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Case {
-    /// Byte-exact.
+pub enum Case {
+    /// Byte-exact glob: the `String` operators (other than `IgnoreCase`), ARNs, resources.
     Sensitive,
-    /// ASCII letters folded (action names).
+    /// Glob with ASCII letters folded: action names.
     AsciiInsensitive,
+    /// `StringEqualsIgnoreCase`: whole-text equality after Unicode simple lower-casing, `*`
+    /// and `?` compared as themselves.
+    Insensitive,
 }
 
-/// A pre-parsed policy string.
+/// One element of a [`Pattern`], as [`Pattern::segments`] lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment<'a> {
+    /// Literal text, with the `${*}`, `${?}` and `${$}` escapes already replaced.
+    Literal(&'a str),
+    /// `*`: any run of characters, possibly empty.
+    AnyRun,
+    /// `?`: exactly one character.
+    AnyChar,
+    /// `${key}` or `${key, 'default'}`: resolved from the request at evaluation time.
+    Variable,
+}
+
+/// A policy string value as the evaluator reads it: literal text, `*`/`?` wildcards and
+/// policy variables, split once into [`Segment`]s.
+///
+/// ```
+/// use keyless_policy::{Case, Context, Pattern, Segment};
+///
+/// let like = Pattern::new("repo:octo-org/*:ref:refs/heads/${*}", true, true);
+/// assert_eq!(
+///     like.segments().collect::<Vec<_>>(),
+///     [
+///         Segment::Literal("repo:octo-org/"),
+///         Segment::AnyRun,
+///         Segment::Literal(":ref:refs/heads/*"),
+///     ]
+/// );
+/// let ctx = Context::new();
+/// let own = "repo:octo-org/app:ref:refs/heads/*";
+/// let other = "repo:octo-org-evil/app:ref:refs/heads/*";
+/// assert_eq!(like.matches(own, &ctx, Case::Sensitive), Some(true));
+/// assert_eq!(like.matches(other, &ctx, Case::Sensitive), Some(false));
+///
+/// let equals = Pattern::new("Octo-Org", true, false);
+/// assert_eq!(equals.matches("octo-org", &ctx, Case::Insensitive), Some(true));
+/// assert_eq!(equals.matches("octo-org", &ctx, Case::Sensitive), Some(false));
+///
+/// // A variable the request does not carry matches nothing.
+/// let variable = Pattern::new("${aws:username}", true, true);
+/// assert_eq!(variable.matches("alice", &ctx, Case::Sensitive), None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pattern {
+pub struct Pattern {
     tokens: Vec<Token>,
 }
 
@@ -68,9 +112,10 @@ fn parse_variable(body: &str) -> Option<Token> {
 }
 
 impl Pattern {
-    /// Tokenizes `text`. `variables`: recognise `${...}`; `wildcards`: `*` and `?` are
-    /// wildcards (otherwise literal). A malformed `${` is literal text.
-    pub(crate) fn new(text: &str, variables: bool, wildcards: bool) -> Pattern {
+    /// Tokenizes `text`. `variables`: recognise `${...}` (policy `Version` 2012-10-17);
+    /// `wildcards`: `*` and `?` are wildcards (the `Like` and ARN operators; otherwise
+    /// literal). A malformed `${` is literal text.
+    pub fn new(text: &str, variables: bool, wildcards: bool) -> Pattern {
         let mut tokens: Vec<Token> = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -110,6 +155,16 @@ impl Pattern {
             tokens.push(Token::Literal(literal));
         }
         Pattern { tokens }
+    }
+
+    /// The segments, in order (adjacent literal text is one segment).
+    pub fn segments(&self) -> impl Iterator<Item = Segment<'_>> {
+        self.tokens.iter().map(|token| match token {
+            Token::Literal(text) => Segment::Literal(text),
+            Token::AnyRun => Segment::AnyRun,
+            Token::AnyChar => Segment::AnyChar,
+            Token::Variable { .. } => Segment::Variable,
+        })
     }
 
     /// Splits at the first five literal `:` into the six ARN components, or `None` when
@@ -194,15 +249,19 @@ impl Pattern {
         Some(out)
     }
 
-    /// Glob match of the whole `text`. `None` when a variable does not resolve.
-    pub(crate) fn matches(&self, text: &str, ctx: &Context, case: Case) -> Option<bool> {
+    /// Whether the whole `text` matches, compared as `case` says, with variables resolved
+    /// from `ctx`. `None` when a variable does not resolve.
+    pub fn matches(&self, text: &str, ctx: &Context, case: Case) -> Option<bool> {
+        if case == Case::Insensitive {
+            return self.equals_ignore_case(text, ctx);
+        }
         if !self.resolvable(ctx) {
             return None;
         }
-        Some(self.glob(text, ctx, case))
+        Some(self.glob(text, ctx, case == Case::AsciiInsensitive))
     }
 
-    fn glob(&self, text: &str, ctx: &Context, case: Case) -> bool {
+    fn glob(&self, text: &str, ctx: &Context, fold_ascii: bool) -> bool {
         let tokens = &self.tokens;
         let bytes = text.as_bytes();
         let (mut ti, mut pos) = (0usize, 0usize);
@@ -225,10 +284,11 @@ impl Pattern {
                     other => {
                         if let Some(lit) = Pattern::resolve(other, ctx) {
                             let end = pos + lit.len();
-                            let hit = bytes.get(pos..end).is_some_and(|window| match case {
-                                Case::Sensitive => window == lit.as_bytes(),
-                                Case::AsciiInsensitive => {
+                            let hit = bytes.get(pos..end).is_some_and(|window| {
+                                if fold_ascii {
                                     window.eq_ignore_ascii_case(lit.as_bytes())
+                                } else {
+                                    window == lit.as_bytes()
                                 }
                             });
                             if hit && text.is_char_boundary(end) {
