@@ -16,7 +16,10 @@ use keyless_sts::Error;
 use keyless_sts::assume_role::{AssumeRoleGrant, AssumeRoleParams};
 use keyless_sts::auth::{self, Caller};
 use keyless_sts::context::RequestEnv;
-use keyless_sts::model::{ConditionKeyMode, KeySource, ManagedBy, OidcProvider, Role, RolePolicy};
+use keyless_sts::model::{
+    ConditionKeyMode, KeySource, ManagedBy, ManagedPolicy, OidcProvider, PolicyVersion, Role,
+    RolePolicy,
+};
 use keyless_sts::query::QueryParams;
 use keyless_sts::state::{LongTermKey, StateInputs, StsOptions, StsState};
 use keyless_sts::web_identity::{self, Grant, WebIdentityParams};
@@ -50,6 +53,9 @@ pub const NO_MAIN: &str = "no-main";
 pub const NAMED: &str = "named";
 /// Trusts the whole account for `sts:AssumeRole`: the caller's own permissions must allow it.
 pub const ACCOUNT_WIDE: &str = "account-wide";
+
+/// A managed policy that allows `s3:GetObject` only.
+pub const READ_OBJECTS_ARN: &str = "arn:aws:iam::000000000000:policy/read-objects";
 
 /// The role ARN of `name`.
 pub fn role_arn(name: &str) -> String {
@@ -185,7 +191,24 @@ impl Fixture {
             providers: &[provider],
             roles: &roles,
             role_policies: &role_policies,
-            managed_policies: &[],
+            managed_policies: &[ManagedPolicy {
+                name: "read-objects".to_owned(),
+                path: "/".to_owned(),
+                policy_id: "ANPAAAAAAAAAAAAAAAAAA".to_owned(),
+                description: None,
+                versions: vec![PolicyVersion {
+                    version_id: "v1".to_owned(),
+                    document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+                        "Action":"s3:GetObject","Resource":"*"}]}"#
+                        .to_owned(),
+                    is_default: true,
+                    created: NOW,
+                }],
+                tags: Vec::new(),
+                created: NOW,
+                updated: NOW,
+                managed_by: ManagedBy::Api,
+            }],
             attachments: &[],
             builtin_jwks: &HashMap::new(),
             keyring,

@@ -1,0 +1,511 @@
+//! The STS operations in process, through every success and error path: real ID tokens from a
+//! real RSA key, real SigV4 signatures, the compiled state the server serves from.
+
+mod common;
+
+use common::*;
+use keyless_oidc::issuer::{MintRequest, SigningKey, mint};
+use keyless_sts::state::StsOptions;
+use keyless_sts::{Error, Refused, response};
+
+/// The wire code, status and message of an error.
+fn wire(error: &Error) -> (&'static str, u16, String) {
+    (error.code(), error.status(), error.message().into_owned())
+}
+
+fn refused(result: Result<impl std::fmt::Debug, Error>) -> Error {
+    result.expect_err("the call is refused")
+}
+
+#[test]
+fn an_exchange_mints_credentials_that_authenticate() {
+    let fx = Fixture::new();
+    let token = fx.token(PROJECT, "main");
+    let grant = fx
+        .exchange(&fx.exchange_body(DEPLOYER, &token, &[("DurationSeconds", "900")]))
+        .expect("allowed");
+    assert_eq!(grant.provider_arn, PROVIDER_ARN);
+    assert_eq!(grant.audience, AUDIENCE);
+    assert_eq!(
+        grant.subject,
+        "project_path:example/project:ref_type:branch:ref:main"
+    );
+    assert_eq!(
+        grant.statement.as_deref(),
+        Some("statement Exchange (/Statement/0)")
+    );
+    let m = &grant.minted;
+    assert!(m.access_key_id.starts_with("ASIA") && m.access_key_id.len() == 20);
+    assert_eq!(m.secret_access_key.len(), 40);
+    assert_eq!(m.expires_at, NOW + 900);
+    assert_eq!(
+        m.assumed_role_arn,
+        "arn:aws:sts::000000000000:assumed-role/gitlab-deployer/gitlab-job-4000000"
+    );
+
+    let xml = response::web_identity(&grant, "req-1");
+    for element in [
+        "<Audience>https://gitlab.com</Audience>",
+        "<Provider>arn:aws:iam::000000000000:oidc-provider/gitlab.com</Provider>",
+        "<SubjectFromWebIdentityToken>project_path:example/project:ref_type:branch:ref:main</SubjectFromWebIdentityToken>",
+        &format!("<AccessKeyId>{}</AccessKeyId>", m.access_key_id),
+        "<Expiration>2026-11-25T19:45:00Z</Expiration>",
+        "<RequestId>req-1</RequestId>",
+    ] {
+        assert!(xml.contains(element), "{element} in {xml}");
+    }
+    assert!(!xml.contains("PackedPolicySize"));
+
+    // The credentials sign a GetCallerIdentity that any replica verifies without a lookup.
+    let creds = Credentials::of(m);
+    let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+    let headers = fx.signed_headers(&creds, "sts", body, NOW + 60);
+    let caller = fx
+        .authenticate(&headers, body, "sts", NOW + 60)
+        .expect("signed");
+    let xml = response::caller_identity(&caller, "req-2");
+    assert!(xml.contains(&format!("<Arn>{}</Arn>", m.assumed_role_arn)));
+    assert!(xml.contains(&format!("<UserId>{}</UserId>", m.assumed_role_id)));
+    assert!(xml.contains("<Account>000000000000</Account>"));
+}
+
+#[test]
+fn every_parameter_violation_is_reported_at_once() {
+    let fx = Fixture::new();
+    let error = refused(
+        fx.exchange(b"Action=AssumeRoleWithWebIdentity&RoleSessionName=a%2Fb&DurationSeconds=60"),
+    );
+    let (code, status, message) = wire(&error);
+    assert_eq!((code, status), ("ValidationError", 400));
+    assert_eq!(
+        message,
+        "4 validation errors detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null; \
+         Value 'a/b' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*; \
+         Value null at 'webIdentityToken' failed to satisfy constraint: Member must not be null; \
+         Value '60' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
+    );
+}
+
+#[test]
+fn request_shape_errors() {
+    let fx = Fixture::new();
+    let token = fx.token(PROJECT, "main");
+    let repeated = [
+        fx.exchange_body(DEPLOYER, &token, &[]),
+        b"&RoleSessionName=x".to_vec(),
+    ]
+    .concat();
+    assert_eq!(
+        wire(&refused(fx.exchange(&repeated))),
+        (
+            "MalformedQueryString",
+            400,
+            "The parameter RoleSessionName appears more than once in the request.".to_owned()
+        )
+    );
+    let provider_id = fx.exchange_body(DEPLOYER, &token, &[("ProviderId", "www.amazon.com")]);
+    assert_eq!(refused(fx.exchange(&provider_id)).code(), "ValidationError");
+    let bad_arn = fx.exchange_body(DEPLOYER, &token, &[]);
+    let bad_arn = String::from_utf8(bad_arn).unwrap().replace(
+        "arn%3Aaws%3Aiam%3A%3A000000000000%3Arole",
+        "arn%3Aaws%3Aiam%3A%3A0%3Arole",
+    );
+    assert_eq!(
+        wire(&refused(fx.exchange(bad_arn.as_bytes()))),
+        ("ValidationError", 400, "Request ARN is invalid".to_owned())
+    );
+}
+
+#[test]
+fn token_errors_carry_their_own_codes() {
+    let fx = Fixture::new();
+    let body = |token: &str| fx.exchange_body(DEPLOYER, token, &[]);
+    let not_a_jwt = refused(fx.exchange(&body("not-a-token")));
+    assert_eq!(
+        (not_a_jwt.code(), not_a_jwt.status()),
+        ("InvalidIdentityToken", 400)
+    );
+
+    let other_issuer = mint(
+        &fx.issuer_key,
+        &MintRequest::gitlab("https://gitlab.internal.example", PROJECT, "main")
+            .with_audience(AUDIENCE)
+            .with_now(NOW - 5),
+    )
+    .unwrap();
+    assert_eq!(
+        wire(&refused(fx.exchange(&body(&other_issuer)))),
+        (
+            "InvalidIdentityToken",
+            400,
+            "No OpenIDConnect provider found in your account for https://gitlab.internal.example"
+                .to_owned()
+        )
+    );
+
+    let wrong_audience = fx.token_with(PROJECT, "main", |r| {
+        let mut r = r;
+        r.audiences = vec!["sts.amazonaws.com".to_owned()];
+        r
+    });
+    assert_eq!(
+        wire(&refused(fx.exchange(&body(&wrong_audience)))),
+        (
+            "InvalidIdentityToken",
+            400,
+            "Incorrect token audience".to_owned()
+        )
+    );
+
+    let token = fx.token(PROJECT, "main");
+    let expired = refused(fx.exchange_at(&body(&token), NOW + 4 * 3600));
+    assert_eq!(
+        (expired.code(), expired.status()),
+        ("ExpiredTokenException", 400)
+    );
+
+    // Signed by a key the provider does not publish, under the same kid.
+    let forged = {
+        let stranger = SigningKey::generate().unwrap();
+        let good: Vec<&str> = token.split('.').collect();
+        let other = mint(
+            &stranger,
+            &MintRequest::gitlab(ISSUER, PROJECT, "main")
+                .with_audience(AUDIENCE)
+                .with_now(NOW - 5),
+        )
+        .unwrap();
+        let bad: Vec<&str> = other.split('.').collect();
+        format!("{}.{}.{}", good[0], good[1], bad[2])
+    };
+    assert_eq!(
+        refused(fx.exchange(&body(&forged))).code(),
+        "InvalidIdentityToken"
+    );
+}
+
+#[test]
+fn trust_denials_are_opaque_and_keep_their_reason() {
+    let fx = Fixture::new();
+    let token = fx.token(PROJECT, "main");
+    let error = refused(fx.exchange(&fx.exchange_body(CLOSED, &token, &[])));
+    assert_eq!(
+        wire(&error),
+        (
+            "AccessDenied",
+            403,
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity".to_owned()
+        )
+    );
+    let denial = error.denial().expect("a denial");
+    assert_eq!(
+        denial.statement.as_deref(),
+        Some("statement Exchange (/Statement/0)")
+    );
+    assert_eq!(
+        denial.reason,
+        "statement Exchange (/Statement/0): StringLike gitlab.com:sub: the policy wants one of \
+         [\"project_path:other/project:*\", \"project_path:example/proj:*\"] and the request has \
+         project_path:example/project:ref_type:branch:ref:main (closest: project_path:example/proj:*, \
+         which agrees up to \"project_path:example/proj\")"
+    );
+
+    let denied = refused(fx.exchange(&fx.exchange_body(NO_MAIN, &token, &[])));
+    let denial = denied.denial().unwrap();
+    assert_eq!(
+        denial.reason,
+        "sts:AssumeRoleWithWebIdentity is explicitly denied by statement NoMain (/Statement/1)"
+    );
+    let feature = fx.token(PROJECT, "feature");
+    assert!(
+        fx.exchange(&fx.exchange_body(NO_MAIN, &feature, &[]))
+            .is_ok()
+    );
+
+    let missing = refused(fx.exchange(&fx.exchange_body("nobody", &token, &[])));
+    assert_eq!(missing.code(), "AccessDenied");
+    assert_eq!(
+        missing.reason(),
+        "the role arn:aws:iam::000000000000:role/nobody does not exist"
+    );
+}
+
+#[test]
+fn debugged_denials_show_the_reason() {
+    let fx = Fixture::with_options(StsOptions {
+        debug_denials: true,
+        ..StsOptions::default()
+    });
+    let token = fx.token("other/project", "main");
+    let error = refused(fx.exchange(&fx.exchange_body(DEPLOYER, &token, &[])));
+    assert!(
+        error.message().starts_with(
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity: statement Exchange (/Statement/0): StringLike gitlab.com:sub"
+        ),
+        "{}",
+        error.message()
+    );
+}
+
+#[test]
+fn session_tags_need_tag_session_and_the_refusal_names_it() {
+    let fx = Fixture::new();
+    let tagged = fx.token_with(PROJECT, "main", |r| {
+        r.with_claim(
+            "https://aws.amazon.com/tags",
+            serde_json::json!({"principal_tags": {"team": ["platform"]}, "transitive_tag_keys": ["team"]}),
+        )
+    });
+    let error = refused(fx.exchange(&fx.exchange_body(DEPLOYER, &tagged, &[])));
+    assert_eq!(error.message(), "Not authorized to perform sts:TagSession");
+    assert_eq!(
+        error.reason(),
+        "no Allow statement covers the action sts:TagSession"
+    );
+    let grant = fx
+        .exchange(&fx.exchange_body(TAGGED, &tagged, &[]))
+        .expect("the tagged role allows sts:TagSession");
+    // The transitive tag rides in the session and becomes a principal tag of chained calls.
+    let creds = Credentials::of(&grant.minted);
+    let body = b"Action=GetCallerIdentity";
+    let headers = fx.signed_headers(&creds, "sts", body, NOW);
+    let keyless_sts::auth::Caller::Session(claims) =
+        fx.authenticate(&headers, body, "sts", NOW).unwrap()
+    else {
+        panic!("a session");
+    };
+    assert_eq!(
+        claims.transitive_tags,
+        vec![("team".to_owned(), "platform".to_owned())]
+    );
+
+    let malformed = fx.token_with(PROJECT, "main", |r| {
+        r.with_claim(
+            "https://aws.amazon.com/tags",
+            serde_json::json!("team=platform"),
+        )
+    });
+    let error = refused(fx.exchange(&fx.exchange_body(TAGGED, &malformed, &[])));
+    assert_eq!(
+        wire(&error),
+        (
+            "InvalidIdentityToken",
+            400,
+            "The https://aws.amazon.com/tags claim is malformed: it must be an object".to_owned()
+        )
+    );
+}
+
+#[test]
+fn durations_and_session_policies_are_checked_after_the_trust_decision() {
+    let fx = Fixture::new();
+    let token = fx.token(PROJECT, "main");
+    let too_long =
+        refused(fx.exchange(&fx.exchange_body(DEPLOYER, &token, &[("DurationSeconds", "7200")])));
+    assert_eq!(
+        wire(&too_long),
+        (
+            "ValidationError",
+            400,
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                .to_owned()
+        )
+    );
+    let bad_policy = refused(fx.exchange(&fx.exchange_body(
+        DEPLOYER,
+        &token,
+        &[(
+            "Policy",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*"}]}"#,
+        )],
+    )));
+    assert_eq!(bad_policy.code(), "MalformedPolicyDocument");
+    let unknown_arn = refused(fx.exchange(&fx.exchange_body(
+        DEPLOYER,
+        &token,
+        &[(
+            "PolicyArns.member.1.arn",
+            "arn:aws:iam::000000000000:policy/none",
+        )],
+    )));
+    assert_eq!(
+        wire(&unknown_arn),
+        (
+            "MalformedPolicyDocument",
+            400,
+            "Policy arn:aws:iam::000000000000:policy/none does not exist or is not attachable."
+                .to_owned()
+        )
+    );
+    let big = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{}","Effect":"Allow","Action":"s3:*","Resource":"*"}}]}}"#,
+        "A".repeat(1950)
+    );
+    let too_large = refused(fx.exchange(&fx.exchange_body(
+        DEPLOYER,
+        &token,
+        &[
+            ("Policy", &big),
+            ("PolicyArns.member.1.arn", READ_OBJECTS_ARN),
+        ],
+    )));
+    assert_eq!(too_large.code(), "PackedPolicyTooLarge");
+    let small = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+    let grant = fx
+        .exchange(&fx.exchange_body(DEPLOYER, &token, &[("Policy", small)]))
+        .expect("allowed");
+    assert_eq!(grant.minted.packed_policy_size, Some(5));
+    assert!(response::web_identity(&grant, "r").contains("<PackedPolicySize>5</PackedPolicySize>"));
+}
+
+#[test]
+fn chained_assume_role_follows_the_two_sided_rule() {
+    let fx = Fixture::new();
+    let session = fx.deployer_session();
+    let named = |extra: &[(&str, &str)]| {
+        let arn = role_arn(NAMED);
+        let mut params = vec![("RoleArn", arn.as_str()), ("RoleSessionName", "chained")];
+        params.extend_from_slice(extra);
+        fx.assume_role(&session, &params)
+    };
+    let grant = named(&[]).expect("the named role trusts the deployer role");
+    assert_eq!(
+        grant.minted.assumed_role_arn,
+        "arn:aws:sts::000000000000:assumed-role/named/chained"
+    );
+    assert_eq!(
+        grant.statement.as_deref(),
+        Some("statement Deployer (/Statement/0)")
+    );
+    assert!(response::assume_role(&grant, "r").contains("<AssumedRoleUser>"));
+
+    // Tags need sts:TagSession, and the refusal names that action, as AWS's does.
+    let error = refused(named(&[
+        ("Tags.member.1.Key", "team"),
+        ("Tags.member.1.Value", "x"),
+    ]));
+    let (code, status, message) = wire(&error);
+    assert_eq!((code, status), ("AccessDenied", 403));
+    assert_eq!(
+        message,
+        "User: arn:aws:sts::000000000000:assumed-role/gitlab-deployer/gitlab-job-4000000 is not \
+         authorized to perform: sts:TagSession on resource: arn:aws:iam::000000000000:role/named"
+    );
+    let error = refused(named(&[("SourceIdentity", "someone")]));
+    assert!(
+        error
+            .message()
+            .contains("perform: sts:SetSourceIdentity on resource")
+    );
+
+    let error = refused(named(&[("DurationSeconds", "7200")]));
+    assert_eq!(
+        error.message(),
+        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+    );
+    let error = refused(named(&[(
+        "SerialNumber",
+        "arn:aws:iam::000000000000:mfa/x",
+    )]));
+    assert_eq!(error.code(), "InvalidParameterValue");
+
+    // A trust in the whole account delegates to the caller's own permissions, which the
+    // deployer's read-only policy does not grant.
+    let wide = role_arn(ACCOUNT_WIDE);
+    let error = refused(fx.assume_role(&session, &[("RoleArn", &wide), ("RoleSessionName", "cc")]));
+    assert!(
+        error
+            .reason()
+            .starts_with("the trust policy trusts the account"),
+        "{}",
+        error.reason()
+    );
+
+    // The admin key is the account's root, which the account-wide trust admits.
+    let admin = fx.admin();
+    assert!(
+        fx.assume_role(&admin, &[("RoleArn", &wide), ("RoleSessionName", "cc")])
+            .is_ok()
+    );
+    let error = refused(fx.assume_role(
+        &admin,
+        &[("RoleArn", &role_arn(NAMED)), ("RoleSessionName", "cc")],
+    ));
+    assert_eq!(
+        error.reason(),
+        "no Allow statement names the principal AWS:arn:aws:iam::000000000000:root"
+    );
+    assert!(matches!(
+        error.denial().map(|d| &d.refused),
+        Some(Refused::Caller { action, .. }) if action == "sts:AssumeRole"
+    ));
+}
+
+#[test]
+fn signature_errors() {
+    let fx = Fixture::new();
+    let session = fx.deployer_session();
+    let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+    let signed = |creds: &Credentials, at: i64| fx.signed_headers(creds, "sts", body, at);
+
+    let mut wrong_secret = session.clone();
+    wrong_secret.secret_access_key = "x".repeat(40);
+    let error = refused(fx.authenticate(&signed(&wrong_secret, NOW), body, "sts", NOW));
+    assert_eq!(
+        (error.code(), error.status()),
+        ("SignatureDoesNotMatch", 403)
+    );
+
+    let mut tampered = session.clone();
+    let token = tampered.session_token.as_mut().unwrap();
+    let flipped = if token.ends_with('A') { 'B' } else { 'A' };
+    token.pop();
+    token.push(flipped);
+    let error = refused(fx.authenticate(&signed(&tampered, NOW), body, "sts", NOW));
+    assert_eq!(
+        (error.code(), error.status()),
+        ("InvalidClientTokenId", 403)
+    );
+
+    let mut no_token = session.clone();
+    no_token.session_token = None;
+    let error = refused(fx.authenticate(&signed(&no_token, NOW), body, "sts", NOW));
+    assert_eq!(error.code(), "InvalidClientTokenId");
+
+    let later = NOW + 2 * 3600;
+    let error = refused(fx.authenticate(&signed(&session, later), body, "sts", later));
+    assert_eq!(
+        wire(&error),
+        (
+            "ExpiredToken",
+            403,
+            "The security token included in the request is expired".to_owned()
+        )
+    );
+
+    let error = refused(fx.authenticate(&signed(&session, NOW - 3600), body, "sts", NOW));
+    assert!(
+        error.message().starts_with("Signature expired: "),
+        "{}",
+        error.message()
+    );
+
+    let error = refused(fx.authenticate(&signed(&session, NOW), body, "iam", NOW));
+    assert_eq!(error.code(), "SignatureDoesNotMatch");
+    assert!(
+        error
+            .message()
+            .contains("Credential should be scoped to correct service: 'iam'.")
+    );
+
+    let unsigned = http::HeaderMap::new();
+    let error = refused(fx.authenticate(&unsigned, body, "sts", NOW));
+    assert_eq!(error.code(), "MissingAuthenticationToken");
+
+    let admin = fx
+        .authenticate(&signed(&fx.admin(), NOW), body, "sts", NOW)
+        .unwrap();
+    let xml = response::caller_identity(&admin, "r");
+    assert!(xml.contains("<Arn>arn:aws:iam::000000000000:root</Arn>"));
+    assert!(xml.contains("<UserId>000000000000</UserId>"));
+}
