@@ -3,6 +3,12 @@
 //! Query request here once it has authenticated the caller; [`handle`] runs the operation and
 //! renders its XML.
 //!
+//! ```
+//! assert!(keyless_iam::is_iam_action("CreateRole"));
+//! assert!(!keyless_iam::is_iam_action("AssumeRole"));
+//! assert_eq!(keyless_iam::IAM_VERSION, "2010-05-08");
+//! ```
+//!
 //! * Every call is authorized before it runs: the admin key may do everything; a role session
 //!   may do what its permissions (the role's identity policies ∩ its session policies) allow
 //!   for `iam:<Action>` on the resource IAM scopes that action to (see [`authz`]).

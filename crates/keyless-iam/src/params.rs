@@ -9,28 +9,29 @@ use keyless_sts::query::QueryParams;
 use keyless_sts::validate::{self, Violations};
 
 /// The most tags an IAM entity carries.
-pub const MAX_TAGS: usize = 50;
+pub(crate) const MAX_TAGS: usize = 50;
 /// `MaxItems` when the request does not say.
-pub const DEFAULT_MAX_ITEMS: usize = 100;
+pub(crate) const DEFAULT_MAX_ITEMS: usize = 100;
 
 /// `pathType` of roles: `(\u002F)|(\u002F[\u0021-\u007E]+\u002F)`.
-pub const ROLE_PATH_PATTERN: &str = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)";
+pub(crate) const ROLE_PATH_PATTERN: &str = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)";
 /// `pathPrefixType`: `\u002F[\u0021-\u007F]*`.
-pub const PATH_PREFIX_PATTERN: &str = r"\u002F[\u0021-\u007F]*";
+pub(crate) const PATH_PREFIX_PATTERN: &str = r"\u002F[\u0021-\u007F]*";
 /// `policyPathType`: `((/[A-Za-z0-9\.,\+@=_-]+)*)/`.
-pub const POLICY_PATH_PATTERN: &str = r"((/[A-Za-z0-9\.,\+@=_-]+)*)/";
+pub(crate) const POLICY_PATH_PATTERN: &str = r"((/[A-Za-z0-9\.,\+@=_-]+)*)/";
 /// `roleNameType` and `policyNameType`: `[\w+=,.@-]+`.
-pub const ENTITY_NAME_PATTERN: &str = r"[\w+=,.@-]+";
+pub(crate) const ENTITY_NAME_PATTERN: &str = r"[\w+=,.@-]+";
 /// `roleDescriptionType`.
-pub const ROLE_DESCRIPTION_PATTERN: &str = r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*";
+pub(crate) const ROLE_DESCRIPTION_PATTERN: &str =
+    r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*";
 /// `tagKeyType`.
-pub const TAG_KEY_PATTERN: &str = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+";
+pub(crate) const TAG_KEY_PATTERN: &str = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+";
 /// `tagValueType`.
-pub const TAG_VALUE_PATTERN: &str = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*";
+pub(crate) const TAG_VALUE_PATTERN: &str = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*";
 /// `markerType`: `[\u0020-\u00FF]+`.
-pub const MARKER_PATTERN: &str = r"[\u0020-\u00FF]+";
+pub(crate) const MARKER_PATTERN: &str = r"[\u0020-\u00FF]+";
 /// `policyVersionIdType`: `v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`.
-pub const VERSION_ID_PATTERN: &str = r"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?";
+pub(crate) const VERSION_ID_PATTERN: &str = r"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?";
 
 /// A violation that no single character explains (the value as a whole misses the pattern).
 fn never(_: char) -> bool {
@@ -38,7 +39,7 @@ fn never(_: char) -> bool {
 }
 
 /// Whether `path` matches [`ROLE_PATH_PATTERN`].
-pub fn is_role_path(path: &str) -> bool {
+pub(crate) fn is_role_path(path: &str) -> bool {
     path == "/"
         || (path.len() >= 3
             && path.starts_with('/')
@@ -49,7 +50,7 @@ pub fn is_role_path(path: &str) -> bool {
 }
 
 /// Whether `path` matches [`POLICY_PATH_PATTERN`].
-pub fn is_policy_path(path: &str) -> bool {
+pub(crate) fn is_policy_path(path: &str) -> bool {
     let Some(inner) = path.strip_suffix('/') else {
         return false;
     };
@@ -87,7 +88,7 @@ fn is_marker_char(c: char) -> bool {
 }
 
 /// Checks the constraints of request parameters, collecting every violation.
-pub struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     params: &'a QueryParams<'a>,
     violations: Violations,
     /// Violations `Violations` has no constraint text for (enumerations, booleans), already
@@ -97,7 +98,7 @@ pub struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     /// A checker over one request's parameters.
-    pub fn new(params: &'a QueryParams) -> Self {
+    pub(crate) fn new(params: &'a QueryParams) -> Self {
         Checker {
             params,
             violations: Violations::new(),
@@ -106,7 +107,7 @@ impl<'a> Checker<'a> {
     }
 
     /// The raw value of a parameter.
-    pub fn get(&self, name: &str) -> Option<&'a str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
         self.params.get(name)
     }
 
@@ -116,7 +117,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A role or policy name (`roleNameType`, `policyNameType`), 1 to `max` characters.
-    pub fn name(&mut self, name: &str, member: &str, max: usize) -> String {
+    pub(crate) fn name(&mut self, name: &str, member: &str, max: usize) -> String {
         match self.required(name, member) {
             Some(value) => {
                 self.violations.length(member, value, 1, max);
@@ -129,7 +130,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A required ARN (`arnType`, 20 to 2048 characters).
-    pub fn arn(&mut self, name: &str, member: &str) -> String {
+    pub(crate) fn arn(&mut self, name: &str, member: &str) -> String {
         match self.required(name, member) {
             Some(value) => {
                 self.violations.length(member, value, 20, 2048);
@@ -146,7 +147,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A required policy document (`policyDocumentType`).
-    pub fn policy_document(&mut self, name: &str, member: &str) -> String {
+    pub(crate) fn policy_document(&mut self, name: &str, member: &str) -> String {
         match self.required(name, member) {
             Some(value) => {
                 self.violations.length(member, value, 1, 131_072);
@@ -163,7 +164,13 @@ impl<'a> Checker<'a> {
     }
 
     /// A required string of `min` to `max` characters.
-    pub fn required_text(&mut self, name: &str, member: &str, min: usize, max: usize) -> String {
+    pub(crate) fn required_text(
+        &mut self,
+        name: &str,
+        member: &str,
+        min: usize,
+        max: usize,
+    ) -> String {
         match self.required(name, member) {
             Some(value) => {
                 self.violations.length(member, value, min, max);
@@ -174,7 +181,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A role path (`pathType`), `/` when absent.
-    pub fn role_path(&mut self, name: &str, member: &str) -> String {
+    pub(crate) fn role_path(&mut self, name: &str, member: &str) -> String {
         let Some(value) = self.params.get(name) else {
             return "/".to_owned();
         };
@@ -187,7 +194,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A managed-policy path (`policyPathType`), `/` when absent.
-    pub fn policy_path(&mut self, name: &str, member: &str) -> String {
+    pub(crate) fn policy_path(&mut self, name: &str, member: &str) -> String {
         let Some(value) = self.params.get(name) else {
             return "/".to_owned();
         };
@@ -200,7 +207,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A `PathPrefix` of ListRoles (`pathPrefixType`).
-    pub fn path_prefix(&mut self, name: &str, member: &str) -> Option<String> {
+    pub(crate) fn path_prefix(&mut self, name: &str, member: &str) -> Option<String> {
         let value = self.params.get(name)?;
         self.violations.length(member, value, 1, 512);
         if !value.is_empty() && !is_path_prefix(value) {
@@ -211,13 +218,13 @@ impl<'a> Checker<'a> {
     }
 
     /// A `PathPrefix` in the managed-policy path syntax (`policyPathType`).
-    pub fn policy_path_prefix(&mut self, name: &str, member: &str) -> Option<String> {
+    pub(crate) fn policy_path_prefix(&mut self, name: &str, member: &str) -> Option<String> {
         self.params.get(name)?;
         Some(self.policy_path(name, member))
     }
 
     /// A role description (`roleDescriptionType`).
-    pub fn role_description(&mut self, name: &str, member: &str) -> Option<String> {
+    pub(crate) fn role_description(&mut self, name: &str, member: &str) -> Option<String> {
         let value = self.params.get(name)?;
         self.violations.length(member, value, 0, 1000);
         self.violations
@@ -226,20 +233,20 @@ impl<'a> Checker<'a> {
     }
 
     /// An optional string of at most `max` characters.
-    pub fn optional_text(&mut self, name: &str, member: &str, max: usize) -> Option<String> {
+    pub(crate) fn optional_text(&mut self, name: &str, member: &str, max: usize) -> Option<String> {
         let value = self.params.get(name)?;
         self.violations.length(member, value, 0, max);
         Some(value.to_owned())
     }
 
     /// An optional integer within bounds.
-    pub fn integer(&mut self, name: &str, member: &str, min: i64, max: i64) -> Option<i64> {
+    pub(crate) fn integer(&mut self, name: &str, member: &str, min: i64, max: i64) -> Option<i64> {
         let value = self.params.get(name)?;
         self.violations.integer(member, value, min, max)
     }
 
     /// An optional boolean (`true` / `false`).
-    pub fn boolean(&mut self, name: &str, member: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, name: &str, member: &str) -> Option<bool> {
         let value = self.params.get(name)?;
         match value {
             "true" => Some(true),
@@ -254,7 +261,7 @@ impl<'a> Checker<'a> {
     }
 
     /// An optional member of a fixed set of values.
-    pub fn one_of(&mut self, name: &str, member: &str, allowed: &[&str]) -> Option<String> {
+    pub(crate) fn one_of(&mut self, name: &str, member: &str, allowed: &[&str]) -> Option<String> {
         let value = self.params.get(name)?;
         if !allowed.contains(&value) {
             self.other.push(format!(
@@ -267,7 +274,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A policy version ID (`policyVersionIdType`).
-    pub fn version_id(&mut self, name: &str, member: &str) -> String {
+    pub(crate) fn version_id(&mut self, name: &str, member: &str) -> String {
         match self.required(name, member) {
             Some(value) => {
                 if !is_version_id(value) {
@@ -281,7 +288,13 @@ impl<'a> Checker<'a> {
     }
 
     /// A list of strings, each `min` to `max` characters.
-    pub fn string_list(&mut self, name: &str, member: &str, min: usize, max: usize) -> Vec<String> {
+    pub(crate) fn string_list(
+        &mut self,
+        name: &str,
+        member: &str,
+        min: usize,
+        max: usize,
+    ) -> Vec<String> {
         let items = self.params.list(name, None);
         for (index, item) in items.iter().enumerate() {
             self.violations
@@ -291,13 +304,13 @@ impl<'a> Checker<'a> {
     }
 
     /// Whether the list parameter `name` is present at all (possibly empty, as `name=`).
-    pub fn has_list(&self, name: &str) -> bool {
+    pub(crate) fn has_list(&self, name: &str) -> bool {
         self.params.get(name).is_some() || self.params.has_prefix(&format!("{name}.member."))
     }
 
     /// `Tags.member.N.Key` / `.Value`: at most [`MAX_TAGS`], keys 1–128 and values 0–256
     /// characters of the tag alphabet.
-    pub fn tags(&mut self, name: &str, member: &str) -> Vec<Tag> {
+    pub(crate) fn tags(&mut self, name: &str, member: &str) -> Vec<Tag> {
         let pairs = self.params.pairs_list(name, "Key", "Value");
         self.violations.list_length(member, pairs.len(), MAX_TAGS);
         let mut tags = Vec::with_capacity(pairs.len());
@@ -324,7 +337,7 @@ impl<'a> Checker<'a> {
     }
 
     /// `TagKeys.member.N`: at most [`MAX_TAGS`] keys.
-    pub fn tag_keys(&mut self, name: &str, member: &str) -> Vec<String> {
+    pub(crate) fn tag_keys(&mut self, name: &str, member: &str) -> Vec<String> {
         let keys = self.params.list(name, None);
         self.violations.list_length(member, keys.len(), MAX_TAGS);
         for (index, key) in keys.iter().enumerate() {
@@ -337,7 +350,7 @@ impl<'a> Checker<'a> {
     }
 
     /// `Marker` and `MaxItems` of a list operation.
-    pub fn paging(&mut self) -> Paging {
+    pub(crate) fn paging(&mut self) -> Paging {
         let marker = self.params.get("Marker").map(|value| {
             self.violations.length("marker", value, 1, 320);
             self.violations
@@ -353,7 +366,7 @@ impl<'a> Checker<'a> {
     }
 
     /// `Ok(())`, or the `ValidationError` listing every violation.
-    pub fn finish(self) -> Result<(), Error> {
+    pub(crate) fn finish(self) -> Result<(), Error> {
         if !self.violations.is_empty() {
             return self.violations.finish();
         }
@@ -387,24 +400,24 @@ fn is_version_id(value: &str) -> bool {
 
 /// The paging parameters of a list operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paging {
+pub(crate) struct Paging {
     /// The `Marker` of the previous page, as the caller sent it.
-    pub marker: Option<String>,
+    pub(crate) marker: Option<String>,
     /// The most items on this page.
-    pub max_items: usize,
+    pub(crate) max_items: usize,
 }
 
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     /// The items on this page.
-    pub items: Vec<T>,
+    pub(crate) items: Vec<T>,
     /// The marker that fetches the next page, when there is one (`IsTruncated`).
-    pub next_marker: Option<String>,
+    pub(crate) next_marker: Option<String>,
 }
 
 /// Encodes the sort key of the last item of a page as a marker: URL-safe base64 of the key.
-pub fn encode_marker(last_key: &str) -> String {
+pub(crate) fn encode_marker(last_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(last_key.as_bytes())
 }
 
@@ -425,7 +438,11 @@ impl Paging {
     /// Sorts `items` by `key` and cuts the page that follows the marker: every item whose key
     /// sorts after the key the marker carries. A marker stays valid when items are added or
     /// removed between pages.
-    pub fn page<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> &str) -> Result<Page<T>, Error> {
+    pub(crate) fn page<T>(
+        &self,
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> &str,
+    ) -> Result<Page<T>, Error> {
         items.sort_by(|a, b| key(a).cmp(key(b)));
         if let Some(marker) = &self.marker {
             let after = decode_marker(marker)?;

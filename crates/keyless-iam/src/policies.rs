@@ -13,12 +13,12 @@ use super::{
 };
 
 /// IAM's limit on the characters (whitespace excluded) of a managed policy document.
-pub const MANAGED_POLICY_LIMIT: usize = 6144;
+pub(crate) const MANAGED_POLICY_LIMIT: usize = 6144;
 /// The only policy language version CreatePolicy accepts.
 const POLICY_VERSION: &str = "2012-10-17";
 
 /// Validates a managed policy document as CreatePolicy does.
-pub fn check_managed_policy(doc: &str) -> Result<(), Error> {
+pub(crate) fn check_managed_policy(doc: &str) -> Result<(), Error> {
     let options = ParseOptions {
         kind: PolicyKind::Identity,
         max_chars: Some(MANAGED_POLICY_LIMIT),
@@ -83,7 +83,7 @@ fn count_of(attached: &[String], arn: &str) -> usize {
 }
 
 /// CreatePolicy.
-pub async fn create(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("PolicyName", "policyName", 128);
     let path = c.policy_path("Path", "path");
@@ -126,7 +126,7 @@ pub async fn create(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// GetPolicy.
-pub async fn get(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn get(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn("PolicyArn", "policyArn");
     c.finish()?;
@@ -140,7 +140,7 @@ pub async fn get(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// GetPolicyVersion.
-pub async fn get_version(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn get_version(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn("PolicyArn", "policyArn");
     let version_id = c.version_id("VersionId", "versionId");
@@ -169,7 +169,7 @@ pub async fn get_version(call: &Call<'_>) -> Result<String, Error> {
 
 /// ListPolicies: the customer-managed policies (`Scope` `AWS` lists none: there are no
 /// AWS-managed policies here), ordered by name.
-pub async fn list(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn list(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let scope = c.one_of("Scope", "scope", &["All", "AWS", "Local"]);
     let only_attached = c.boolean("OnlyAttached", "onlyAttached").unwrap_or(false);
@@ -218,7 +218,7 @@ pub async fn list(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// DeletePolicy: refused while attached.
-pub async fn delete(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn delete(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn("PolicyArn", "policyArn");
     c.finish()?;
@@ -244,7 +244,7 @@ fn authorize_attachment(call: &Call<'_>, role_name: &str, arn: &str) -> Result<(
 }
 
 /// AttachRolePolicy: attaching an attached policy changes nothing.
-pub async fn attach(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn attach(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let arn = c.arn("PolicyArn", "policyArn");
@@ -262,7 +262,7 @@ pub async fn attach(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// DetachRolePolicy.
-pub async fn detach(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn detach(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let arn = c.arn("PolicyArn", "policyArn");
@@ -282,7 +282,7 @@ pub async fn detach(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// ListAttachedRolePolicies, ordered by policy name.
-pub async fn list_attached(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn list_attached(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let prefix = c.policy_path_prefix("PathPrefix", "pathPrefix");

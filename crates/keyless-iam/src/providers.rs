@@ -14,11 +14,11 @@ use super::{
 };
 
 /// IAM's quota of OIDC providers per account.
-pub const MAX_PROVIDERS: usize = 100;
+pub(crate) const MAX_PROVIDERS: usize = 100;
 /// IAM's quota of client IDs per provider.
-pub const MAX_CLIENT_IDS: usize = 100;
+pub(crate) const MAX_CLIENT_IDS: usize = 100;
 /// IAM's quota of thumbprints per provider.
-pub const MAX_THUMBPRINTS: usize = 5;
+pub(crate) const MAX_THUMBPRINTS: usize = 5;
 
 const ARN_PARAM: &str = "OpenIDConnectProviderArn";
 const ARN_MEMBER: &str = "openIDConnectProviderArn";
@@ -92,7 +92,7 @@ async fn save(call: &Call<'_>, provider: &OidcProvider) -> Result<String, Error>
 }
 
 /// CreateOpenIDConnectProvider.
-pub async fn create(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let url = c.required_text("Url", "url", 1, 255);
     let client_ids = c.string_list("ClientIDList", "clientIDList", 1, 255);
@@ -158,7 +158,7 @@ pub async fn create(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// GetOpenIDConnectProvider.
-pub async fn get(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn get(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     c.finish()?;
@@ -180,7 +180,7 @@ pub async fn get(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// ListOpenIDConnectProviders.
-pub async fn list(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn list(call: &Call<'_>) -> Result<String, Error> {
     call.authorize("*", Context::new())?;
     let providers = call
         .node
@@ -200,7 +200,7 @@ pub async fn list(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// DeleteOpenIDConnectProvider.
-pub async fn delete(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn delete(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     c.finish()?;
@@ -216,7 +216,7 @@ pub async fn delete(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// UpdateOpenIDConnectProviderThumbprint: replaces the whole list.
-pub async fn update_thumbprints(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn update_thumbprints(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let listed = c.has_list("ThumbprintList");
@@ -237,7 +237,7 @@ pub async fn update_thumbprints(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// AddClientIDToOpenIDConnectProvider: adding a present client ID changes nothing.
-pub async fn add_client_id(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn add_client_id(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let client_id = c.required_text("ClientID", "clientID", 1, 255);
@@ -253,7 +253,7 @@ pub async fn add_client_id(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// RemoveClientIDFromOpenIDConnectProvider: removing an absent client ID changes nothing.
-pub async fn remove_client_id(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn remove_client_id(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let client_id = c.required_text("ClientID", "clientID", 1, 255);
@@ -268,7 +268,7 @@ pub async fn remove_client_id(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// TagOpenIDConnectProvider.
-pub async fn tag(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn tag(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let tags = c.tags("Tags", "tags");
@@ -280,7 +280,7 @@ pub async fn tag(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// UntagOpenIDConnectProvider.
-pub async fn untag(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn untag(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let keys = c.tag_keys("TagKeys", "tagKeys");
@@ -292,7 +292,7 @@ pub async fn untag(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// ListOpenIDConnectProviderTags.
-pub async fn list_tags(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn list_tags(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let arn = c.arn(ARN_PARAM, ARN_MEMBER);
     let paging = c.paging();

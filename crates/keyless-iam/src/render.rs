@@ -5,18 +5,22 @@ use keyless_sts::time::iso8601;
 use keyless_sts::xml::{self, XmlWriter};
 
 /// A response with result members written by `result`.
-pub fn with_result(action: &str, request_id: &str, result: &dyn Fn(&mut XmlWriter)) -> String {
+pub(crate) fn with_result(
+    action: &str,
+    request_id: &str,
+    result: &dyn Fn(&mut XmlWriter),
+) -> String {
     xml::success(action, xml::IAM_NAMESPACE, request_id, 1024, Some(result))
 }
 
 /// A response of an operation without output: only `ResponseMetadata`.
-pub fn empty(action: &str, request_id: &str) -> String {
+pub(crate) fn empty(action: &str, request_id: &str) -> String {
     xml::success(action, xml::IAM_NAMESPACE, request_id, 0, None)
 }
 
 /// Percent-encodes a policy document as IAM returns it: every byte but the unreserved
 /// characters of RFC 3986 (`A-Z a-z 0-9 - _ . ~`) becomes `%XX`.
-pub fn url_encode(text: &str) -> String {
+pub(crate) fn url_encode(text: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len() * 2);
     for &b in text.as_bytes() {
@@ -32,7 +36,7 @@ pub fn url_encode(text: &str) -> String {
 }
 
 /// `<Tags><member><Key/><Value/></member>…</Tags>`.
-pub fn tags(w: &mut XmlWriter, tags: &[Tag]) {
+pub(crate) fn tags(w: &mut XmlWriter, tags: &[Tag]) {
     w.open("Tags");
     for tag in tags {
         w.open("member")
@@ -44,7 +48,7 @@ pub fn tags(w: &mut XmlWriter, tags: &[Tag]) {
 }
 
 /// `<IsTruncated>` and, when truncated, `<Marker>`.
-pub fn truncation(w: &mut XmlWriter, next_marker: Option<&str>) {
+pub(crate) fn truncation(w: &mut XmlWriter, next_marker: Option<&str>) {
     w.element(
         "IsTruncated",
         if next_marker.is_some() {
@@ -58,7 +62,7 @@ pub fn truncation(w: &mut XmlWriter, next_marker: Option<&str>) {
 
 /// Which members of a role a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoleDetail {
+pub(crate) enum RoleDetail {
     /// CreateRole, GetRole: everything, tags included.
     Full,
     /// ListRoles: no tags (as IAM).
@@ -66,7 +70,7 @@ pub enum RoleDetail {
 }
 
 /// The members of an IAM `Role` structure, inside an element named `tag`.
-pub fn role(w: &mut XmlWriter, tag: &str, role: &Role, account: &str, detail: RoleDetail) {
+pub(crate) fn role(w: &mut XmlWriter, tag: &str, role: &Role, account: &str, detail: RoleDetail) {
     w.open(tag)
         .element("Path", &role.path)
         .element("RoleName", &role.name)
@@ -84,7 +88,7 @@ pub fn role(w: &mut XmlWriter, tag: &str, role: &Role, account: &str, detail: Ro
 
 /// Which members of a managed policy a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PolicyDetail {
+pub(crate) enum PolicyDetail {
     /// GetPolicy: the description and tags too.
     Full,
     /// CreatePolicy: tags, no description.
@@ -94,7 +98,7 @@ pub enum PolicyDetail {
 }
 
 /// The members of an IAM `Policy` structure, inside an element named `tag`.
-pub fn policy(
+pub(crate) fn policy(
     w: &mut XmlWriter,
     tag: &str,
     policy: &ManagedPolicy,

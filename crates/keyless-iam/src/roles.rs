@@ -14,14 +14,14 @@ use super::{
 };
 
 /// IAM's limit on the characters (whitespace excluded) of all inline policies of one role.
-pub const ROLE_INLINE_POLICY_LIMIT: usize = 10_240;
+pub(crate) const ROLE_INLINE_POLICY_LIMIT: usize = 10_240;
 /// IAM's default quota on the characters (whitespace excluded) of a role trust policy.
-pub const TRUST_POLICY_LIMIT: usize = 2048;
+pub(crate) const TRUST_POLICY_LIMIT: usize = 2048;
 
 use keyless_policy::policy_size;
 
 /// Validates a trust policy as IAM does before storing it, and returns it parsed.
-pub fn check_trust_policy(doc: &str) -> Result<Policy, Error> {
+pub(crate) fn check_trust_policy(doc: &str) -> Result<Policy, Error> {
     let options = ParseOptions {
         kind: PolicyKind::Trust,
         max_chars: Some(TRUST_POLICY_LIMIT),
@@ -90,7 +90,7 @@ fn check_inline_policy(doc: &str, role: &str) -> Result<(), Error> {
 
 /// The ARN of role `name` for authorization (its real path when it exists, `/` otherwise),
 /// and `aws:ResourceTag/*` of the existing role.
-pub fn role_resource(call: &Call<'_>, name: &str) -> (String, Context) {
+pub(crate) fn role_resource(call: &Call<'_>, name: &str) -> (String, Context) {
     let live = call.node.live.load();
     let mut ctx = Context::new();
     match live.sts.roles.get(name) {
@@ -117,7 +117,7 @@ fn authorize_on_role(call: &Call<'_>, name: &str, extra: Context) -> Result<(), 
 }
 
 /// The role `name`, refused when it is declared in the config file.
-pub async fn modifiable_role(call: &Call<'_>, name: &str) -> Result<Role, Error> {
+pub(crate) async fn modifiable_role(call: &Call<'_>, name: &str) -> Result<Role, Error> {
     let role = call.node.store.get_role(name).await.map_err(store_error)?;
     if role.managed_by == ManagedBy::Config {
         return Err(unmodifiable("Role", &role.name));
@@ -136,7 +136,7 @@ async fn save(call: &Call<'_>, role: &Role) -> Result<(), Error> {
 }
 
 /// CreateRole.
-pub async fn create(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let path = c.role_path("Path", "path");
     let name = c.name("RoleName", "roleName", 64);
@@ -179,7 +179,7 @@ pub async fn create(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// GetRole.
-pub async fn get(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn get(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     c.finish()?;
@@ -190,7 +190,7 @@ pub async fn get(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// ListRoles, ordered by name.
-pub async fn list(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn list(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let prefix = c.path_prefix("PathPrefix", "pathPrefix");
     let paging = c.paging();
@@ -215,7 +215,7 @@ pub async fn list(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// DeleteRole: refused while the role has inline or attached policies.
-pub async fn delete(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn delete(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     c.finish()?;
@@ -231,7 +231,7 @@ pub async fn delete(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// UpdateRole: the description and the maximum session duration.
-pub async fn update(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn update(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     let description = c.role_description("Description", "description");
@@ -250,7 +250,7 @@ pub async fn update(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// UpdateAssumeRolePolicy.
-pub async fn update_trust_policy(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn update_trust_policy(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     let document = c.policy_document("PolicyDocument", "policyDocument");
@@ -265,7 +265,7 @@ pub async fn update_trust_policy(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// TagRole.
-pub async fn tag(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn tag(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     let tags = c.tags("Tags", "tags");
@@ -278,7 +278,7 @@ pub async fn tag(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// UntagRole.
-pub async fn untag(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn untag(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let name = c.name("RoleName", "roleName", 64);
     let keys = c.tag_keys("TagKeys", "tagKeys");
@@ -291,7 +291,7 @@ pub async fn untag(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// PutRolePolicy: creates or replaces an inline policy, within the role's aggregate limit.
-pub async fn put_inline_policy(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn put_inline_policy(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let policy_name = c.name("PolicyName", "policyName", 128);
@@ -331,7 +331,7 @@ pub async fn put_inline_policy(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// GetRolePolicy.
-pub async fn get_inline_policy(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn get_inline_policy(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let policy_name = c.name("PolicyName", "policyName", 128);
@@ -351,7 +351,7 @@ pub async fn get_inline_policy(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// ListRolePolicies, ordered by name.
-pub async fn list_inline_policies(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn list_inline_policies(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let paging = c.paging();
@@ -371,7 +371,7 @@ pub async fn list_inline_policies(call: &Call<'_>) -> Result<String, Error> {
 }
 
 /// DeleteRolePolicy.
-pub async fn delete_inline_policy(call: &Call<'_>) -> Result<String, Error> {
+pub(crate) async fn delete_inline_policy(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
     let role_name = c.name("RoleName", "roleName", 64);
     let policy_name = c.name("PolicyName", "policyName", 128);

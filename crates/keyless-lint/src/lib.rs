@@ -6,6 +6,23 @@
 //! the policy admits, turned into the request context keyless's STS builds and decided by the
 //! real evaluator. A candidate whose counter-example the evaluator does not allow is reported
 //! as medium at most. Reports render as text, JSON or SARIF 2.1.0. No I/O.
+//!
+//! ```
+//! use keyless_lint::{LintOptions, Severity, lint_policy};
+//!
+//! // `sub` is matched without a project: any GitLab project of gitlab.com may assume the role.
+//! let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+//!     "Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/gitlab.com"},
+//!     "Action":"sts:AssumeRoleWithWebIdentity",
+//!     "Condition":{"StringEquals":{"gitlab.com:aud":"https://gitlab.com"}}}]}"#;
+//! let report = lint_policy(trust, &LintOptions::default());
+//! assert_eq!(report.max_severity(), Some(Severity::Critical));
+//! let finding = &report.findings[0];
+//! assert_eq!(finding.rule, "OIDC-NO-TENANCY");
+//! assert!(finding.counter_example.as_ref().is_some_and(|c| c.verified));
+//! ```
+
+#![warn(missing_docs)]
 
 mod analyze;
 mod locate;

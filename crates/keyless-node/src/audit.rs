@@ -63,7 +63,7 @@ impl Queue {
 
 impl Auditor {
     /// An auditor that records nothing.
-    pub fn disabled() -> Auditor {
+    pub(crate) fn disabled() -> Auditor {
         Auditor {
             queue: None,
             writer: Arc::new(Mutex::new(None)),

@@ -65,7 +65,7 @@ pub async fn open_store(opts: &DataOptions) -> anyhow::Result<Store> {
 }
 
 /// Hides a password in a database URL.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -93,7 +93,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Makes sure a current sealing key exists.
-pub async fn ensure_sealing_key(store: &Store, now: i64) -> anyhow::Result<()> {
+pub(crate) async fn ensure_sealing_key(store: &Store, now: i64) -> anyhow::Result<()> {
     let candidate = session::generate_sealing_key(1, now);
     let record = SealingKeyRecord {
         id: candidate.id,
@@ -106,7 +106,7 @@ pub async fn ensure_sealing_key(store: &Store, now: i64) -> anyhow::Result<()> {
 }
 
 /// Makes sure the built-in issuer `name` has a current signing key.
-pub async fn ensure_issuer_key(store: &Store, name: &str, now: i64) -> anyhow::Result<()> {
+pub(crate) async fn ensure_issuer_key(store: &Store, name: &str, now: i64) -> anyhow::Result<()> {
     let key = SigningKey::generate()?;
     let record = IssuerKeyRecord {
         issuer: name.to_owned(),
@@ -121,7 +121,7 @@ pub async fn ensure_issuer_key(store: &Store, name: &str, now: i64) -> anyhow::R
 }
 
 /// The admin credentials, and whether they were created by this call.
-pub struct AdminInit {
+pub(crate) struct AdminInit {
     /// The stored pair.
     pub credentials: AdminCredentials,
     /// Whether this start created them.
@@ -132,7 +132,7 @@ pub struct AdminInit {
 /// `KEYLESS_ADMIN_SECRET_ACCESS_KEY` at first start, else a generated `AKIA…` pair. When the
 /// environment gives a pair that differs from the stored one, start-up fails rather than
 /// leaving an operator with credentials that do not work.
-pub async fn ensure_admin(store: &Store) -> anyhow::Result<AdminInit> {
+pub(crate) async fn ensure_admin(store: &Store) -> anyhow::Result<AdminInit> {
     let from_env = match (
         std::env::var(ADMIN_KEY_ID_ENV),
         std::env::var(ADMIN_SECRET_ENV),
@@ -172,12 +172,12 @@ pub async fn ensure_admin(store: &Store) -> anyhow::Result<AdminInit> {
 }
 
 /// Writes the admin pair to `path` with mode 0600, as shell `export` lines.
-pub fn write_admin_file(path: &Path, creds: &AdminCredentials) -> anyhow::Result<()> {
+pub(crate) fn write_admin_file(path: &Path, creds: &AdminCredentials) -> anyhow::Result<()> {
     write_private_file(path, export_lines(creds).as_bytes())
 }
 
 /// Writes `contents` to `path` (created or truncated) with mode 0600, and syncs it.
-pub fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

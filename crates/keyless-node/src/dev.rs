@@ -38,7 +38,7 @@ pub fn trust_policy(account: &str) -> String {
 }
 
 /// The role's permission policy: read-only STS and IAM, so a session can look itself up.
-pub const PERMISSIONS: &str = r#"{
+pub(crate) const PERMISSIONS: &str = r#"{
   "Version": "2012-10-17",
   "Statement": [
     { "Sid": "ReadOnly", "Effect": "Allow", "Action": ["sts:GetCallerIdentity", "iam:Get*", "iam:List*"], "Resource": "*" }
@@ -56,7 +56,7 @@ pub fn issuer() -> IssuerConfig {
 }
 
 /// Adds the dev provider and role to `declared`, unless the config already declares them.
-pub fn add_entities(declared: &mut DeclaredEntities, account: &str, now: i64) {
+pub(crate) fn add_entities(declared: &mut DeclaredEntities, account: &str, now: i64) {
     if !declared.providers.iter().any(|p| p.url == ISSUER_ISS) {
         declared.providers.push(OidcProvider {
             url: ISSUER_ISS.to_owned(),

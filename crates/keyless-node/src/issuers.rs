@@ -160,7 +160,7 @@ pub struct MintJob {
 }
 
 /// Loads every configured issuer.
-pub fn load_all(
+pub(crate) fn load_all(
     settings: &[IssuerSettings],
     keys: &[IssuerKeyRecord],
 ) -> anyhow::Result<HashMap<String, Arc<BuiltinIssuer>>> {

@@ -10,6 +10,29 @@
 //!
 //! Role sessions combine layers with [`evaluate_session`] / [`evaluate_layers`].
 //! Semantics and every reading chosen where AWS is silent: `docs/policy-semantics.md`.
+//!
+//! ```
+//! use keyless_policy::{Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind, Principal, Request};
+//!
+//! let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+//!     "Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/gitlab.com"},
+//!     "Action":"sts:AssumeRoleWithWebIdentity",
+//!     "Condition":{"StringLike":{"gitlab.com:sub":"project_path:group/project:*"}}}]}"#;
+//! let policy = Policy::parse(trust, &ParseOptions::new(PolicyKind::Trust)).unwrap();
+//! let mut ctx = Context::new();
+//! ctx.insert("gitlab.com:sub", ContextValue::Single("project_path:group/project:ref_type:branch:ref:main".into()));
+//! let req = Request {
+//!     principal: Some(Principal::Federated("arn:aws:iam::111122223333:oidc-provider/gitlab.com")),
+//!     action: "sts:AssumeRoleWithWebIdentity",
+//!     resource: None,
+//!     context: &ctx,
+//! };
+//! assert_eq!(policy.evaluate(&req), Decision::Allow);
+//!
+//! let mut fork = Context::new();
+//! fork.insert("gitlab.com:sub", ContextValue::Single("project_path:group/project-fork:ref_type:branch:ref:main".into()));
+//! assert_eq!(policy.evaluate(&Request { context: &fork, ..req }), Decision::ImplicitDeny);
+//! ```
 
 #![warn(missing_docs)]
 

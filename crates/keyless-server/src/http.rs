@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::App;
+use crate::body::read_body;
 
 /// Builds the router.
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -282,11 +283,4 @@ fn json_error(err: &Error, request_id: &str) -> Response {
     let mut resp = json_response(body.to_string(), None);
     *resp.status_mut() = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
     resp
-}
-
-/// Reads a whole request body of at most `limit` bytes.
-pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Error> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| Error::RequestEntityTooLarge { limit })
 }

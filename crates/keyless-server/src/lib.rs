@@ -1,9 +1,42 @@
 //! The keyless HTTP server: the AWS Query API (STS here, IAM in `keyless-iam`), the built-in
 //! issuers' endpoints, the mint and explain APIs, health checks and Prometheus metrics, all on
 //! a [`keyless_node::Node`].
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use keyless_node::audit::Auditor;
+//! use keyless_node::config::{AuditConfig, AuditSinkKind, Config};
+//! use keyless_node::data::DataOptions;
+//! use keyless_node::start::{NodeOptions, start};
+//! use tower::ServiceExt as _;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let started = start(NodeOptions {
+//!     data: DataOptions { data_dir: dir.path().to_owned(), database: None },
+//!     config: Config::default(),
+//!     config_file: None,
+//!     dev: true,
+//!     public_url: "http://keyless.test".into(),
+//!     clock_offset_secs: 0,
+//! })
+//! .await
+//! .unwrap();
+//! let node = Arc::new(started.node);
+//! let audit = AuditConfig { sink: AuditSinkKind::None, ..AuditConfig::default() };
+//! let auditor = Auditor::start(&audit, dir.path(), node.store.clone()).unwrap();
+//! let router = keyless_server::router(node, auditor);
+//! let request = Request::get("/issuers/gitlab/.well-known/openid-configuration").body(Body::empty()).unwrap();
+//! let response = router.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//! # });
+//! ```
 
 #![warn(missing_docs)]
 
+mod body;
 mod http;
 mod metrics;
 mod query;
@@ -48,6 +81,13 @@ pub(crate) struct App {
     pub(crate) node: Arc<Node>,
     /// The audit log.
     pub(crate) auditor: Auditor,
+}
+
+/// The HTTP routes of `node`, recording audit events through `auditor`: what `serve` serves,
+/// and what in-process tests drive without a socket. Requests need a
+/// `ConnectInfo<SocketAddr>` extension (the peer address), which `serve` adds.
+pub fn router(node: Arc<Node>, auditor: Auditor) -> axum::Router {
+    http::router(Arc::new(App { node, auditor }))
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -95,11 +135,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         print_dev_banner(&public_url, node.account(), &started.data.data_dir);
     }
     println!("keyless: listening on http://{bound}");
-    let app = Arc::new(App {
-        node,
-        auditor: auditor.clone(),
-    });
-    let router = http::router(app);
+    let router = router(node, auditor.clone());
     // Responses go out at once: without TCP_NODELAY, Nagle's algorithm and the client's
     // delayed ACK add up to 40 ms to a response written in two segments.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

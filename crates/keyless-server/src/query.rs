@@ -21,7 +21,7 @@ use keyless_sts::{Error, Minted, response, xml};
 use serde::Serialize;
 
 use crate::App;
-use crate::http::read_body;
+use crate::body::read_body;
 
 /// The STS API version.
 pub const STS_VERSION: &str = "2011-06-15";

@@ -13,6 +13,35 @@
 //! Secrets (sealing keys, issuer private keys, the admin secret) are sealed with AES-256-GCM
 //! under the [`MasterKey`], bound to their table and row. A key-check value written at the first
 //! open makes a wrong master key fail at [`Store::open`] with [`StoreError::MasterKeyMismatch`].
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use keyless_store::{MasterKey, Store, StoreError};
+//! use keyless_sts::model::{ManagedBy, Role};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let url = format!("sqlite:{}", dir.path().join("keyless.db").display());
+//! let store = Store::open(&url, MasterKey::generate()).await.unwrap();
+//! let before = store.generation().await.unwrap();
+//! let role = Role {
+//!     name: "deployer".into(),
+//!     path: "/".into(),
+//!     role_id: "AROAEXAMPLEEXAMPLE01".into(),
+//!     trust_policy: "{}".into(),
+//!     description: None,
+//!     max_session_duration: 3600,
+//!     tags: Vec::new(),
+//!     created: 0,
+//!     managed_by: ManagedBy::Api,
+//! };
+//! store.create_role(&role).await.unwrap();
+//! assert_eq!(store.get_role("deployer").await.unwrap(), role);
+//! assert_eq!(store.generation().await.unwrap(), before + 1);
+//! assert!(matches!(store.create_role(&role).await, Err(StoreError::EntityAlreadyExists(_))));
+//! # });
+//! ```
+
+#![warn(missing_docs)]
 
 mod config;
 mod crypto;

@@ -12,7 +12,7 @@ pub struct RoleArn<'a> {
 }
 
 /// Parses `arn:aws:iam::<account>:role[/path]/<name>`. `None` when the text is not such an ARN.
-pub fn parse_role_arn(arn: &str) -> Option<RoleArn<'_>> {
+pub(crate) fn parse_role_arn(arn: &str) -> Option<RoleArn<'_>> {
     let (account, resource) = parse_iam_arn(arn)?;
     let (path, name) = split_path_name(resource.strip_prefix("role")?)?;
     if name.is_empty() || !name.chars().all(crate::validate::is_name_char) {

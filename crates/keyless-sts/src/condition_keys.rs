@@ -161,7 +161,7 @@ pub fn aws_exposes(host_path: &str, claim: &str) -> bool {
 /// The lower-cased condition keys a policy can read, or `None` when it may read any key (a
 /// policy variable can name one at evaluation time). Lets the exchange build only the part of
 /// the context the trust policy looks at.
-pub fn referenced_keys(policy: &keyless_policy::Policy) -> Option<Vec<String>> {
+pub(crate) fn referenced_keys(policy: &keyless_policy::Policy) -> Option<Vec<String>> {
     let mut keys = Vec::new();
     for statement in policy.statements() {
         for condition in statement.conditions() {

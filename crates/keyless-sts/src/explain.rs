@@ -363,7 +363,7 @@ pub fn explain(
 }
 
 /// Turns a JSON object of claims into [`Claims`], with the registered claims type-checked.
-pub fn claims_from_json(v: &serde_json::Value) -> Result<Claims, String> {
+pub(crate) fn claims_from_json(v: &serde_json::Value) -> Result<Claims, String> {
     let serde_json::Value::Object(map) = v else {
         return Err("the claims file must hold a JSON object".into());
     };

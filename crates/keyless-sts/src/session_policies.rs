@@ -9,9 +9,9 @@ use crate::state::StsState;
 use crate::validate::{self, Violations};
 
 /// The plaintext budget shared by `Policy` and `PolicyArns`.
-pub const SESSION_POLICY_BUDGET: usize = 2048;
+pub(crate) const SESSION_POLICY_BUDGET: usize = 2048;
 /// The most managed session policies one request may name.
-pub const MAX_POLICY_ARNS: usize = 10;
+pub(crate) const MAX_POLICY_ARNS: usize = 10;
 
 /// The session policies of an assume-role request.
 #[derive(Debug, Clone, Default)]

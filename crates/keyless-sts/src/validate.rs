@@ -61,7 +61,7 @@ impl Violations {
 
     /// String length bounds for a sensitive member (a token): the value is never quoted back,
     /// as AWS leaves it out of the message.
-    pub fn length_sensitive(&mut self, member: &str, value: &str, min: usize, max: usize) {
+    pub(crate) fn length_sensitive(&mut self, member: &str, value: &str, min: usize, max: usize) {
         let n = value.chars().count();
         let bound = if n < min {
             Some(format!("greater than or equal to {min}"))
@@ -169,7 +169,7 @@ pub fn is_name_char(c: char) -> bool {
 }
 
 /// The pattern text for [`is_name_char`].
-pub const NAME_PATTERN: &str = r"[\w+=,.@-]*";
+pub(crate) const NAME_PATTERN: &str = r"[\w+=,.@-]*";
 
 /// `arnType`: `[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+`.
 pub fn is_arn_char(c: char) -> bool {
