@@ -108,6 +108,38 @@ pub struct ServerSection {
     pub token_leeway_secs: Option<i64>,
     /// The most bytes of one request body (default 262144).
     pub max_body_bytes: Option<usize>,
+    /// The most connections open at once (default: the file-descriptor limit less 64).
+    pub max_connections: Option<usize>,
+    /// Seconds a new connection, or one that has started a request, has to send the request's
+    /// headers; also bounds a TLS handshake (default 10).
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection may wait for its next request, and any connection may
+    /// go without reading or writing a byte (default 60).
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a request body may take before it must flow at `min_body_rate` (default 10).
+    pub body_read_timeout_secs: Option<u64>,
+    /// Bytes per second a request body must average once `body_read_timeout_secs` has passed
+    /// (default 1024).
+    pub min_body_rate: Option<u64>,
+    /// A PEM certificate chain: serve HTTPS (TLS 1.2 and 1.3) with it. Reloaded on change.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Serve `/metrics` on this address (without authentication) instead of the main listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Who may read `/metrics` on the main listener: `admin` (SigV4 by the admin key, the
+    /// default) or `open` (anyone; the default with `--dev`).
+    pub metrics: Option<MetricsAccess>,
+}
+
+/// Who may read `/metrics` on the main listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Requests signed by the admin key (SigV4, service `keyless`).
+    Admin,
+    /// Anyone who reaches the port.
+    Open,
 }
 
 /// `[[issuer]]`: a built-in OIDC issuer.
@@ -265,6 +297,36 @@ impl Config {
                 format!("must be 12 digits, not {account:?}"),
             ));
         }
+        let server = &self.server;
+        for (name, value) in [
+            ("max_connections", server.max_connections.map(|n| n as u64)),
+            ("header_read_timeout_secs", server.header_read_timeout_secs),
+            ("idle_timeout_secs", server.idle_timeout_secs),
+            ("body_read_timeout_secs", server.body_read_timeout_secs),
+            ("min_body_rate", server.min_body_rate),
+        ] {
+            if value == Some(0) {
+                return Err(err(
+                    format!("server.{name}"),
+                    "must be greater than 0".into(),
+                ));
+            }
+        }
+        match (&server.tls_cert, &server.tls_key) {
+            (Some(_), None) => {
+                return Err(err(
+                    "server.tls_key".into(),
+                    "tls_cert needs tls_key".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "server.tls_cert".into(),
+                    "tls_key needs tls_cert".into(),
+                ));
+            }
+            _ => {}
+        }
         if let Some(leeway) = self.server.token_leeway_secs
             && !(0..=300).contains(&leeway)
         {
@@ -365,14 +427,12 @@ impl Config {
                     .map_err(|r| err(format!("{at}.jwks_url"), r))?;
                 KeySource::JwksUrl { url: url.clone() }
             } else if let Some(jwks) = &p.jwks {
-                keyless_oidc::jwks::JwkSet::parse(jwks.as_bytes())
-                    .map_err(|e| err(format!("{at}.jwks"), e.message))?;
+                check_pinned_jwks(jwks).map_err(|r| err(format!("{at}.jwks"), r))?;
                 KeySource::Pinned { jwks: jwks.clone() }
             } else if let Some(file) = &p.jwks_file {
                 let jwks =
                     read_relative(base, file).map_err(|r| err(format!("{at}.jwks_file"), r))?;
-                keyless_oidc::jwks::JwkSet::parse(jwks.as_bytes())
-                    .map_err(|e| err(format!("{at}.jwks_file"), e.message))?;
+                check_pinned_jwks(&jwks).map_err(|r| err(format!("{at}.jwks_file"), r))?;
                 KeySource::Pinned { jwks }
             } else {
                 KeySource::Discovery
@@ -509,6 +569,27 @@ impl Config {
         }
         Ok(out)
     }
+}
+
+/// A pinned JWKS must parse and hold at least one key that can verify ID tokens.
+fn check_pinned_jwks(jwks: &str) -> Result<(), String> {
+    let set = keyless_oidc::jwks::JwkSet::parse(jwks.as_bytes()).map_err(|e| e.message)?;
+    if set.is_empty() {
+        let skipped: Vec<String> = set
+            .skipped()
+            .iter()
+            .map(|s| format!("{} ({})", s.kid.as_deref().unwrap_or("no kid"), s.reason))
+            .collect();
+        return Err(format!(
+            "the JWKS has no key that can verify ID tokens (skipped: {}); every token would be refused",
+            if skipped.is_empty() {
+                "none".to_owned()
+            } else {
+                skipped.join(", ")
+            }
+        ));
+    }
+    Ok(())
 }
 
 fn pointer_suffix(pointer: &str) -> String {

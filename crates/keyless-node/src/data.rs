@@ -24,7 +24,7 @@ impl DataOptions {
     pub fn database_url(&self) -> String {
         match &self.database {
             Some(url) => url.clone(),
-            None => format!("sqlite:{}", self.data_dir.join("keyless.db").display()),
+            None => format!("sqlite:{}", self.data_dir.join(DATABASE_FILE).display()),
         }
     }
 
@@ -59,10 +59,19 @@ pub async fn open_store(opts: &DataOptions) -> anyhow::Result<Store> {
         }
     };
     let url = opts.database_url();
-    Store::open(&url, master)
+    if opts.database.is_none() {
+        // SQLite gives the journal files the database file's mode: create it private.
+        create_private_file(&opts.data_dir.join(DATABASE_FILE))?;
+    }
+    let store = Store::open(&url, master)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", redact_url(&url)))
+        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", redact_url(&url)))?;
+    secure_files(&opts.data_dir)?;
+    Ok(store)
 }
+
+/// The SQLite database file in the data directory.
+const DATABASE_FILE: &str = "keyless.db";
 
 /// Hides a password in a database URL.
 pub(crate) fn redact_url(url: &str) -> String {
@@ -78,17 +87,69 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// Creates the data directory with mode 0700, or narrows an existing one to 0700 and says so.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        return Ok(());
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    restrict(dir, 0o700)
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist.
+fn create_private_file(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))
+}
+
+/// Narrows every file of the data directory to mode 0600 (the database and its journals, the
+/// keys, the runtime file, the audit log), saying which ones were wider.
+fn secure_files(dir: &Path) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            restrict(&entry.path(), 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets `path` to `mode` when it grants more (group or other bits), with a warning.
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if current & !mode != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+            anyhow::anyhow!(
+                "{} has mode {current:o}, wider than {mode:o}, and cannot be narrowed: {e}",
+                path.display()
+            )
+        })?;
+        tracing::warn!(
+            path = %path.display(),
+            "mode {current:o} was wider than {mode:o}: narrowed to {mode:o}"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
@@ -204,6 +265,38 @@ pub fn export_lines(creds: &AdminCredentials) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_wide_data_directory_and_its_files_are_narrowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.join("runtime.json"), b"{}").unwrap();
+        std::fs::set_permissions(
+            dir.join("runtime.json"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let opts = DataOptions {
+            data_dir: dir.clone(),
+            database: None,
+        };
+        let store = open_store(&opts).await.unwrap();
+        ensure_sealing_key(&store, 0).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+        assert!(
+            dir.join("keyless.db-wal").exists(),
+            "the journal exists and is private"
+        );
+    }
 
     #[test]
     fn redacts_passwords_in_urls() {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use keyless_store::AdminCredentials;
 
 use crate::clock::unix_now;
-use crate::config::Config;
+use keyless_policy::{ParseOptions, Policy, PolicyKind, PrincipalType};
+
+use crate::config::{Config, ConfigError, DeclaredEntities};
 use crate::data::{self, DataOptions};
 use crate::dev;
 use crate::issuers::IssuerSettings;
@@ -70,6 +72,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         data.database = config.server.database.clone();
     }
     let store = data::open_store(&data).await?;
+    check_federated_principals(config, &file, &declared, &store).await?;
     data::ensure_sealing_key(&store, now).await?;
     for issuer in &issuers {
         data::ensure_issuer_key(&store, &issuer.name, now).await?;
@@ -110,6 +113,58 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         data,
         admin_created: admin.created.then_some(admin.credentials),
     })
+}
+
+/// Refuses, as IAM's `CreateRole` does, a config role whose trust policy names a `Federated`
+/// provider ARN that is neither declared nor stored: its tokens could never be trusted.
+async fn check_federated_principals(
+    config: &Config,
+    file: &str,
+    declared: &DeclaredEntities,
+    store: &keyless_store::Store,
+) -> anyhow::Result<()> {
+    let account = config.account();
+    let stored = store.list_providers().await?;
+    let known = |arn: &str| {
+        declared
+            .providers
+            .iter()
+            .chain(stored.iter())
+            .any(|p| p.arn(account) == arn)
+    };
+    for (i, role_config) in config.roles.iter().enumerate() {
+        let Some(role) = declared.roles.iter().find(|r| r.name == role_config.name) else {
+            continue;
+        };
+        let Ok(policy) = Policy::parse(&role.trust_policy, &ParseOptions::new(PolicyKind::Trust))
+        else {
+            continue;
+        };
+        let unknown = policy
+            .statements()
+            .iter()
+            .filter_map(|s| s.principal())
+            .flat_map(|p| p.values())
+            .filter(|v| v.principal_type() == PrincipalType::Federated)
+            .map(|v| v.value().text())
+            .find(|arn| arn.starts_with("arn:") && !known(arn));
+        if let Some(arn) = unknown {
+            let field = if role_config.trust_policy_file.is_some() {
+                "trust_policy_file"
+            } else {
+                "trust_policy"
+            };
+            return Err(ConfigError {
+                file: file.to_owned(),
+                location: format!("role[{i}].{field}"),
+                reason: format!(
+                    "MalformedPolicyDocument: Invalid principal in policy: \"Federated\":\"{arn}\" (no [[provider]] and no stored OIDC provider has this ARN)"
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// The name a config file goes by in errors, and the folder its relative paths start from.

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use keyless_credentials::sigv4::RequestParts;
+use keyless_node::config::MetricsAccess;
 use keyless_node::issuers::MintJob;
 use keyless_oidc::issuer::RefType;
 use keyless_sts::auth::{self, Caller};
@@ -42,7 +43,47 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+/// The router of a listener that serves only `/metrics`.
+pub(crate) fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .with_state(app)
+}
+
+/// `/metrics`, to whoever `[server] metrics` lets read it.
+async fn metrics_text(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    match app.metrics {
+        None => {
+            return (
+                StatusCode::NOT_FOUND,
+                "metrics are served on their own listener\n",
+            )
+                .into_response();
+        }
+        Some(MetricsAccess::Open) => {}
+        Some(MetricsAccess::Admin) => {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let parts = RequestParts {
+                method: method.as_str(),
+                path: uri.path(),
+                query: uri.query().unwrap_or(""),
+                headers: &headers,
+                body: b"",
+            };
+            match auth::authenticate(&app.node.live.load().sts, &parts, "keyless", app.node.now()) {
+                Ok(Caller::Admin { .. }) => {}
+                Ok(Caller::Session(_)) => {
+                    return json_error(&admin_only(), &request_id);
+                }
+                Err(e) => return json_error(&e, &request_id),
+            }
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -186,7 +227,7 @@ async fn admin_request<T: serde::de::DeserializeOwned>(
     body: Body,
     what: &str,
 ) -> Result<(T, i64), Error> {
-    let body = read_body(body, app.node.settings.max_body_bytes).await?;
+    let body = read_body(body, &app.body_limits).await?;
     let now = app.node.now();
     let parts = RequestParts {
         method: method.as_str(),
@@ -273,6 +314,17 @@ async fn explain(
         "report": report,
     });
     json_response(body.to_string(), None)
+}
+
+/// The refusal of a role session that calls an admin-only API.
+fn admin_only() -> Error {
+    Denial {
+        refused: Refused::AdminOnly,
+        reason: "a role session called an admin API".to_owned(),
+        statement: None,
+        show_reason: false,
+    }
+    .into()
 }
 
 fn json_error(err: &Error, request_id: &str) -> Response {

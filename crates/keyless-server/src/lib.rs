@@ -38,8 +38,10 @@
 
 mod body;
 mod http;
+mod listener;
 mod metrics;
 mod query;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,16 +49,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyless_node::audit::Auditor;
-use keyless_node::config::Config;
+use keyless_node::config::{Config, MetricsAccess};
 use keyless_node::data::DataOptions;
 use keyless_node::start::{self, NodeOptions};
 use keyless_node::{Node, dev};
+
+use crate::body::BodyLimits;
 
 /// How often replicas look for changes made elsewhere.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// File descriptors kept free of connections: the database pool, the audit log, outbound
+/// JWKS fetches, the runtime and key files.
+const RESERVED_DESCRIPTORS: u64 = 64;
 
 /// Options of `keyless serve`.
 #[derive(Debug, Clone)]
@@ -75,40 +83,69 @@ pub struct ServeOptions {
     pub clock_offset_secs: i64,
 }
 
-/// What the routes serve from: the node and its audit log.
+/// What the routes serve from: the node, its audit log and the HTTP settings.
+#[derive(Clone)]
 pub(crate) struct App {
     /// The node.
     pub(crate) node: Arc<Node>,
     /// The audit log.
     pub(crate) auditor: Auditor,
+    /// The bounds of request bodies.
+    pub(crate) body_limits: BodyLimits,
+    /// Who may read `/metrics` on this router; `None` when it is served elsewhere.
+    pub(crate) metrics: Option<MetricsAccess>,
 }
 
 /// The HTTP routes of `node`, recording audit events through `auditor`: what `serve` serves,
 /// and what in-process tests drive without a socket. Requests need a
-/// `ConnectInfo<SocketAddr>` extension (the peer address), which `serve` adds.
+/// `ConnectInfo<SocketAddr>` extension (the peer address), which `serve` adds. `/metrics` is
+/// open to anyone on this router.
 pub fn router(node: Arc<Node>, auditor: Auditor) -> axum::Router {
-    http::router(Arc::new(App { node, auditor }))
+    let body_limits = BodyLimits {
+        max_bytes: node.settings.max_body_bytes,
+        timeout: Duration::from_secs(10),
+        min_rate: 1024,
+    };
+    http::router(Arc::new(App {
+        node,
+        auditor,
+        body_limits,
+        metrics: Some(MetricsAccess::Open),
+    }))
 }
 
-/// Runs the server until SIGINT or SIGTERM.
+/// Runs the server until SIGINT or SIGTERM. The port opens only once the node is ready: the
+/// data directory, the keys and the live state complete.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let config = match &opts.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let listen = match (opts.listen, config.server.listen) {
+    let base = opts
+        .config
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let server = config.server.clone();
+    let listen = match (opts.listen, server.listen) {
         (Some(l), _) | (None, Some(l)) => l,
         (None, None) => DEFAULT_LISTEN.parse()?,
     };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let bound = listener.local_addr()?;
+    // Bound now (so that the address is known and taken), listening only once ready.
+    let socket = bind(listen)?;
+    let bound = socket.local_addr()?;
+    let tls = match (&server.tls_cert, &server.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(&base.join(cert), &base.join(key))?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = opts
         .public_url
         .clone()
-        .or_else(|| config.server.public_url.clone())
-        .unwrap_or_else(|| format!("http://{bound}"));
+        .or_else(|| server.public_url.clone())
+        .unwrap_or_else(|| format!("{scheme}://{bound}"));
+    let descriptors = raise_descriptor_limit();
 
     let audit = config.audit.clone();
     let started = start::start(NodeOptions {
@@ -121,37 +158,150 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     })
     .await?;
     if let Some(credentials) = &started.admin_created {
-        println!(
-            "keyless: created the admin credentials (also in {}, mode 0600; shown only once):",
-            started.data.admin_file().display()
-        );
-        print!("{}", keyless_node::data::export_lines(credentials));
+        let file = started.data.admin_file();
+        if opts.dev {
+            println!(
+                "keyless: created the admin credentials (also in {}, mode 0600; shown only once):",
+                file.display()
+            );
+            print!("{}", keyless_node::data::export_lines(credentials));
+        } else {
+            println!(
+                "keyless: created the admin credentials {} in {} (mode 0600; the secret is only there)",
+                credentials.access_key_id,
+                file.display()
+            );
+        }
     }
     let node = Arc::new(started.node);
     crate::metrics::install()?;
     let auditor = Auditor::start(&audit, &started.data.data_dir, node.store.clone())?;
     node.spawn_refresher(REFRESH_INTERVAL);
+
+    let secs = |value: Option<u64>, default: u64| Duration::from_secs(value.unwrap_or(default));
+    let limits = listener::Limits {
+        max_connections: server.max_connections.unwrap_or_else(|| {
+            usize::try_from(descriptors.saturating_sub(RESERVED_DESCRIPTORS).max(16))
+                .unwrap_or(usize::MAX)
+        }),
+        header_read_timeout: secs(server.header_read_timeout_secs, 10),
+        idle_timeout: secs(server.idle_timeout_secs, 60),
+    };
+    let body_limits = BodyLimits {
+        max_bytes: node.settings.max_body_bytes,
+        timeout: secs(server.body_read_timeout_secs, 10),
+        min_rate: server.min_body_rate.unwrap_or(1024),
+    };
+    let metrics_access = match (server.metrics_listen, server.metrics) {
+        (Some(_), _) => None,
+        (None, Some(access)) => Some(access),
+        (None, None) if opts.dev => Some(MetricsAccess::Open),
+        (None, None) => Some(MetricsAccess::Admin),
+    };
+    let app = Arc::new(App {
+        node: node.clone(),
+        auditor: auditor.clone(),
+        body_limits,
+        metrics: metrics_access,
+    });
+    let router = http::router(app.clone());
+
+    let main = socket
+        .listen(1024)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let metrics_task = match server.metrics_listen {
+        Some(address) => {
+            let metrics_listener = bind(address)?
+                .listen(64)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+            println!(
+                "keyless: metrics on http://{}/metrics",
+                metrics_listener.local_addr()?
+            );
+            let metrics_app = Arc::new(App {
+                metrics: Some(MetricsAccess::Open),
+                ..(*app).clone()
+            });
+            let mut stopping = stopping.clone();
+            Some(tokio::spawn(listener::run(
+                metrics_listener,
+                http::metrics_router(metrics_app),
+                listener::Limits {
+                    max_connections: 64,
+                    ..limits
+                },
+                None,
+                async move {
+                    let _ = stopping.changed().await;
+                },
+            )))
+        }
+        None => None,
+    };
     if opts.dev {
         print_dev_banner(&public_url, node.account(), &started.data.data_dir);
     }
-    println!("keyless: listening on http://{bound}");
-    let router = router(node, auditor.clone());
-    // Responses go out at once: without TCP_NODELAY, Nagle's algorithm and the client's
-    // delayed ACK add up to 40 ms to a response written in two segments.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    println!("keyless: listening on {scheme}://{bound}");
+    listener::run(main, router, limits, tls, shutdown_signal()).await;
+    let _ = stop.send(true);
+    drop(stopping);
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     // Every answered request's event reaches the sink before the process exits.
     tokio::task::spawn_blocking(move || auditor.close()).await?;
     Ok(())
+}
+
+/// A socket bound to `address`, not yet listening.
+fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpSocket> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(address)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+    Ok(socket)
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the limit in force.
+fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    match limit.maximum {
+        Some(hard) if hard > soft => {
+            match setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(hard),
+                    maximum: Some(hard),
+                },
+            ) {
+                Ok(()) => hard,
+                Err(e) => {
+                    tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+                    soft
+                }
+            }
+        }
+        // No hard limit: the kernel's own ceiling (`fs.nr_open`) is commonly 2^20.
+        None if soft < 1 << 20 => {
+            let raised = Rlimit {
+                current: Some(1 << 20),
+                maximum: None,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => 1 << 20,
+                Err(_) => soft,
+            }
+        }
+        _ => soft,
+    }
 }
 
 fn print_dev_banner(public_url: &str, account: &str, data_dir: &Path) {

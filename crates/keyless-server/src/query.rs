@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use crate::App;
 use crate::body::read_body;
+use crate::listener::Transport;
 
 /// The STS API version.
 pub const STS_VERSION: &str = "2011-06-15";
@@ -50,6 +52,7 @@ impl IntoResponse for QueryResponse {
 pub(crate) async fn query_api(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<Extension<Transport>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -63,7 +66,7 @@ pub(crate) async fn query_api(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        secure_transport: false,
+        secure_transport: transport.is_some_and(|Extension(t)| t.secure),
     };
     let mut call = Call {
         source: "sts.amazonaws.com",
@@ -108,12 +111,18 @@ pub(crate) async fn query_api(
                 event.additional("statement", s);
             }
             tracing::info!(action = %call.action, code = error.code(), reason = %reason, "request refused");
-            QueryResponse {
+            let mut response = QueryResponse {
                 status: error.status(),
                 body: xml::error(&error, call.namespace, &request_id),
                 request_id,
             }
-            .into_response()
+            .into_response();
+            if error.closes_connection() {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
         }
     };
     crate::metrics::request(&call.action, outcome, started.elapsed().as_secs_f64());
@@ -143,7 +152,7 @@ async fn dispatch(
     if method != Method::POST && method != Method::GET {
         return Err(Error::MethodNotAllowed);
     }
-    let body = read_body(body, app.node.settings.max_body_bytes).await?;
+    let body = read_body(body, &app.body_limits).await?;
     let params = QueryParams::parse(uri.query().unwrap_or(""), &body)?;
     let parts = RequestParts {
         method: method.as_str(),

@@ -149,6 +149,9 @@ impl Store {
             ));
         };
 
+        if dialect == Dialect::Sqlite {
+            check_sqlite_file(url).await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(BUSY_TIMEOUT * 3)
@@ -321,6 +324,24 @@ impl Store {
             }
         }
     }
+}
+
+/// Opens one connection to a SQLite database and reads its schema, so that a file that is not
+/// a database (or is corrupt) fails at once with SQLite's reason instead of leaving the pool to
+/// retry until it times out.
+async fn check_sqlite_file(url: &str) -> Result<(), StoreError> {
+    use sqlx::sqlite::SqliteConnection;
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+        .create_if_missing(true);
+    let mut conn = tokio::time::timeout(BUSY_TIMEOUT, SqliteConnection::connect_with(&options))
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))??;
+    let checked = sqlx::query("SELECT count(*) FROM sqlite_master")
+        .fetch_one(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    checked.map(drop).map_err(StoreError::from)
 }
 
 /// Commits a write transaction, moving the generation first when it changed anything.

@@ -32,6 +32,10 @@ pub enum Error {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// 400 `RequestTimeout`: the request body did not arrive in time.
+    RequestTimeout,
+    /// 400 `IncompleteBody`: the connection ended before the whole body arrived.
+    IncompleteBody,
     /// 400 `ValidationError`: a parameter breaks the service model's constraints; the message
     /// lists every violation in AWS's format.
     Validation(String),
@@ -88,6 +92,8 @@ impl Error {
             Error::MissingAction => "MissingAction",
             Error::InvalidAction { .. } | Error::MethodNotAllowed => "InvalidAction",
             Error::RequestEntityTooLarge { .. } => "RequestEntityTooLarge",
+            Error::RequestTimeout => "RequestTimeout",
+            Error::IncompleteBody => "IncompleteBody",
             Error::Validation(_) => "ValidationError",
             Error::InvalidParameterValue(_) => "InvalidParameterValue",
             Error::Signature(e) => e.code.as_str(),
@@ -111,6 +117,8 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::MalformedQueryString(_)
+            | Error::RequestTimeout
+            | Error::IncompleteBody
             | Error::MissingAction
             | Error::InvalidAction { .. }
             | Error::Validation(_)
@@ -153,6 +161,12 @@ impl Error {
             Error::RequestEntityTooLarge { limit } => {
                 Cow::Owned(format!("The request body is larger than {limit} bytes."))
             }
+            Error::RequestTimeout => Cow::Borrowed(
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            ),
+            Error::IncompleteBody => Cow::Borrowed(
+                "The request body ended before the number of bytes the Content-Length header announced.",
+            ),
             Error::Signature(e) => Cow::Borrowed(&e.message),
             Error::Token(e) => Cow::Borrowed(&e.message),
             Error::AccessDenied(d) => d.message(),
@@ -184,6 +198,15 @@ impl Error {
             Error::AccessDenied(d) => Cow::Borrowed(&d.reason),
             other => other.message(),
         }
+    }
+
+    /// Whether the connection must close after this error: the request body was not read
+    /// whole, so the connection cannot carry another request.
+    pub fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            Error::RequestEntityTooLarge { .. } | Error::RequestTimeout | Error::IncompleteBody
+        )
     }
 
     /// The denial, when the error is `AccessDenied`.
@@ -308,6 +331,8 @@ mod tests {
                 413,
             ),
             (Error::Validation("v".into()), "ValidationError", 400),
+            (Error::RequestTimeout, "RequestTimeout", 400),
+            (Error::IncompleteBody, "IncompleteBody", 400),
             (
                 Error::Signature(SigV4Error::expired_token()),
                 "ExpiredToken",

@@ -1,0 +1,573 @@
+//! Accepting connections and serving HTTP/1.1 on them, within bounds.
+//!
+//! - **A cap on open connections.** At the cap, a new connection takes the place of the one
+//!   that has waited longest without a request in flight (an idle keep-alive, a silent or
+//!   slow-header connection); when every connection is serving a request, the new one is
+//!   closed at once. A request being served is never cut off to make room.
+//! - **A header-read timeout**: a new connection, or one that has started sending a request,
+//!   must deliver the whole request head within it.
+//! - **An idle timeout**: a keep-alive connection may wait that long for its next request, and
+//!   no connection may go that long without reading or writing a byte.
+//! - Request bodies have their own timeout and minimum rate (`body.rs`).
+//!
+//! Connections are plain TCP or TLS (`tls.rs`). The routes learn the peer address
+//! (`ConnectInfo`) and whether the connection is TLS ([`Transport`]) from request extensions.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::time::{Instant, Sleep};
+use tower::ServiceExt as _;
+
+/// The bounds of the listener.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Connections open at once.
+    pub(crate) max_connections: usize,
+    /// Time to deliver a request head (and to complete a TLS handshake).
+    pub(crate) header_read_timeout: Duration,
+    /// Time a connection may wait for its next request, or make no progress.
+    pub(crate) idle_timeout: Duration,
+}
+
+/// How a request's connection arrived, for the routes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transport {
+    /// Whether the connection is TLS (`aws:SecureTransport`).
+    pub(crate) secure: bool,
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
+/// finish and closes every connection.
+pub(crate) async fn run(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let registry = Arc::new(Registry::new(limits.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    let mut last_accept_warning: Option<Instant> = None;
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors (or a connection reset before it was accepted): keep the
+                // loop alive, say so at most once a second, and let descriptors free up.
+                if last_accept_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!("accept error: {e}");
+                    last_accept_warning = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(admitted) = registry.admit() else {
+            metrics::counter!("keyless_connections_refused_total").increment(1);
+            drop(stream);
+            continue;
+        };
+        let connection = Connection {
+            router: router.clone(),
+            limits,
+            tls: tls.clone(),
+            peer,
+            registry: registry.clone(),
+            admitted,
+            stopping: stopping.clone(),
+        };
+        tokio::spawn(connection.serve(stream));
+    }
+    let _ = stop.send(true);
+    registry.wait_empty(limits.idle_timeout).await;
+}
+
+/// The connections open, for the cap and for eviction.
+struct Registry {
+    slots: Mutex<HashMap<u64, Slot>>,
+    next_id: AtomicU64,
+    max: usize,
+    emptied: Notify,
+}
+
+/// One open connection, as the registry sees it.
+struct Slot {
+    clock: Arc<Clock>,
+    close: Arc<Notify>,
+}
+
+/// A connection's place in the registry.
+struct Admitted {
+    id: u64,
+    clock: Arc<Clock>,
+    close: Arc<Notify>,
+}
+
+impl Registry {
+    fn new(max: usize) -> Registry {
+        Registry {
+            slots: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            max: max.max(1),
+            emptied: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place for a new connection: a free one, or the place of the connection that has
+    /// waited longest without a request in flight, which is told to close. `None` when every
+    /// connection is serving a request.
+    fn admit(&self) -> Option<Admitted> {
+        let mut slots = self.lock();
+        if slots.len() >= self.max {
+            let victim = slots
+                .iter()
+                .filter_map(|(id, slot)| slot.clock.waiting_since().map(|since| (since, *id)))
+                .min()
+                .map(|(_, id)| id)?;
+            if let Some(evicted) = slots.remove(&victim) {
+                evicted.close.notify_one();
+                metrics::counter!("keyless_connections_evicted_total").increment(1);
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let clock = Arc::new(Clock::new());
+        let close = Arc::new(Notify::new());
+        slots.insert(
+            id,
+            Slot {
+                clock: clock.clone(),
+                close: close.clone(),
+            },
+        );
+        metrics::gauge!("keyless_connections_open").set(slots.len() as f64);
+        Some(Admitted { id, clock, close })
+    }
+
+    fn leave(&self, id: u64) {
+        let mut slots = self.lock();
+        slots.remove(&id);
+        metrics::gauge!("keyless_connections_open").set(slots.len() as f64);
+        if slots.is_empty() {
+            self.emptied.notify_waiters();
+        }
+    }
+
+    /// Waits until every connection has closed, at most `patience` after the last one made
+    /// progress.
+    async fn wait_empty(&self, patience: Duration) {
+        loop {
+            let emptied = self.emptied.notified();
+            if self.lock().is_empty() {
+                return;
+            }
+            if tokio::time::timeout(patience, emptied).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One accepted connection.
+struct Connection {
+    router: Router,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    peer: SocketAddr,
+    registry: Arc<Registry>,
+    admitted: Admitted,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream) {
+        // Responses go out at once: without TCP_NODELAY, Nagle's algorithm and the client's
+        // delayed ACK add up to 40 ms to a response written in two segments.
+        let _ = stream.set_nodelay(true);
+        let id = self.admitted.id;
+        let registry = self.registry.clone();
+        match self.tls.clone() {
+            None => self.http(stream).await,
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(self.limits.header_read_timeout, acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(tls)) => self.http(tls).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %self.peer, "TLS handshake failed: {e}");
+                        metrics::counter!("keyless_tls_handshake_failures_total").increment(1);
+                    }
+                    Err(_) => {
+                        metrics::counter!("keyless_connections_timed_out_total").increment(1);
+                    }
+                }
+            }
+        }
+        registry.leave(id);
+    }
+
+    async fn http<S>(self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            router,
+            limits,
+            tls,
+            peer,
+            admitted,
+            mut stopping,
+            ..
+        } = self;
+        let clock = admitted.clock;
+        let transport = Transport {
+            secure: tls.is_some(),
+        };
+        let io = TokioIo::new(Watched::new(stream, clock.clone(), limits));
+        let service_clock = clock.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            let router = router.clone();
+            let guard = InFlight::start(service_clock.clone());
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(transport);
+            async move {
+                let response = router.oneshot(request.map(axum::body::Body::new)).await;
+                drop(guard);
+                response
+            }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            // The header-read and idle timeouts are the connection clock's (`Watched`).
+            .header_read_timeout(None)
+            .keep_alive(true)
+            .serve_connection(io, service);
+        tokio::pin!(connection);
+        let stopped = async {
+            if !*stopping.borrow_and_update() {
+                let _ = stopping.changed().await;
+            }
+        };
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(peer = %peer, "connection ended: {e}");
+                }
+            }
+            () = admitted.close.notified() => {
+                tracing::debug!(peer = %peer, "connection closed to make room for a new one");
+            }
+            () = stopped => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
+        if clock.timed_out.load(Ordering::Relaxed) {
+            metrics::counter!("keyless_connections_timed_out_total").increment(1);
+        }
+    }
+}
+
+/// A connection's progress, shared by its IO and its requests.
+struct Clock {
+    state: Mutex<ClockState>,
+    timed_out: AtomicBool,
+}
+
+struct ClockState {
+    /// Requests whose handler is running.
+    in_flight: usize,
+    /// The last time a byte was read or written.
+    last_activity: Instant,
+    /// When the request head being received started: the connection's start, or the first
+    /// byte after the previous request. `None` while idle or while a request is in flight.
+    head_started: Option<Instant>,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let now = Instant::now();
+        Clock {
+            state: Mutex::new(ClockState {
+                in_flight: 0,
+                last_activity: now,
+                head_started: Some(now),
+            }),
+            timed_out: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read(&self) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.last_activity = now;
+        if state.in_flight == 0 && state.head_started.is_none() {
+            state.head_started = Some(now);
+        }
+    }
+
+    fn wrote(&self) {
+        self.lock().last_activity = Instant::now();
+    }
+
+    /// When the connection times out, as things stand.
+    fn deadline(&self, limits: &Limits) -> Instant {
+        let state = self.lock();
+        match state.head_started {
+            Some(started) if state.in_flight == 0 => started + limits.header_read_timeout,
+            _ => state.last_activity + limits.idle_timeout,
+        }
+    }
+
+    /// Since when the connection has been waiting without a request in flight; `None` while
+    /// it serves one.
+    fn waiting_since(&self) -> Option<Instant> {
+        let state = self.lock();
+        (state.in_flight == 0).then(|| state.head_started.unwrap_or(state.last_activity))
+    }
+}
+
+/// A request in flight on a connection, from its head to its response.
+struct InFlight(Arc<Clock>);
+
+impl InFlight {
+    fn start(clock: Arc<Clock>) -> InFlight {
+        {
+            let mut state = clock.lock();
+            state.in_flight += 1;
+            state.head_started = None;
+        }
+        InFlight(clock)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        state.last_activity = Instant::now();
+    }
+}
+
+/// A connection's IO with its clock: every byte read or written counts as progress, and a
+/// read or write that waits past the clock's deadline fails with `TimedOut`, which closes the
+/// connection.
+struct Watched<S> {
+    io: S,
+    clock: Arc<Clock>,
+    limits: Limits,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl<S> Watched<S> {
+    fn new(io: S, clock: Arc<Clock>, limits: Limits) -> Watched<S> {
+        let deadline = clock.deadline(&limits);
+        Watched {
+            io,
+            clock,
+            limits,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+        }
+    }
+
+    /// Called when the IO is not ready: fails once the deadline has passed, else arranges to be
+    /// woken at it.
+    fn check_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let deadline = self.clock.deadline(&self.limits);
+        if self.sleep.deadline() != deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        ready!(self.sleep.as_mut().poll(cx));
+        // The sleep fired: the deadline may have moved since it was armed.
+        let deadline = self.clock.deadline(&self.limits);
+        if Instant::now() < deadline {
+            self.sleep.as_mut().reset(deadline);
+            let _ = self.sleep.as_mut().poll(cx);
+            return Poll::Pending;
+        }
+        self.clock.timed_out.store(true, Ordering::Relaxed);
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "connection timed out",
+        ))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.clock.read();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.check_deadline(cx).map(Err),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    this.clock.wrote();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.check_deadline(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    this.clock.wrote();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.check_deadline(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_flush(cx) {
+            Poll::Pending => this.check_deadline(cx).map(Err),
+            ready => ready,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_connections: 2,
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_follow_the_connection_state() {
+        let clock = Clock::new();
+        let start = Instant::now();
+        assert_eq!(clock.deadline(&LIMITS), start + LIMITS.header_read_timeout);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        clock.read();
+        assert_eq!(
+            clock.deadline(&LIMITS),
+            start + LIMITS.header_read_timeout,
+            "a slow head keeps its deadline"
+        );
+
+        let clock = Arc::new(Clock::new());
+        let request = InFlight::start(clock.clone());
+        assert_eq!(
+            clock.waiting_since(),
+            None,
+            "a request in flight is never evicted"
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        clock.wrote();
+        assert_eq!(
+            clock.deadline(&LIMITS),
+            Instant::now() + LIMITS.idle_timeout
+        );
+        drop(request);
+        let idle_since = Instant::now();
+        assert_eq!(clock.waiting_since(), Some(idle_since));
+        assert_eq!(clock.deadline(&LIMITS), idle_since + LIMITS.idle_timeout);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        clock.read();
+        assert_eq!(
+            clock.deadline(&LIMITS),
+            Instant::now() + LIMITS.header_read_timeout,
+            "the next request's head starts its own clock"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_cap_the_longest_waiting_connection_makes_room() {
+        let registry = Registry::new(2);
+        let first = registry.admit().expect("room");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let second = registry.admit().expect("room");
+        let busy = InFlight::start(second.clock.clone());
+        let third = registry.admit().expect("the first connection is evicted");
+        assert!(!registry.lock().contains_key(&first.id));
+        let evicted = first.close.notified();
+        tokio::pin!(evicted);
+        // A notification sent before anyone waits is kept for the next waiter.
+        assert!(futures_ready(evicted.as_mut()));
+        let _busy_too = InFlight::start(third.clock.clone());
+        assert!(
+            registry.admit().is_none(),
+            "every connection serves a request: the new one is refused"
+        );
+        drop(busy);
+        assert!(registry.admit().is_some());
+    }
+
+    fn futures_ready(future: Pin<&mut impl Future<Output = ()>>) -> bool {
+        let waker = std::task::Waker::noop();
+        future.poll(&mut Context::from_waker(waker)).is_ready()
+    }
+}
