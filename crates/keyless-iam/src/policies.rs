@@ -91,10 +91,11 @@ pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     let description = c.optional_text("Description", "description", 1000);
     let tags = c.tags("Tags", "tags");
     c.finish()?;
-    check_managed_policy(&document)?;
-    check_unique_tag_keys(tags.iter().map(|t| t.key.as_str()))?;
+    // IAM authorizes a call before it validates the document it carries.
     let arn = format!("arn:aws:iam::{}:policy{path}{name}", call.account());
     call.authorize(&arn, request_tag_context(&tags))?;
+    check_managed_policy(&document)?;
+    check_unique_tag_keys(tags.iter().map(|t| t.key.as_str()))?;
 
     let now = call.node.now();
     let policy = ManagedPolicy {

@@ -99,15 +99,15 @@ pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     let thumbprints = c.string_list("ThumbprintList", "thumbprintList", 40, 40);
     let tags = c.tags("Tags", "tags");
     c.finish()?;
+    // IAM authorizes a call before it validates what it carries.
+    let arn = provider_arn(call.account(), strip_scheme(&url));
+    call.authorize(&arn, request_tag_context(&tags))?;
     keyless_node::config::check_url(&url, false).map_err(|reason| {
         invalid_input(format!("Invalid OpenID Connect provider URL: {reason}"))
     })?;
     check_client_id_count(client_ids.len())?;
     check_thumbprints(&thumbprints)?;
     super::check_unique_tag_keys(tags.iter().map(|t| t.key.as_str()))?;
-
-    let arn = provider_arn(call.account(), strip_scheme(&url));
-    call.authorize(&arn, request_tag_context(&tags))?;
 
     let existing = call
         .node
@@ -229,8 +229,8 @@ pub(crate) async fn update_thumbprints(call: &Call<'_>) -> Result<String, Error>
                 .to_owned(),
         ));
     }
-    check_thumbprints(&thumbprints)?;
     call.authorize(&arn, Context::new())?;
+    check_thumbprints(&thumbprints)?;
     let mut provider = find_modifiable(call, &arn).await?;
     provider.thumbprints = thumbprints.iter().map(|t| t.to_ascii_lowercase()).collect();
     save(call, &provider).await

@@ -146,13 +146,14 @@ pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     let tags = c.tags("Tags", "tags");
     let boundary = c.get("PermissionsBoundary");
     c.finish()?;
+    // IAM authorizes a call before it validates the documents it carries.
+    let arn = format!("arn:aws:iam::{}:role{path}{name}", call.account());
+    call.authorize(&arn, request_tag_context(&tags))?;
     if boundary.is_some() {
         return Err(invalid_input("Permissions boundaries are not supported."));
     }
     let parsed_trust = check_trust_policy(&trust_policy)?;
     check_unique_tag_keys(tags.iter().map(|t| t.key.as_str()))?;
-    let arn = format!("arn:aws:iam::{}:role{path}{name}", call.account());
-    call.authorize(&arn, request_tag_context(&tags))?;
     check_federated_principals(call, &parsed_trust).await?;
 
     let role = Role {
@@ -255,8 +256,8 @@ pub(crate) async fn update_trust_policy(call: &Call<'_>) -> Result<String, Error
     let name = c.name("RoleName", "roleName", 64);
     let document = c.policy_document("PolicyDocument", "policyDocument");
     c.finish()?;
-    let parsed = check_trust_policy(&document)?;
     authorize_on_role(call, &name, Context::new())?;
+    let parsed = check_trust_policy(&document)?;
     check_federated_principals(call, &parsed).await?;
     let mut role = modifiable_role(call, &name).await?;
     role.trust_policy = document;
@@ -297,8 +298,8 @@ pub(crate) async fn put_inline_policy(call: &Call<'_>) -> Result<String, Error> 
     let policy_name = c.name("PolicyName", "policyName", 128);
     let document = c.policy_document("PolicyDocument", "policyDocument");
     c.finish()?;
-    check_inline_policy(&document, &role_name)?;
     authorize_on_role(call, &role_name, Context::new())?;
+    check_inline_policy(&document, &role_name)?;
     let role = modifiable_role(call, &role_name).await?;
     let store = &call.node.store;
     let mut total = policy_size(&document);

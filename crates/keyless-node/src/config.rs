@@ -76,6 +76,11 @@ pub struct AuditConfig {
     pub keep: Option<u32>,
     /// Events waiting for the writer at most (default 8192); more are dropped and counted.
     pub buffer: Option<usize>,
+    /// Answer a call only once its event is written and synced (default false).
+    pub durable: Option<bool>,
+    /// Failed unauthenticated calls of one source and error written one by one per 10 s
+    /// window (default 20); the rest are counted into one summary event.
+    pub failures_per_window: Option<u32>,
 }
 
 impl Default for AuditConfig {
@@ -86,6 +91,8 @@ impl Default for AuditConfig {
             max_bytes: None,
             keep: None,
             buffer: None,
+            durable: None,
+            failures_per_window: None,
         }
     }
 }

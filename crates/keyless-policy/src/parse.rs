@@ -645,6 +645,8 @@ fn compile_resources(
                 resource.pointer.clone(),
             ));
         }
+        check_resource_arn(text, &components)
+            .map_err(|message| PolicyError::malformed(message, resource.pointer.clone()))?;
         let parts = components
             .iter()
             .enumerate()
@@ -658,6 +660,79 @@ fn compile_resources(
         values,
         patterns,
     })
+}
+
+/// The partitions of AWS.
+const PARTITIONS: &[&str] = &[
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-eusc",
+];
+
+/// The resource types an IAM resource ARN may name.
+const IAM_RESOURCE_TYPES: &[&str] = &[
+    "user/",
+    "federated-user/",
+    "role/",
+    "group/",
+    "instance-profile/",
+    "mfa/",
+    "server-certificate/",
+    "policy/",
+    "sts/",
+    "saml-provider/",
+    "oidc-provider/",
+    "report/",
+    "access-report/",
+];
+
+/// IAM's checks of a `Resource` ARN beyond its shape, with IAM's messages: a known partition,
+/// a service without wildcards, and the service rules IAM enforces (no region in an IAM or an
+/// S3 bucket ARN, an IAM resource type).
+fn check_resource_arn(text: &str, components: &[&str]) -> Result<(), String> {
+    let [_, partition, service, region, account, resource] = components else {
+        return Err(LEGACY_PARSING.to_string());
+    };
+    let wild = |s: &str| s.contains(['*', '?']);
+    if !PARTITIONS.contains(partition) && !wild(partition) {
+        return Err(format!(
+            "Partition \"{partition}\" is not valid for resource \"{text}\"."
+        ));
+    }
+    if service.is_empty() || wild(service) {
+        return Err("Resource vendor must be fully qualified and cannot contain regexes.".into());
+    }
+    match *service {
+        "iam" => {
+            if !region.is_empty() {
+                return Err(format!(
+                    "IAM resource {text} cannot contain region information."
+                ));
+            }
+            let resource_type = resource.split_inclusive('/').next().unwrap_or_default();
+            if *resource != "*"
+                && !wild(resource_type)
+                && !IAM_RESOURCE_TYPES.contains(&resource_type)
+            {
+                return Err(format!(
+                    "IAM resource path must either be \"*\" or start with {}.",
+                    IAM_RESOURCE_TYPES.join(", ")
+                ));
+            }
+        }
+        "s3" if !region.is_empty() && account.is_empty() => {
+            return Err(format!(
+                "Resource {text} can not contain region information."
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Splits an ARN into its six components (the last keeps any further colons).

@@ -288,3 +288,47 @@ fn policy_is_send_sync_and_clone() {
     assert_traits::<keyless_policy::Context>();
     assert_traits::<keyless_policy::PolicyTrace>();
 }
+
+#[test]
+fn resource_arns_are_validated_as_iam_validates_them() {
+    let identity = |resource: &str| {
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"{resource}"}}]}}"#
+        );
+        Policy::parse(&doc, &ParseOptions::new(PolicyKind::Identity)).map(|_| ())
+    };
+    let message = |resource: &str| identity(resource).unwrap_err().message;
+    assert_eq!(
+        message("arn:aws-x:s3:::bucket"),
+        r#"Partition "aws-x" is not valid for resource "arn:aws-x:s3:::bucket"."#
+    );
+    assert_eq!(
+        message("arn:aws:*:::bucket"),
+        "Resource vendor must be fully qualified and cannot contain regexes."
+    );
+    assert_eq!(
+        message("arn:aws:iam:us-east-1:123456789012:role/x"),
+        "IAM resource arn:aws:iam:us-east-1:123456789012:role/x cannot contain region information."
+    );
+    assert!(message("arn:aws:iam::123456789012:bucket/x").starts_with(
+        r#"IAM resource path must either be "*" or start with user/, federated-user/, role/"#
+    ));
+    assert_eq!(
+        message("arn:aws:s3:us-east-1::bucket/key"),
+        "Resource arn:aws:s3:us-east-1::bucket/key can not contain region information."
+    );
+    for fine in [
+        "*",
+        "arn:aws:s3:::bucket/*",
+        "arn:aws-cn:s3:::bucket",
+        "arn:aws:iam::123456789012:role/*",
+        "arn:aws:iam::*:role/x",
+        "arn:aws:iam::123456789012:*",
+        "arn:aws:iam::123456789012:*/x",
+        "arn:aws:s3:us-west-2:123456789012:accesspoint/x",
+        "arn:*:s3:::bucket",
+        "arn:aws:ec2:*:*:instance/*",
+    ] {
+        assert!(identity(fine).is_ok(), "{fine}");
+    }
+}

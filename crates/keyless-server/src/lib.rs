@@ -26,7 +26,7 @@
 //! .unwrap();
 //! let node = Arc::new(started.node);
 //! let audit = AuditConfig { sink: AuditSinkKind::None, ..AuditConfig::default() };
-//! let auditor = Auditor::start(&audit, dir.path(), node.store.clone()).unwrap();
+//! let auditor = Auditor::start(&audit, dir.path(), node.store.clone(), node.account()).unwrap();
 //! let router = keyless_server::router(node, auditor);
 //! let request = Request::get("/issuers/gitlab/.well-known/openid-configuration").body(Body::empty()).unwrap();
 //! let response = router.oneshot(request).await.unwrap();
@@ -55,6 +55,20 @@ use keyless_node::start::{self, NodeOptions};
 use keyless_node::{Node, dev};
 
 use crate::body::BodyLimits;
+
+/// `println!` that a closed standard output does not stop (see [`say`]).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that a closed standard output does not stop (see [`say`]).
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        say(format_args!($($arg)*))
+    };
+}
 
 /// How often replicas look for changes made elsewhere.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -160,13 +174,13 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     if let Some(credentials) = &started.admin_created {
         let file = started.data.admin_file();
         if opts.dev {
-            println!(
+            say!(
                 "keyless: created the admin credentials (also in {}, mode 0600; shown only once):",
                 file.display()
             );
-            print!("{}", keyless_node::data::export_lines(credentials));
+            say_raw!("{}", keyless_node::data::export_lines(credentials));
         } else {
-            println!(
+            say!(
                 "keyless: created the admin credentials {} in {} (mode 0600; the secret is only there)",
                 credentials.access_key_id,
                 file.display()
@@ -175,7 +189,12 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     }
     let node = Arc::new(started.node);
     crate::metrics::install()?;
-    let auditor = Auditor::start(&audit, &started.data.data_dir, node.store.clone())?;
+    let auditor = Auditor::start(
+        &audit,
+        &started.data.data_dir,
+        node.store.clone(),
+        node.account(),
+    )?;
     node.spawn_refresher(REFRESH_INTERVAL);
 
     let secs = |value: Option<u64>, default: u64| Duration::from_secs(value.unwrap_or(default));
@@ -215,7 +234,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             let metrics_listener = bind(address)?
                 .listen(64)
                 .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-            println!(
+            say!(
                 "keyless: metrics on http://{}/metrics",
                 metrics_listener.local_addr()?
             );
@@ -242,7 +261,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     if opts.dev {
         print_dev_banner(&public_url, node.account(), &started.data.data_dir);
     }
-    println!("keyless: listening on {scheme}://{bound}");
+    say!("keyless: listening on {scheme}://{bound}");
     listener::run(main, router, limits, tls, shutdown_signal()).await;
     let _ = stop.send(true);
     drop(stopping);
@@ -252,6 +271,14 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Every answered request's event reaches the sink before the process exits.
     tokio::task::spawn_blocking(move || auditor.close()).await?;
     Ok(())
+}
+
+/// Writes to standard output, ignoring a closed one: the server keeps serving when whoever
+/// started it stops reading.
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args).and_then(|()| out.flush());
 }
 
 /// A socket bound to `address`, not yet listening.
@@ -307,7 +334,7 @@ fn raise_descriptor_limit() -> u64 {
 fn print_dev_banner(public_url: &str, account: &str, data_dir: &Path) {
     let role = format!("arn:aws:iam::{account}:role/{}", dev::ROLE_NAME);
     let data = data_dir.display();
-    println!(
+    say!(
         "keyless --dev is ready:
   issuer    {name}: tokens say iss={iss}; discovery at {base}/.well-known/openid-configuration
   provider  arn:aws:iam::{account}:oidc-provider/gitlab.com (client ID {cid}, trusts the {name} issuer's keys)

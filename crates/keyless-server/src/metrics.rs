@@ -145,6 +145,7 @@ pub(crate) fn render(app: &App) -> String {
     metrics::counter!("keyless_jwks_cache_misses_total").absolute(stats.misses);
     metrics::counter!("keyless_audit_events_dropped_total").absolute(app.auditor.dropped());
     metrics::counter!("keyless_audit_events_written_total").absolute(app.auditor.written());
+    metrics::counter!("keyless_audit_events_aggregated_total").absolute(app.auditor.aggregated());
     let now = app.node.now();
     let live = app.node.live.load();
     for (id, created) in &live.key_ages.sealing {

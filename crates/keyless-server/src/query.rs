@@ -73,6 +73,7 @@ pub(crate) async fn query_api(
         namespace: xml::STS_NAMESPACE,
         action: "Unknown".to_owned(),
         event: None,
+        authenticated: false,
     };
     let result = dispatch(
         &app,
@@ -89,9 +90,10 @@ pub(crate) async fn query_api(
         .event
         .take()
         .unwrap_or_else(|| Event::new(call.source, &call.action, &request_id, app.node.account()));
-    event
-        .set("sourceIPAddress", &env.source_ip)
-        .set("userAgent", &env.user_agent);
+    event.set("sourceIPAddress", &env.source_ip).set(
+        "userAgent",
+        &audit::bounded_opt(env.user_agent.as_deref(), audit::MAX_USER_AGENT),
+    );
     let outcome = match &result {
         Ok(_) => "Success",
         Err(e) => e.code(),
@@ -106,11 +108,16 @@ pub(crate) async fn query_api(
         Err(error) => {
             let reason = error.reason();
             event.error(error.code(), &error.message());
-            event.additional("reason", &reason);
+            event.additional("reason", &audit::Bounded::new(&reason, audit::MAX_MESSAGE));
             if let Some(s) = error.denial().and_then(|d| d.statement.as_ref()) {
                 event.additional("statement", s);
             }
-            tracing::info!(action = %call.action, code = error.code(), reason = %reason, "request refused");
+            tracing::info!(
+                action = %call.action,
+                code = error.code(),
+                reason = %audit::Bounded::new(&reason, audit::MAX_MESSAGE),
+                "request refused"
+            );
             let mut response = QueryResponse {
                 status: error.status(),
                 body: xml::error(&error, call.namespace, &request_id),
@@ -126,8 +133,34 @@ pub(crate) async fn query_api(
         }
     };
     crate::metrics::request(&call.action, outcome, started.elapsed().as_secs_f64());
-    app.auditor.record(event.finish());
+    let event = event.finish();
+    if outcome != "Success" && !call.authenticated {
+        // A failure before the caller was known: written one by one unless it floods.
+        app.auditor.record_failure(peer.ip(), outcome, event);
+        return response;
+    }
+    if app.auditor.is_durable() {
+        if app.auditor.record_durable(event).await.is_err() {
+            // Nothing is reported done that the audit log does not hold.
+            tracing::error!(action = %call.action, "the audit event was not written: the call is answered as failed");
+            return unaudited(call.namespace);
+        }
+    } else {
+        app.auditor.record(event);
+    }
     response
+}
+
+/// The answer to a call whose durable audit event could not be written.
+fn unaudited(namespace: &str) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let error = Error::Unavailable;
+    QueryResponse {
+        status: error.status(),
+        body: xml::error(&error, namespace, &request_id),
+        request_id,
+    }
+    .into_response()
 }
 
 /// What one Query API call turned out to be, for its audit event.
@@ -136,6 +169,9 @@ struct Call {
     namespace: &'static str,
     action: String,
     event: Option<Event>,
+    /// Whether the caller was authenticated: a valid signature, or a verified web identity
+    /// token. The failures of unauthenticated calls are the ones a flood can aggregate.
+    authenticated: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -173,9 +209,8 @@ async fn dispatch(
         let event = call
             .event
             .insert(Event::new(call.source, action, request_id, account));
-        event.set("requestParameters", &PlainParameters(&params));
-        let caller = auth::authenticate(&node.live.load().sts, &parts, "iam", node.now())?;
-        event.set("userIdentity", &SignedIdentity::of(&caller));
+        let caller = authenticated(node, &parts, "iam", &params, event)?;
+        call.authenticated = true;
         return keyless_iam::handle(node, &caller, action, &params, request_id, env).await;
     }
     let version = params.version().unwrap_or(STS_VERSION);
@@ -187,15 +222,47 @@ async fn dispatch(
         .insert(Event::new(call.source, action, request_id, account));
     match action {
         "AssumeRoleWithWebIdentity" => {
-            assume_role_with_web_identity(app, &params, env, request_id, event).await
+            let exchange = WebIdentityExchange {
+                app,
+                env,
+                request_id,
+            };
+            exchange.run(&params, event, &mut call.authenticated).await
         }
         "GetCallerIdentity" => {
-            let caller = auth::authenticate(&node.live.load().sts, &parts, "sts", node.now())?;
-            event.set("userIdentity", &SignedIdentity::of(&caller));
+            let caller = authenticated(node, &parts, "sts", &params, event)?;
+            call.authenticated = true;
             Ok(response::caller_identity(&caller, request_id))
         }
-        "AssumeRole" => assume_role(app, &parts, &params, env, request_id, event),
+        "AssumeRole" => {
+            let caller = authenticated(node, &parts, "sts", &params, event)?;
+            call.authenticated = true;
+            assume_role(app, &caller, &params, env, request_id, event)
+        }
         other => Err(Error::invalid_action(other, version)),
+    }
+}
+
+/// Authenticates a signed call and records its caller and parameters: every parameter when the
+/// signature holds, only the known ones, bounded, when it does not.
+fn authenticated(
+    node: &keyless_node::Node,
+    parts: &RequestParts<'_>,
+    service: &str,
+    params: &QueryParams<'_>,
+    event: &mut Event,
+) -> Result<Caller, Error> {
+    match auth::authenticate(&node.live.load().sts, parts, service, node.now()) {
+        Ok(caller) => {
+            event
+                .set("userIdentity", &SignedIdentity::of(&caller))
+                .set("requestParameters", &Parameters::signed(params));
+            Ok(caller)
+        }
+        Err(e) => {
+            event.set("requestParameters", &Parameters::unsigned(params));
+            Err(e)
+        }
     }
 }
 
@@ -228,21 +295,129 @@ impl SignedIdentity<'_> {
 }
 
 /// Request parameters for an audit record, names in lower camel case, with `Action`, `Version`
-/// and the presigned-signature parameters left out.
-struct PlainParameters<'a>(&'a QueryParams<'a>);
+/// and the presigned-signature parameters left out, and a web identity token summarized. A
+/// signed call's values are bounded to [`MAX_SIGNED_VALUE`] characters; an unsigned (or
+/// wrongly signed) call records only the parameters keyless knows, each bounded to
+/// [`MAX_UNSIGNED_VALUE`], and the number of others.
+struct Parameters<'a> {
+    params: &'a QueryParams<'a>,
+    signed: bool,
+}
 
-impl Serialize for PlainParameters<'_> {
+/// The most characters of a parameter value of a signed call in an audit record (IAM's
+/// largest document is 10,240 characters without white space).
+const MAX_SIGNED_VALUE: usize = 16 * 1024;
+/// The most characters of a parameter value of an unsigned call in an audit record.
+const MAX_UNSIGNED_VALUE: usize = 256;
+
+impl<'a> Parameters<'a> {
+    fn signed(params: &'a QueryParams<'a>) -> Self {
+        Parameters {
+            params,
+            signed: true,
+        }
+    }
+
+    fn unsigned(params: &'a QueryParams<'a>) -> Self {
+        Parameters {
+            params,
+            signed: false,
+        }
+    }
+}
+
+impl Serialize for Parameters<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap as _;
         let mut map = serializer.serialize_map(None)?;
-        for (name, value) in self.0.iter() {
+        let mut unknown = 0usize;
+        let max = if self.signed {
+            MAX_SIGNED_VALUE
+        } else {
+            MAX_UNSIGNED_VALUE
+        };
+        for (name, value) in self.params.iter() {
             if name == "Action" || name == "Version" || name.starts_with("X-Amz-") {
                 continue;
             }
-            map.serialize_entry(&lower_camel(name), value)?;
+            if !self.signed && !is_known_parameter(name) {
+                unknown += 1;
+                continue;
+            }
+            if name == "WebIdentityToken" {
+                map.serialize_entry(&lower_camel(name), &audit::token_record(value.trim()))?;
+                continue;
+            }
+            map.serialize_entry(
+                &audit::Bounded::new(&lower_camel(name), audit::MAX_EVENT_NAME),
+                &audit::Bounded::new(value, max),
+            )?;
+        }
+        if unknown > 0 {
+            map.serialize_entry("unknownParametersOmitted", &unknown)?;
         }
         map.end()
     }
+}
+
+/// The parameters of the STS and IAM operations keyless serves, with list indexes as `N`.
+const KNOWN_PARAMETERS: &[&str] = &[
+    "AssumeRolePolicyDocument",
+    "ClientID",
+    "ClientIDList.member.N",
+    "Description",
+    "DurationSeconds",
+    "ExternalId",
+    "Marker",
+    "MaxItems",
+    "MaxSessionDuration",
+    "OnlyAttached",
+    "OpenIDConnectProviderArn",
+    "Path",
+    "PathPrefix",
+    "PermissionsBoundary",
+    "Policy",
+    "PolicyArn",
+    "PolicyArns.member.N.arn",
+    "PolicyDocument",
+    "PolicyName",
+    "PolicyUsageFilter",
+    "ProviderId",
+    "RoleArn",
+    "RoleName",
+    "RoleSessionName",
+    "Scope",
+    "SerialNumber",
+    "SourceIdentity",
+    "TagKeys.member.N",
+    "Tags.member.N.Key",
+    "Tags.member.N.Value",
+    "ThumbprintList.member.N",
+    "TokenCode",
+    "TransitiveTagKeys.member.N",
+    "Url",
+    "VersionId",
+    "WebIdentityToken",
+];
+
+/// Whether `name` is a parameter of an operation keyless serves (`Tags.member.3.Key` counts as
+/// `Tags.member.N.Key`).
+fn is_known_parameter(name: &str) -> bool {
+    if name.len() > 64 {
+        return false;
+    }
+    let mut shape = String::with_capacity(name.len());
+    for (i, part) in name.split('.').enumerate() {
+        if i > 0 {
+            shape.push('.');
+        }
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            shape.push('N');
+        } else {
+            shape.push_str(part);
+        }
+    }
+    KNOWN_PARAMETERS.binary_search(&shape.as_str()).is_ok()
 }
 
 fn lower_camel(name: &str) -> String {
@@ -257,25 +432,31 @@ fn lower_camel(name: &str) -> String {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct WebIdentityRequest<'a> {
-    role_arn: Option<&'a str>,
-    role_session_name: Option<&'a str>,
-    duration_seconds: Option<&'a str>,
+    role_arn: Option<audit::Bounded<'a>>,
+    role_session_name: Option<audit::Bounded<'a>>,
+    duration_seconds: Option<audit::Bounded<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    policy: Option<&'a str>,
+    policy: Option<audit::Bounded<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    policy_arns: Vec<&'a str>,
+    policy_arns: Vec<audit::Bounded<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     web_identity_token: Option<audit::TokenRecord<'a>>,
 }
 
 impl<'a> WebIdentityRequest<'a> {
     fn of(params: &'a QueryParams<'a>) -> Self {
+        let bounded = |name: &str, max: usize| audit::bounded_opt(params.get(name), max);
         WebIdentityRequest {
-            role_arn: params.get("RoleArn"),
-            role_session_name: params.get("RoleSessionName"),
-            duration_seconds: params.get("DurationSeconds"),
-            policy: params.get("Policy"),
-            policy_arns: params.list("PolicyArns", Some("arn")),
+            role_arn: bounded("RoleArn", 2048),
+            role_session_name: bounded("RoleSessionName", 64),
+            duration_seconds: bounded("DurationSeconds", 16),
+            policy: bounded("Policy", 2048),
+            policy_arns: params
+                .list("PolicyArns", Some("arn"))
+                .into_iter()
+                .take(10)
+                .map(|arn| audit::Bounded::new(arn, 2048))
+                .collect(),
             web_identity_token: None,
         }
     }
@@ -288,7 +469,7 @@ struct WebIdentityUser<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     identity_provider: &'a str,
-    user_name: Option<&'a str>,
+    user_name: Option<audit::Bounded<'a>>,
 }
 
 /// `responseElements` of an event that minted credentials.
@@ -339,104 +520,151 @@ impl<'a> MintedElements<'a> {
     }
 }
 
-async fn assume_role_with_web_identity(
-    app: &App,
-    params: &QueryParams<'_>,
-    env: &RequestEnv,
-    request_id: &str,
-    event: &mut Event,
-) -> Result<String, Error> {
-    let node = &app.node;
-    let mut request = WebIdentityRequest::of(params);
-    let raw_token = params.get("WebIdentityToken");
-    let params = match WebIdentityParams::from_query(params) {
-        Ok(p) => p,
-        Err(e) => {
-            request.web_identity_token = raw_token.map(|t| audit::token_record(t.trim()));
-            event.set("requestParameters", &request);
-            return Err(e);
-        }
-    };
-    let live = node.live.load_full();
-    let prepared = match web_identity::prepare(&live.sts, &params) {
-        Ok(p) => {
-            request.web_identity_token =
-                Some(audit::TokenRecord::Decoded(audit::jwt_summary(&p.jwt)));
-            event.set("requestParameters", &request);
-            p
-        }
-        Err(e) => {
-            request.web_identity_token = Some(audit::token_record(&params.web_identity_token));
-            event.set("requestParameters", &request);
-            return Err(e);
-        }
-    };
-    event.set(
-        "userIdentity",
-        &WebIdentityUser {
-            kind: "WebIdentityUser",
-            identity_provider: &prepared.provider.arn,
-            user_name: prepared.jwt.claims.sub.as_deref(),
-        },
-    );
-    let key = node
-        .key_cache
-        .key(
-            &prepared.provider.keys,
-            prepared.jwt.header.kid.as_deref(),
-            prepared.jwt.header.alg,
-        )
-        .await?;
-    // Only roles that exist become label values: the ARN is the caller's to choose.
-    let role_name = live
-        .sts
-        .role_by_arn(&params.role_arn)
-        .map(|r| r.model.name.as_str())
-        .unwrap_or("(none)");
-    let provider = prepared.provider.clone();
-    let grant = match web_identity::complete(&live.sts, &params, prepared, &key, node.now(), env) {
-        Ok(g) => g,
-        Err(e) => {
-            if let Error::AccessDenied(_) = e {
-                crate::metrics::decision(&provider.key_prefix, role_name, false);
-                event.additional("decision", "Deny");
+/// One `AssumeRoleWithWebIdentity` call.
+struct WebIdentityExchange<'a> {
+    app: &'a App,
+    env: &'a RequestEnv,
+    request_id: &'a str,
+}
+
+impl WebIdentityExchange<'_> {
+    /// Runs the exchange; `verified` is set once the token has been verified, so that every
+    /// failure after it counts as the caller's (never aggregated).
+    async fn run(
+        &self,
+        params: &QueryParams<'_>,
+        event: &mut Event,
+        verified: &mut bool,
+    ) -> Result<String, Error> {
+        let (app, env, request_id) = (self.app, self.env, self.request_id);
+        let node = &app.node;
+        let mut request = WebIdentityRequest::of(params);
+        let raw_token = params.get("WebIdentityToken");
+        let params = match WebIdentityParams::from_query(params) {
+            Ok(p) => p,
+            Err(e) => {
+                request.web_identity_token = raw_token.map(|t| audit::token_record(t.trim()));
+                event.set("requestParameters", &request);
+                return Err(e);
             }
-            return Err(e);
-        }
-    };
-    crate::metrics::decision(&provider.key_prefix, role_name, true);
-    let elements = MintedElements {
-        provider: Some(&grant.provider_arn),
-        audience: Some(&grant.audience),
-        subject_from_web_identity_token: Some(&grant.subject),
-        ..MintedElements::of(&grant.minted)
-    };
-    event
-        .set("responseElements", &elements)
-        .additional("decision", "Allow")
-        .additional("statement", &grant.statement);
-    Ok(response::web_identity(&grant, request_id))
+        };
+        let live = node.live.load_full();
+        let prepared = match web_identity::prepare(&live.sts, &params) {
+            Ok(p) => {
+                request.web_identity_token =
+                    Some(audit::TokenRecord::Decoded(audit::jwt_summary(&p.jwt)));
+                event.set("requestParameters", &request);
+                p
+            }
+            Err(e) => {
+                request.web_identity_token = Some(audit::token_record(&params.web_identity_token));
+                event.set("requestParameters", &request);
+                return Err(e);
+            }
+        };
+        event.set(
+            "userIdentity",
+            &WebIdentityUser {
+                kind: "WebIdentityUser",
+                identity_provider: &prepared.provider.arn,
+                user_name: audit::bounded_opt(prepared.jwt.claims.sub.as_deref(), audit::MAX_CLAIM),
+            },
+        );
+        let key = node
+            .key_cache
+            .key(
+                &prepared.provider.keys,
+                prepared.jwt.header.kid.as_deref(),
+                prepared.jwt.header.alg,
+            )
+            .await?;
+        // Only roles that exist become label values: the ARN is the caller's to choose.
+        let role_name = live
+            .sts
+            .role_by_arn(&params.role_arn)
+            .map(|r| r.model.name.as_str())
+            .unwrap_or("(none)");
+        let provider = prepared.provider.clone();
+        let grant =
+            match web_identity::complete(&live.sts, &params, prepared, &key, node.now(), env) {
+                Ok(g) => {
+                    *verified = true;
+                    g
+                }
+                Err(e) => {
+                    *verified = !matches!(e, Error::Token(_));
+                    if let Error::AccessDenied(_) = e {
+                        crate::metrics::decision(&provider.key_prefix, role_name, false);
+                        event.additional("decision", "Deny");
+                    }
+                    return Err(e);
+                }
+            };
+        crate::metrics::decision(&provider.key_prefix, role_name, true);
+        let elements = MintedElements {
+            provider: Some(&grant.provider_arn),
+            audience: Some(&grant.audience),
+            subject_from_web_identity_token: Some(&grant.subject),
+            ..MintedElements::of(&grant.minted)
+        };
+        event
+            .set("responseElements", &elements)
+            .additional("decision", "Allow")
+            .additional("statement", &grant.statement);
+        Ok(response::web_identity(&grant, request_id))
+    }
 }
 
 fn assume_role(
     app: &App,
-    parts: &RequestParts<'_>,
+    caller: &Caller,
     params: &QueryParams<'_>,
     env: &RequestEnv,
     request_id: &str,
     event: &mut Event,
 ) -> Result<String, Error> {
-    event.set("requestParameters", &PlainParameters(params));
     let node = &app.node;
-    let live = node.live.load();
-    let now = node.now();
-    let caller = auth::authenticate(&live.sts, parts, "sts", now)?;
-    event.set("userIdentity", &SignedIdentity::of(&caller));
     let params = AssumeRoleParams::from_query(params)?;
-    let grant = assume_role::assume_role(&live.sts, &caller, &params, now, env)?;
+    let grant = assume_role::assume_role(&node.live.load().sts, caller, &params, node.now(), env)?;
     event
         .set("responseElements", &MintedElements::of(&grant.minted))
         .additional("decision", "Allow")
         .additional("statement", &grant.statement);
     Ok(response::assume_role(&grant, request_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_parameters_are_sorted_and_recognized_with_their_indexes() {
+        assert!(KNOWN_PARAMETERS.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_known_parameter("RoleArn"));
+        assert!(is_known_parameter("Tags.member.12.Key"));
+        assert!(is_known_parameter("PolicyArns.member.1.arn"));
+        assert!(!is_known_parameter("Tags.member.x.Key"));
+        assert!(!is_known_parameter("Junk"));
+        assert!(!is_known_parameter(&"A".repeat(300)));
+    }
+
+    #[test]
+    fn unsigned_parameters_keep_only_known_names_and_bounded_values() {
+        let form = format!(
+            "Action=CreateRole&RoleName={}&Junk1=a&Junk2=b&WebIdentityToken=not.a.token",
+            "r".repeat(1000)
+        );
+        let params = QueryParams::parse("", form.as_bytes()).unwrap();
+        let unsigned = serde_json::to_value(Parameters::unsigned(&params)).unwrap();
+        assert_eq!(unsigned["unknownParametersOmitted"], 2);
+        let name = unsigned["roleName"].as_str().unwrap();
+        assert!(
+            name.len() < 300 && name.ends_with("[truncated: 1000 bytes]"),
+            "{name}"
+        );
+        assert!(unsigned["webIdentityToken"]["undecodable"].is_string());
+        let signed = serde_json::to_value(Parameters::signed(&params)).unwrap();
+        assert_eq!(signed["junk1"], "a");
+        assert_eq!(signed["roleName"].as_str().map(str::len), Some(1000));
+    }
 }

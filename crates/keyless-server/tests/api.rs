@@ -83,6 +83,7 @@ async fn server() -> Server {
         &AuditConfig::default(),
         &started.data.data_dir,
         node.store.clone(),
+        node.account(),
     )
     .expect("the audit log opens");
     Server {

@@ -8,6 +8,8 @@ use keyless_node::clock::unix_now;
 use keyless_node::data::DataOptions;
 use keyless_sts::explain::{self, ExplainInput};
 
+use crate::out::{out, outln};
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -95,9 +97,9 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let roles = (!args.all_roles).then_some(args.roles.as_slice());
     let report = explain::explain(&live.sts, &input, key, roles, now);
     match args.format {
-        Format::Text => print!("{}", explain::render_text(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-    }
+        Format::Text => out!("{}", explain::render_text(&report)),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+    }?;
     Ok(
         if report.allowed() && report.roles.iter().all(|r| r.allowed || args.all_roles) {
             ExitCode::SUCCESS
@@ -169,9 +171,9 @@ async fn remote(
         );
     }
     match args.format {
-        Format::Text => print!("{}", doc["text"].as_str().unwrap_or_default()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&doc["report"])?),
-    }
+        Format::Text => out!("{}", doc["text"].as_str().unwrap_or_default()),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&doc["report"])?),
+    }?;
     Ok(if doc["allowed"].as_bool() == Some(true) {
         ExitCode::SUCCESS
     } else {

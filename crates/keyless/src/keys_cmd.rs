@@ -9,6 +9,8 @@ use keyless_node::data::DataOptions;
 use keyless_oidc::issuer::SigningKey;
 use keyless_store::{IssuerKeyRecord, KeyState, SealingKeyRecord};
 
+use crate::out::outln;
+
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Make a new sealing key current. Tokens sealed with the previous keys keep verifying on
@@ -82,7 +84,7 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                     args.keep_previous,
                 )
                 .await?;
-            println!("sealing key {next_id} is now current");
+            outln!("sealing key {next_id} is now current")?;
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::RotateIssuer(args) => rotate_issuer(args).await,
@@ -122,11 +124,11 @@ async fn rotate_issuer(args: RotateIssuerArgs) -> anyhow::Result<ExitCode> {
                     state_changed: now,
                 })
                 .await?;
-            println!(
+            outln!(
                 "published the next key {} of {}; run this again once relying parties have refreshed the JWKS (24 h for GitLab-style caching) to start signing with it",
                 key.kid(),
                 args.issuer
-            );
+            )?;
         }
         Some(next) => {
             for old in keys
@@ -136,7 +138,7 @@ async fn rotate_issuer(args: RotateIssuerArgs) -> anyhow::Result<ExitCode> {
                 store
                     .set_issuer_key_state(&args.issuer, &old.kid, KeyState::Retired, now)
                     .await?;
-                println!("retired {}", old.kid);
+                outln!("retired {}", old.kid)?;
             }
             // Promote first: a replica that reloads in between sees two current keys and
             // signs with the newer, never none.
@@ -146,10 +148,12 @@ async fn rotate_issuer(args: RotateIssuerArgs) -> anyhow::Result<ExitCode> {
             store
                 .set_issuer_key_state(&args.issuer, &current.kid, KeyState::Previous, now)
                 .await?;
-            println!(
+            outln!(
                 "{} now signs for {}; {} stays published until it is retired",
-                next.kid, args.issuer, current.kid
-            );
+                next.kid,
+                args.issuer,
+                current.kid
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use keyless_lint::{FileReport, KeyMode, LintOptions, Severity};
 
+use crate::out::{out, outln};
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -90,16 +92,16 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
         }
     }
     match args.format {
-        Format::Text => print!("{}", keyless_lint::render_text(&reports)),
-        Format::Json => println!(
+        Format::Text => out!("{}", keyless_lint::render_text(&reports)),
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&keyless_lint::render_json(&reports))?
         ),
-        Format::Sarif => println!(
+        Format::Sarif => outln!(
             "{}",
             serde_json::to_string_pretty(&keyless_lint::render_sarif(&reports))?
         ),
-    }
+    }?;
     let fail_on = match args.fail_on {
         FailOn::Critical => Severity::Critical,
         FailOn::High => Severity::High,

@@ -1,5 +1,7 @@
 //! `keyless`: a self-hosted STS for CI/CD OIDC federation.
 
+mod out;
+
 mod explain_cmd;
 mod keys_cmd;
 mod lint_cmd;
@@ -136,6 +138,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(run(cli));
     match result {
         Ok(code) => code,
+        // A closed pipe (`keyless token mint | head -c 10`) ends the command quietly.
+        Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyless: {e:#}");
             ExitCode::FAILURE
@@ -167,7 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = keyless_node::data::open_store(&data.options()).await?;
             match store.admin_credentials().await? {
                 Some(creds) => {
-                    print!("{}", keyless_node::data::export_lines(&creds));
+                    out::out!("{}", keyless_node::data::export_lines(&creds))?;
                     Ok(ExitCode::SUCCESS)
                 }
                 None => anyhow::bail!(
@@ -178,7 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token {
             command: TokenCommand::Mint(args),
         } => token_cmd::mint(args).await,
-        Command::Policy { command } => Ok(policy_cmd::run(command)),
+        Command::Policy { command } => policy_cmd::run(command),
         Command::Provider { command } => provider_cmd::run(command).await,
         Command::Explain(args) => explain_cmd::run(args).await,
         Command::Lint(args) => lint_cmd::run(args),

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 use keyless_policy::{Context, ParseOptions, Policy, PolicyKind, Principal, Request};
 
+use crate::out::outln;
+
 /// Exit code for an invalid policy or bad input.
 const EXIT_INVALID: u8 = 2;
 
@@ -83,7 +85,7 @@ fn kind_for(kind: KindArg, trust_hint: bool) -> PolicyKind {
 }
 
 /// Runs a policy subcommand.
-pub fn run(cmd: PolicyCommand) -> ExitCode {
+pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PolicyCommand::Validate { files, kind } => {
             let mut ok = true;
@@ -92,7 +94,7 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
                     Ok(doc) => {
                         let kind = kind_for(kind, has_principal(&doc));
                         match Policy::parse(&doc, &ParseOptions::new(kind)) {
-                            Ok(_) => println!("{}: valid", file.display()),
+                            Ok(_) => outln!("{}: valid", file.display())?,
                             Err(e) => {
                                 ok = false;
                                 eprintln!("{}: MalformedPolicyDocument: {e}", file.display());
@@ -105,11 +107,11 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
                     }
                 }
             }
-            if ok {
+            Ok(if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(EXIT_INVALID)
-            }
+            })
         }
         PolicyCommand::Simulate {
             policy,
@@ -129,12 +131,12 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
             explain,
         ) {
             Ok(out) => {
-                println!("{out}");
-                ExitCode::SUCCESS
+                outln!("{out}")?;
+                Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
                 eprintln!("{e}");
-                ExitCode::from(EXIT_INVALID)
+                Ok(ExitCode::from(EXIT_INVALID))
             }
         },
     }

@@ -9,6 +9,8 @@ use keyless_oidc::keys::{
     CacheConfig, HttpFetcher, ProviderReport, TlsOptions, inspect_provider, pinned_config_fragment,
 };
 
+use crate::out::{out, outln};
+
 #[derive(Subcommand)]
 pub enum ProviderCommand {
     /// Fetch discovery and the JWKS; print the keys, algorithms and TLS thumbprint.
@@ -63,31 +65,31 @@ pub async fn run(cmd: ProviderCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ProviderCommand::Check(target) => {
             let r = inspect(&target).await?;
-            println!("issuer      {}", r.issuer);
-            println!("discovery   {}", r.discovery_url);
-            println!("jwks_uri    {}", r.jwks_uri);
+            outln!("issuer      {}", r.issuer)?;
+            outln!("discovery   {}", r.discovery_url)?;
+            outln!("jwks_uri    {}", r.jwks_uri)?;
             match &r.tls_thumbprint {
-                Some(t) => println!(
+                Some(t) => outln!(
                     "thumbprint  {} (the certificate AWS would pin)",
                     t.to_ascii_uppercase()
                 ),
-                None => println!("thumbprint  (none: plain http)"),
-            }
+                None => outln!("thumbprint  (none: plain http)"),
+            }?;
             if let Some(t) = &r.jwks_tls_thumbprint {
-                println!("jwks thumbprint {}", t.to_ascii_uppercase());
+                outln!("jwks thumbprint {}", t.to_ascii_uppercase())?;
             }
-            println!("keys        {}", r.keys.len());
+            outln!("keys        {}", r.keys.len())?;
             for k in &r.keys {
-                println!(
+                outln!(
                     "  kid {}  {}  alg {}  thumbprint {}",
                     k.kid.as_deref().unwrap_or("(none)"),
                     k.kty.as_str(),
                     k.alg.map(|a| a.as_str()).unwrap_or("(any)"),
                     k.thumbprint
-                );
+                )?;
             }
             for s in &r.skipped {
-                println!("  skipped: {s:?}");
+                outln!("  skipped: {s:?}")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -98,7 +100,7 @@ pub async fn run(cmd: ProviderCommand) -> anyhow::Result<ExitCode> {
             } else {
                 client_ids
             };
-            print!("{}", pinned_config_fragment(&r, &client_ids));
+            out!("{}", pinned_config_fragment(&r, &client_ids))?;
             Ok(ExitCode::SUCCESS)
         }
     }

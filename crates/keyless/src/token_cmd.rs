@@ -8,6 +8,8 @@ use keyless_node::data::DataOptions;
 use keyless_node::issuers::MintJob;
 use keyless_oidc::issuer::{self, RefType};
 
+use crate::out::outln;
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum RefTypeArg {
     Branch,
@@ -88,6 +90,6 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<ExitCode> {
         claims,
     };
     let token = builtin.mint(&job, keyless_node::clock::unix_now())?;
-    println!("{token}");
+    outln!("{token}")?;
     Ok(ExitCode::SUCCESS)
 }

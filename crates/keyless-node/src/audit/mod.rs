@@ -1,30 +1,55 @@
-//! Audit events: one CloudTrail-shaped JSON record per STS and IAM call, success or failure.
+//! Audit events: one CloudTrail-shaped JSON record per call, success or failure.
 //!
 //! Recording never blocks a request and never wakes another thread per event: each event is
 //! written once, as one JSON line, straight into a shared buffer; one writer thread takes the
 //! whole buffer at a time and writes it to the sink, then waits a short batching window. When
 //! the buffer already holds its limit of events, an event is dropped and counted
-//! (`keyless_audit_events_dropped_total`). Events never carry a token, a secret or a session
-//! token: a web identity token is reduced to its header, `iss`, `sub`, `aud` and `jti`, and
-//! credentials to their access key ID.
+//! (`keyless_audit_events_dropped_total`).
+//!
+//! With `[audit] durable = true`, a call waits until its event has been written and synced
+//! ([`Auditor::record_durable`]); the writer then syncs after each batch and does not wait, so
+//! the events of concurrent calls share one sync (group commit).
+//!
+//! Events never carry a token, a secret or a session token: a web identity token is reduced to
+//! its header, `iss`, `sub`, `aud` and `jti`, and credentials to their access key ID. Every text
+//! taken from untrusted input is bounded ([`Bounded`]), and under a flood of failed
+//! unauthenticated calls the events of each source and error beyond the first few per window
+//! are counted rather than written ([`Auditor::record_failure`]).
+
+mod event;
+mod flood;
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use keyless_store::Store;
+use tokio::sync::watch;
 
 use crate::config::{AuditConfig, AuditSinkKind};
+
+pub use event::{
+    Bounded, Event, MAX_AUDIENCES, MAX_CLAIM, MAX_EVENT_NAME, MAX_MESSAGE, MAX_USER_AGENT,
+    TokenRecord, TokenSummary, bounded_opt, jwt_summary, token_record,
+};
 
 /// How long the writer lets events gather after writing a batch. Under load this bounds the
 /// writer to about 50 wake-ups a second, whatever the request rate; an event recorded while
 /// the writer is idle is written at once.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
+/// The failed unauthenticated calls of one source and error written one by one per window
+/// (`[audit] failures_per_window`, default).
+const FAILURES_PER_WINDOW: u32 = 20;
+
+/// An event that was not made durable: the queue was full or closed, or the sink failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the audit event could not be written")]
+pub struct EventLost;
 
 /// The handle requests record events through.
 #[derive(Clone)]
@@ -33,6 +58,8 @@ pub struct Auditor {
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
+    aggregated: Arc<AtomicU64>,
+    flood: Arc<flood::Flood>,
 }
 
 /// Events recorded and not yet taken by the writer.
@@ -40,7 +67,24 @@ struct Queue {
     pending: Mutex<Pending>,
     wake: Condvar,
     capacity: u64,
+    /// Sync after each batch and report progress to durable callers.
+    durable: bool,
+    /// How far the writer has got, for durable callers.
+    progress: watch::Sender<Progress>,
+    /// The account, for the summary events.
+    account: String,
 }
+
+/// How far the writer has got: every event up to `through` has been handled, and those in
+/// `lost` (recent failed batches, inclusive ranges) were not written.
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    through: u64,
+    lost: Vec<(u64, u64)>,
+}
+
+/// The failed batches remembered for durable callers still waiting on them.
+const LOST_RANGES_KEPT: usize = 64;
 
 #[derive(Default)]
 struct Pending {
@@ -52,6 +96,8 @@ struct Pending {
     writer_idle: bool,
     /// No more events are accepted; the writer drains what is left and stops.
     closed: bool,
+    /// The sequence number of the last event queued (the first is 1).
+    last_seq: u64,
 }
 
 impl Queue {
@@ -69,14 +115,17 @@ impl Auditor {
             writer: Arc::new(Mutex::new(None)),
             dropped: Arc::new(AtomicU64::new(0)),
             written: Arc::new(AtomicU64::new(0)),
+            aggregated: Arc::new(AtomicU64::new(0)),
+            flood: Arc::new(flood::Flood::new(FAILURES_PER_WINDOW)),
         }
     }
 
-    /// Starts the background writer for `config`.
+    /// Starts the background writer for `config`; `account` names the summary events.
     pub fn start(
         config: &AuditConfig,
         data_dir: &std::path::Path,
         store: Store,
+        account: &str,
     ) -> anyhow::Result<Auditor> {
         let sink = match config.sink {
             AuditSinkKind::File => {
@@ -98,40 +147,103 @@ impl Auditor {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             capacity: config.buffer.unwrap_or(8192).max(1) as u64,
+            durable: config.durable.unwrap_or(false),
+            progress: watch::Sender::new(Progress::default()),
+            account: account.to_owned(),
         });
         let written = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
+        let flood = Arc::new(flood::Flood::new(
+            config.failures_per_window.unwrap_or(FAILURES_PER_WINDOW),
+        ));
         let runtime = tokio::runtime::Handle::current();
         let writer = {
-            let (queue, written, dropped) = (queue.clone(), written.clone(), dropped.clone());
+            let (queue, written, dropped, flood) = (
+                queue.clone(),
+                written.clone(),
+                dropped.clone(),
+                flood.clone(),
+            );
             std::thread::Builder::new()
                 .name("keyless-audit".into())
-                .spawn(move || drain(&queue, sink, &written, &dropped, &runtime))?
+                .spawn(move || drain(&queue, sink, &written, &dropped, &flood, &runtime))?
         };
         Ok(Auditor {
             queue: Some(queue),
             writer: Arc::new(Mutex::new(Some(writer))),
             dropped,
             written,
+            aggregated: Arc::new(AtomicU64::new(0)),
+            flood,
         })
+    }
+
+    /// Whether calls wait for their events to be synced.
+    pub fn is_durable(&self) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.durable)
     }
 
     /// Queues a finished event; never waits for the sink. A full queue drops the event and
     /// counts it.
     pub fn record(&self, event: Vec<u8>) {
-        let Some(queue) = &self.queue else { return };
+        self.enqueue(&event);
+    }
+
+    /// Queues an event and returns its sequence number; `None` when it was dropped.
+    fn enqueue(&self, event: &[u8]) -> Option<u64> {
+        let queue = self.queue.as_ref()?;
         let mut pending = queue.lock();
         if pending.closed || pending.count >= queue.capacity {
             drop(pending);
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
-        pending.lines.extend_from_slice(&event);
+        pending.lines.extend_from_slice(event);
         pending.lines.push(b'\n');
         pending.count += 1;
+        pending.last_seq += 1;
+        let seq = pending.last_seq;
         if std::mem::take(&mut pending.writer_idle) {
             drop(pending);
             queue.wake.notify_one();
+        }
+        Some(seq)
+    }
+
+    /// Queues an event and, when the audit log is durable, waits until it has been written and
+    /// synced. `Err` when it was dropped or the sink failed: the caller must not report
+    /// success.
+    pub async fn record_durable(&self, event: Vec<u8>) -> Result<(), EventLost> {
+        let Some(queue) = &self.queue else {
+            return Ok(());
+        };
+        let seq = self.enqueue(&event).ok_or(EventLost)?;
+        if !queue.durable {
+            return Ok(());
+        }
+        let mut progress = queue.progress.subscribe();
+        let done = progress
+            .wait_for(|p| p.through >= seq)
+            .await
+            .map_err(|_| EventLost)?;
+        if done
+            .lost
+            .iter()
+            .any(|(from, to)| (*from..=*to).contains(&seq))
+        {
+            return Err(EventLost);
+        }
+        Ok(())
+    }
+
+    /// Records the event of a call that failed before its caller was authenticated: written
+    /// when it is among the first of its source and error code in the current window, else
+    /// only counted, and summarized when the window ends.
+    pub fn record_failure(&self, source: IpAddr, code: &'static str, event: Vec<u8>) {
+        if self.flood.admit(source, code, crate::clock::unix_now()) {
+            self.record(event);
+        } else {
+            self.aggregated.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -158,6 +270,11 @@ impl Auditor {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// Events of failed unauthenticated calls counted into summaries instead of written.
+    pub fn aggregated(&self) -> u64 {
+        self.aggregated.load(Ordering::Relaxed)
+    }
 }
 
 enum Sink {
@@ -167,61 +284,104 @@ enum Sink {
 }
 
 /// The writer thread: waits for events, takes every queued line at once, writes them in one
-/// go, and lets the next batch gather for [`BATCH_WINDOW`].
+/// go (syncing them when durable), and lets the next batch gather for [`BATCH_WINDOW`]. It
+/// also ends the flood windows and writes their summaries.
 fn drain(
     queue: &Queue,
     mut sink: Sink,
     written: &AtomicU64,
     dropped: &AtomicU64,
+    flood: &flood::Flood,
     runtime: &tokio::runtime::Handle,
 ) {
     let mut batch = Vec::new();
     loop {
-        let (count, closed) = {
+        let (count, through, closed) = {
             let mut pending = queue.lock();
             while pending.count == 0 && !pending.closed {
                 pending.writer_idle = true;
-                pending = queue.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
+                let (next, timeout) = queue
+                    .wake
+                    .wait_timeout(pending, flood::WINDOW)
+                    .unwrap_or_else(|e| e.into_inner());
+                pending = next;
+                if timeout.timed_out() {
+                    break;
+                }
             }
+            pending.writer_idle = false;
             std::mem::swap(&mut batch, &mut pending.lines);
-            (std::mem::take(&mut pending.count), pending.closed)
+            (
+                std::mem::take(&mut pending.count),
+                pending.last_seq,
+                pending.closed,
+            )
         };
-        if count > 0 {
-            let result = match &mut sink {
-                Sink::File(f) => f.write(&batch),
-                Sink::Stdout => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&batch)
-                        .and_then(|()| out.flush())
-                        .map_err(anyhow::Error::from)
-                }
-                Sink::Database(store) => {
-                    let lines: Vec<&str> = std::str::from_utf8(&batch)
-                        .unwrap_or_default()
-                        .lines()
-                        .collect();
-                    runtime
-                        .block_on(store.insert_audit_events(&lines))
-                        .map_err(anyhow::Error::from)
-                }
-            };
+        let mut summaries = 0;
+        for aggregate in flood.roll(closed) {
+            batch.extend_from_slice(&aggregate.event(&queue.account));
+            batch.push(b'\n');
+            summaries += 1;
+        }
+        if count + summaries > 0 {
+            let result = sink.write(&batch, queue.durable, runtime);
             match result {
                 Ok(()) => {
-                    written.fetch_add(count, Ordering::Relaxed);
+                    written.fetch_add(count + summaries, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    dropped.fetch_add(count, Ordering::Relaxed);
+                    dropped.fetch_add(count + summaries, Ordering::Relaxed);
                     tracing::error!("audit sink failed, {count} events lost: {e:#}");
+                    if count > 0 {
+                        queue.progress.send_modify(|p| {
+                            p.lost.push((through + 1 - count, through));
+                            if p.lost.len() > LOST_RANGES_KEPT {
+                                p.lost.remove(0);
+                            }
+                        });
+                    }
                 }
             }
             batch.clear();
             // Keep the buffer for the next batch unless one burst made it large.
             batch.shrink_to(1 << 20);
         }
+        queue.progress.send_modify(|p| p.through = through);
         if closed {
             return;
         }
-        std::thread::sleep(BATCH_WINDOW);
+        if !queue.durable && count > 0 {
+            std::thread::sleep(BATCH_WINDOW);
+        }
+    }
+}
+
+impl Sink {
+    /// Writes whole lines; with `sync`, they are on disk (or committed) when this returns.
+    fn write(
+        &mut self,
+        lines: &[u8],
+        sync: bool,
+        runtime: &tokio::runtime::Handle,
+    ) -> anyhow::Result<()> {
+        match self {
+            Sink::File(f) => f.write(lines, sync),
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(lines)
+                    .and_then(|()| out.flush())
+                    .map_err(anyhow::Error::from)
+            }
+            Sink::Database(store) => {
+                let lines: Vec<&str> = std::str::from_utf8(lines)
+                    .unwrap_or_default()
+                    .lines()
+                    .collect();
+                runtime
+                    .block_on(store.insert_audit_events(&lines))
+                    .map_err(anyhow::Error::from)
+            }
+        }
     }
 }
 
@@ -247,13 +407,17 @@ impl FileSink {
         })
     }
 
-    /// Appends whole lines, rotating first when they would take the file past its limit.
-    fn write(&mut self, lines: &[u8]) -> anyhow::Result<()> {
+    /// Appends whole lines, rotating first when they would take the file past its limit;
+    /// with `sync`, the data is on disk when this returns.
+    fn write(&mut self, lines: &[u8], sync: bool) -> anyhow::Result<()> {
         if self.size > 0 && self.size + lines.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
         self.file.write_all(lines)?;
         self.file.flush()?;
+        if sync {
+            self.file.sync_data()?;
+        }
         self.size += lines.len() as u64;
         Ok(())
     }
@@ -291,159 +455,6 @@ fn open_append(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
         .map_err(|e| anyhow::anyhow!("cannot open the audit log {}: {e}", path.display()))
 }
 
-/// An audit event under construction, written as JSON as it is built.
-///
-/// Each top-level field and each field of `additionalEventData` may be set once.
-pub struct Event {
-    /// The record so far: `{` and the members set, without the closing brace.
-    json: Vec<u8>,
-    /// The members of `additionalEventData` so far, without braces.
-    additional: Vec<u8>,
-    #[cfg(debug_assertions)]
-    keys: Vec<&'static str>,
-}
-
-impl Event {
-    /// A new event for `event_name` from `event_source` (`sts.amazonaws.com`, …).
-    pub fn new(event_source: &str, event_name: &str, request_id: &str, account: &str) -> Event {
-        let mut event = Event {
-            json: Vec::with_capacity(1536),
-            additional: Vec::new(),
-            #[cfg(debug_assertions)]
-            keys: Vec::new(),
-        };
-        event.json.extend_from_slice(br#"{"eventVersion":"1.08""#);
-        event
-            .set(
-                "eventTime",
-                &keyless_sts::time::iso8601(crate::clock::unix_now()),
-            )
-            .set("eventSource", event_source)
-            .set("eventName", event_name)
-            .set("eventType", "AwsApiCall")
-            .set("requestID", request_id)
-            .set(
-                "eventID",
-                uuid::Uuid::new_v4()
-                    .hyphenated()
-                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
-            )
-            .set("recipientAccountId", account);
-        event
-    }
-
-    /// Sets a top-level field.
-    pub fn set<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> &mut Self {
-        self.check_once(key);
-        self.json.push(b',');
-        write_member(&mut self.json, key, value);
-        self
-    }
-
-    /// Sets a field of `additionalEventData`.
-    pub fn additional<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> &mut Self {
-        self.check_once(key);
-        if !self.additional.is_empty() {
-            self.additional.push(b',');
-        }
-        write_member(&mut self.additional, key, value);
-        self
-    }
-
-    /// Records a failure.
-    pub fn error(&mut self, code: &str, message: &str) -> &mut Self {
-        self.set("errorCode", code).set("errorMessage", message)
-    }
-
-    /// The finished record: one line of JSON.
-    pub fn finish(mut self) -> Vec<u8> {
-        if !self.additional.is_empty() {
-            self.json.extend_from_slice(br#","additionalEventData":{"#);
-            self.json.extend_from_slice(&self.additional);
-            self.json.push(b'}');
-        }
-        self.json.push(b'}');
-        self.json
-    }
-
-    #[cfg(debug_assertions)]
-    fn check_once(&mut self, key: &'static str) {
-        debug_assert!(!self.keys.contains(&key), "audit field {key} set twice");
-        self.keys.push(key);
-    }
-
-    #[cfg(not(debug_assertions))]
-    fn check_once(&mut self, _key: &'static str) {}
-}
-
-/// Appends `"key":value`. Serializing into memory fails only for a map with non-string keys,
-/// which no audit field has; such a value is recorded as `null` rather than corrupting the line.
-fn write_member<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
-    let start = out.len();
-    out.push(b'"');
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
-    let value_start = out.len();
-    if serde_json::to_writer(&mut *out, value).is_err() {
-        out.truncate(value_start);
-        out.extend_from_slice(b"null");
-    }
-    debug_assert!(out.len() > start);
-}
-
-/// The parts of a decoded web identity token an audit record may carry: its header, `iss`,
-/// `sub`, `aud` and `jti`.
-#[derive(Serialize)]
-pub struct TokenSummary<'a> {
-    header: HeaderSummary<'a>,
-    iss: &'a str,
-    sub: Option<&'a str>,
-    aud: &'a [String],
-    jti: Option<&'a str>,
-}
-
-/// A token header as an audit record shows it.
-#[derive(Serialize)]
-struct HeaderSummary<'a> {
-    alg: &'static str,
-    kid: Option<&'a str>,
-    typ: Option<&'a str>,
-}
-
-/// How an audit record shows a web identity token.
-#[derive(Serialize)]
-#[serde(untagged)]
-pub enum TokenRecord<'a> {
-    /// A token decoded by the exchange, summarized in place.
-    Decoded(TokenSummary<'a>),
-    /// A token the exchange did not get to decode (a failure path), summarized on its own.
-    Summarized(serde_json::Value),
-}
-
-/// [`TokenRecord`] of a token not decoded yet (a failure path): its [`TokenSummary`], or why
-/// it does not decode.
-pub fn token_record(token: &str) -> TokenRecord<'static> {
-    TokenRecord::Summarized(match keyless_oidc::jwt::decode(token) {
-        Ok(jwt) => serde_json::to_value(jwt_summary(&jwt)).unwrap_or_default(),
-        Err(e) => serde_json::json!({ "undecodable": e.message }),
-    })
-}
-
-/// [`TokenSummary`] of a decoded token.
-pub fn jwt_summary<'a>(jwt: &'a keyless_oidc::jwt::UnverifiedJwt<'_>) -> TokenSummary<'a> {
-    TokenSummary {
-        header: HeaderSummary {
-            alg: jwt.header.alg.as_str(),
-            kid: jwt.header.kid.as_deref(),
-            typ: jwt.header.typ.as_deref(),
-        },
-        iss: &jwt.claims.iss,
-        sub: jwt.claims.sub.as_deref(),
-        aud: &jwt.claims.aud,
-        jti: jwt.claims.jti.as_deref(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,7 +466,7 @@ mod tests {
         let mut sink = FileSink::open(path.clone(), 100, 2).unwrap();
         for i in 0..10 {
             let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(40));
-            sink.write(line.as_bytes()).unwrap();
+            sink.write(line.as_bytes(), false).unwrap();
         }
         assert!(path.exists());
         assert!(dir.path().join("audit.jsonl.1").exists());
@@ -463,26 +474,6 @@ mod tests {
         assert!(!dir.path().join("audit.jsonl.3").exists());
         let last = std::fs::read_to_string(&path).unwrap();
         assert!(last.contains("\"n\":9"));
-    }
-
-    #[test]
-    fn events_are_one_line_of_json_with_additional_data_last() {
-        let mut event = Event::new("sts.amazonaws.com", "GetCallerIdentity", "r-1", "123");
-        event
-            .set("userAgent", &Some("aws-cli/\"2\"\n"))
-            .additional("decision", "Deny")
-            .additional("statement", &None::<&str>)
-            .error("AccessDenied", "no");
-        let line = event.finish();
-        assert!(!line.contains(&b'\n'));
-        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(value["eventName"], "GetCallerIdentity");
-        assert_eq!(value["requestID"], "r-1");
-        assert_eq!(value["userAgent"], "aws-cli/\"2\"\n");
-        assert_eq!(value["errorCode"], "AccessDenied");
-        assert_eq!(value["additionalEventData"]["decision"], "Deny");
-        assert!(value["additionalEventData"]["statement"].is_null());
-        assert_eq!(value["eventID"].as_str().map(str::len), Some(36));
     }
 
     async fn file_auditor(dir: &std::path::Path, buffer: usize) -> Auditor {
@@ -496,7 +487,7 @@ mod tests {
             buffer: Some(buffer),
             ..AuditConfig::default()
         };
-        Auditor::start(&config, dir, store).unwrap()
+        Auditor::start(&config, dir, store, "1").unwrap()
     }
 
     fn numbered_event(n: usize) -> Vec<u8> {
@@ -537,13 +528,14 @@ mod tests {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             capacity: 10,
+            durable: false,
+            progress: watch::Sender::new(Progress::default()),
+            account: "1".to_owned(),
         });
         // No writer takes anything from this queue.
         let auditor = Auditor {
             queue: Some(queue.clone()),
-            writer: Arc::new(Mutex::new(None)),
-            dropped: Arc::new(AtomicU64::new(0)),
-            written: Arc::new(AtomicU64::new(0)),
+            ..Auditor::disabled()
         };
         for n in 0..25 {
             auditor.record(numbered_event(n));
@@ -563,10 +555,41 @@ mod tests {
         assert_eq!(kept, (0..10).collect::<Vec<u64>>());
     }
 
-    #[test]
-    fn token_records_never_carry_the_signature() {
-        let record = token_record("eyJhbGciOiJub25lIn0.e30.c2ln");
-        let summary = serde_json::to_string(&record).unwrap();
-        assert!(!summary.contains("c2ln"));
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durable_records_return_once_their_event_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &format!("sqlite://{}/k.db", dir.path().display()),
+            keyless_store::MasterKey::generate(),
+        )
+        .await
+        .unwrap();
+        let config = AuditConfig {
+            durable: Some(true),
+            ..AuditConfig::default()
+        };
+        let auditor = Auditor::start(&config, dir.path(), store, "1").unwrap();
+        assert!(auditor.is_durable());
+        let calls: Vec<_> = (0..200)
+            .map(|n| {
+                let auditor = auditor.clone();
+                tokio::spawn(async move { auditor.record_durable(numbered_event(n)).await })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap().expect("written and synced");
+        }
+        // Every acknowledged event is in the file before close.
+        let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 200);
+        let closing = auditor.clone();
+        tokio::task::spawn_blocking(move || closing.close())
+            .await
+            .unwrap();
+        assert_eq!(
+            auditor.record_durable(numbered_event(0)).await,
+            Err(EventLost),
+            "after close nothing is acknowledged"
+        );
     }
 }
