@@ -115,7 +115,7 @@ pub struct ServerSection {
     pub token_leeway_secs: Option<i64>,
     /// The most bytes of one request body (default 262144).
     pub max_body_bytes: Option<usize>,
-    /// The most connections open at once (default: the file-descriptor limit less 64).
+    /// The most connections open at once (default: the file-descriptor limit less an eighth).
     pub max_connections: Option<usize>,
     /// Seconds a new connection, or one that has started a request, has to send the request's
     /// headers; also bounds a TLS handshake (default 10).

@@ -90,7 +90,15 @@ pub(crate) fn redact_url(url: &str) -> String {
 /// Creates the data directory with mode 0700, or narrows an existing one to 0700 and says so.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
-        std::fs::create_dir_all(dir)
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
     restrict(dir, 0o700)

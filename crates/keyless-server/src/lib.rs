@@ -76,9 +76,12 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// File descriptors kept free of connections: the database pool, the audit log, outbound
-/// JWKS fetches, the runtime and key files.
-const RESERVED_DESCRIPTORS: u64 = 64;
+/// File descriptors kept free of connections (the database pool, the audit log, outbound JWKS
+/// fetches, the runtime and key files, and connections closing to make room): an eighth of the
+/// limit, at least 64.
+fn reserved_descriptors(limit: u64) -> u64 {
+    (limit / 8).max(64)
+}
 
 /// Options of `keyless serve`.
 #[derive(Debug, Clone)]
@@ -200,8 +203,12 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let secs = |value: Option<u64>, default: u64| Duration::from_secs(value.unwrap_or(default));
     let limits = listener::Limits {
         max_connections: server.max_connections.unwrap_or_else(|| {
-            usize::try_from(descriptors.saturating_sub(RESERVED_DESCRIPTORS).max(16))
-                .unwrap_or(usize::MAX)
+            usize::try_from(
+                descriptors
+                    .saturating_sub(reserved_descriptors(descriptors))
+                    .max(16),
+            )
+            .unwrap_or(usize::MAX)
         }),
         header_read_timeout: secs(server.header_read_timeout_secs, 10),
         idle_timeout: secs(server.idle_timeout_secs, 60),

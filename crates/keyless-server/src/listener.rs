@@ -1,9 +1,10 @@
 //! Accepting connections and serving HTTP/1.1 on them, within bounds.
 //!
 //! - **A cap on open connections.** At the cap, a new connection takes the place of the one
-//!   that has waited longest without a request in flight (an idle keep-alive, a silent or
-//!   slow-header connection); when every connection is serving a request, the new one is
-//!   closed at once. A request being served is never cut off to make room.
+//!   that has waited longest without a request being served: an idle keep-alive, a silent or
+//!   slow-header connection, or one still sending its request body. When every connection is
+//!   serving a request, the new one is closed at once. A request whose body has arrived is never
+//!   cut off to make room.
 //! - **A header-read timeout**: a new connection, or one that has started sending a request,
 //!   must deliver the whole request head within it.
 //! - **An idle timeout**: a keep-alive connection may wait that long for its next request, and
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -82,7 +83,7 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        let Some(admitted) = registry.admit() else {
+        let Some(admitted) = registry.admit().await else {
             metrics::counter!("keyless_connections_refused_total").increment(1);
             drop(stream);
             continue;
@@ -107,6 +108,7 @@ struct Registry {
     slots: Mutex<HashMap<u64, Slot>>,
     next_id: AtomicU64,
     max: usize,
+    left: Notify,
     emptied: Notify,
 }
 
@@ -114,7 +116,12 @@ struct Registry {
 struct Slot {
     clock: Arc<Clock>,
     close: Arc<Notify>,
+    /// Told to close to make room; it still holds its descriptor.
+    closing: bool,
 }
+
+/// How long a new connection waits for the one told to make room to close.
+const EVICTION_PATIENCE: Duration = Duration::from_millis(100);
 
 /// A connection's place in the registry.
 struct Admitted {
@@ -129,6 +136,7 @@ impl Registry {
             slots: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             max: max.max(1),
+            left: Notify::new(),
             emptied: Notify::new(),
         }
     }
@@ -138,21 +146,34 @@ impl Registry {
     }
 
     /// A place for a new connection: a free one, or the place of the connection that has
-    /// waited longest without a request in flight, which is told to close. `None` when every
-    /// connection is serving a request.
-    fn admit(&self) -> Option<Admitted> {
-        let mut slots = self.lock();
-        if slots.len() >= self.max {
-            let victim = slots
-                .iter()
-                .filter_map(|(id, slot)| slot.clock.waiting_since().map(|since| (since, *id)))
-                .min()
-                .map(|(_, id)| id)?;
-            if let Some(evicted) = slots.remove(&victim) {
-                evicted.close.notify_one();
-                metrics::counter!("keyless_connections_evicted_total").increment(1);
+    /// waited longest without a request being served, which is told to close and which this
+    /// waits for (so that no more than `max` connections ever hold a descriptor). `None` when
+    /// every connection is serving a request, or no place frees up in time.
+    async fn admit(&self) -> Option<Admitted> {
+        loop {
+            let left = self.left.notified();
+            {
+                let mut slots = self.lock();
+                if slots.len() < self.max {
+                    return Some(self.insert(&mut slots));
+                }
+                if !slots.values().any(|s| s.closing) {
+                    let (_, victim) = slots
+                        .iter()
+                        .filter_map(|(id, s)| s.clock.waiting_since().map(|since| (since, *id)))
+                        .min()?;
+                    if let Some(slot) = slots.get_mut(&victim) {
+                        slot.closing = true;
+                        slot.close.notify_one();
+                        metrics::counter!("keyless_connections_evicted_total").increment(1);
+                    }
+                }
             }
+            tokio::time::timeout(EVICTION_PATIENCE, left).await.ok()?;
         }
+    }
+
+    fn insert(&self, slots: &mut HashMap<u64, Slot>) -> Admitted {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let clock = Arc::new(Clock::new());
         let close = Arc::new(Notify::new());
@@ -161,16 +182,18 @@ impl Registry {
             Slot {
                 clock: clock.clone(),
                 close: close.clone(),
+                closing: false,
             },
         );
         metrics::gauge!("keyless_connections_open").set(slots.len() as f64);
-        Some(Admitted { id, clock, close })
+        Admitted { id, clock, close }
     }
 
     fn leave(&self, id: u64) {
         let mut slots = self.lock();
         slots.remove(&id);
         metrics::gauge!("keyless_connections_open").set(slots.len() as f64);
+        self.left.notify_waiters();
         if slots.is_empty() {
             self.emptied.notify_waiters();
         }
@@ -250,11 +273,19 @@ impl Connection {
         let service_clock = clock.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let router = router.clone();
-            let guard = InFlight::start(service_clock.clone());
+            let reading = !request.body().is_end_stream();
+            let guard = InFlight::start(service_clock.clone(), reading);
             request.extensions_mut().insert(ConnectInfo(peer));
             request.extensions_mut().insert(transport);
+            let request = request.map(|body| {
+                axum::body::Body::new(WatchedBody {
+                    body,
+                    clock: service_clock.clone(),
+                    reading,
+                })
+            });
             async move {
-                let response = router.oneshot(request.map(axum::body::Body::new)).await;
+                let response = router.oneshot(request).await;
                 drop(guard);
                 response
             }
@@ -300,6 +331,10 @@ struct Clock {
 struct ClockState {
     /// Requests whose handler is running.
     in_flight: usize,
+    /// Of those, the ones whose body has not arrived whole yet.
+    receiving: usize,
+    /// When the last request was handed to its handler.
+    request_started: Instant,
     /// The last time a byte was read or written.
     last_activity: Instant,
     /// When the request head being received started: the connection's start, or the first
@@ -313,6 +348,8 @@ impl Clock {
         Clock {
             state: Mutex::new(ClockState {
                 in_flight: 0,
+                receiving: 0,
+                request_started: now,
                 last_activity: now,
                 head_started: Some(now),
             }),
@@ -346,11 +383,23 @@ impl Clock {
         }
     }
 
-    /// Since when the connection has been waiting without a request in flight; `None` while
-    /// it serves one.
+    /// Since when the connection has been waiting without a request being served (none in
+    /// flight, or the ones in flight still receiving their bodies); `None` while it serves one.
     fn waiting_since(&self) -> Option<Instant> {
         let state = self.lock();
-        (state.in_flight == 0).then(|| state.head_started.unwrap_or(state.last_activity))
+        if state.in_flight == 0 {
+            Some(state.head_started.unwrap_or(state.last_activity))
+        } else if state.receiving == state.in_flight {
+            Some(state.request_started)
+        } else {
+            None
+        }
+    }
+
+    /// A request's body has arrived whole.
+    fn body_received(&self) {
+        let mut state = self.lock();
+        state.receiving = state.receiving.saturating_sub(1);
     }
 }
 
@@ -358,10 +407,13 @@ impl Clock {
 struct InFlight(Arc<Clock>);
 
 impl InFlight {
-    fn start(clock: Arc<Clock>) -> InFlight {
+    /// A request handed to its handler; `receiving` when its body is still to come.
+    fn start(clock: Arc<Clock>, receiving: bool) -> InFlight {
         {
             let mut state = clock.lock();
             state.in_flight += 1;
+            state.receiving += usize::from(receiving);
+            state.request_started = Instant::now();
             state.head_started = None;
         }
         InFlight(clock)
@@ -372,7 +424,48 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let mut state = self.0.lock();
         state.in_flight = state.in_flight.saturating_sub(1);
+        state.receiving = state.receiving.min(state.in_flight);
         state.last_activity = Instant::now();
+    }
+}
+
+/// A request body that tells its connection's clock when it has arrived whole.
+struct WatchedBody {
+    body: Incoming,
+    clock: Arc<Clock>,
+    reading: bool,
+}
+
+impl WatchedBody {
+    fn received(&mut self) {
+        if std::mem::take(&mut self.reading) {
+            self.clock.body_received();
+        }
+    }
+}
+
+impl hyper::body::Body for WatchedBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
+        if frame.is_none() || this.body.is_end_stream() {
+            this.received();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -519,11 +612,16 @@ mod tests {
         );
 
         let clock = Arc::new(Clock::new());
-        let request = InFlight::start(clock.clone());
+        let request = InFlight::start(clock.clone(), true);
+        assert!(
+            clock.waiting_since().is_some(),
+            "a request still receiving its body may make room"
+        );
+        clock.body_received();
         assert_eq!(
             clock.waiting_since(),
             None,
-            "a request in flight is never evicted"
+            "a request being served is never evicted"
         );
         tokio::time::advance(Duration::from_secs(5)).await;
         clock.wrote();
@@ -546,28 +644,31 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn at_the_cap_the_longest_waiting_connection_makes_room() {
-        let registry = Registry::new(2);
-        let first = registry.admit().expect("room");
+        let registry = Arc::new(Registry::new(2));
+        let first = registry.admit().await.expect("room");
         tokio::time::advance(Duration::from_secs(1)).await;
-        let second = registry.admit().expect("room");
-        let busy = InFlight::start(second.clock.clone());
-        let third = registry.admit().expect("the first connection is evicted");
+        let second = registry.admit().await.expect("room");
+        let busy = InFlight::start(second.clock.clone(), false);
+        // The first connection is told to close; the new one waits for it to leave.
+        let admitting = tokio::spawn({
+            let registry = registry.clone();
+            async move { registry.admit().await }
+        });
+        first.close.notified().await;
+        registry.leave(first.id);
+        let third = admitting
+            .await
+            .unwrap()
+            .expect("the first connection made room");
         assert!(!registry.lock().contains_key(&first.id));
-        let evicted = first.close.notified();
-        tokio::pin!(evicted);
-        // A notification sent before anyone waits is kept for the next waiter.
-        assert!(futures_ready(evicted.as_mut()));
-        let _busy_too = InFlight::start(third.clock.clone());
+        let _busy_too = InFlight::start(third.clock.clone(), false);
         assert!(
-            registry.admit().is_none(),
+            registry.admit().await.is_none(),
             "every connection serves a request: the new one is refused"
         );
         drop(busy);
-        assert!(registry.admit().is_some());
-    }
-
-    fn futures_ready(future: Pin<&mut impl Future<Output = ()>>) -> bool {
-        let waker = std::task::Waker::noop();
-        future.poll(&mut Context::from_waker(waker)).is_ready()
+        // The second is waiting again: it is told to close, but does not leave in time.
+        assert!(registry.admit().await.is_none());
+        assert!(registry.lock()[&second.id].closing);
     }
 }
