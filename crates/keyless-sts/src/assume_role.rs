@@ -183,7 +183,7 @@ pub fn assume_role(
     );
     let statement = decision.statement_name();
     if !decision.allowed() {
-        return Err(denied(decision.action, decision.reason, statement));
+        return Err(denied(decision.action, decision.reason(), statement));
     }
     // A trust policy that names the caller's role (or session) grants on its own; one that
     // trusts the whole account (or everyone) delegates to the caller's own permissions, which

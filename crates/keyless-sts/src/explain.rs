@@ -342,6 +342,7 @@ pub fn explain(
                 trace: true,
             },
         );
+        let reason = decision.reason();
         let trace = decision
             .traces
             .into_iter()
@@ -351,7 +352,7 @@ pub fn explain(
             role_arn: arn,
             allowed: decision.decision == Decision::Allow,
             decision: trace.as_ref().map(|t| t.decision),
-            reason: decision.reason,
+            reason,
             trace,
         });
     }

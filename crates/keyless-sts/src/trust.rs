@@ -36,8 +36,9 @@ pub struct TrustDecision<'r> {
     /// The statement responsible: the one that allowed the assume-role action, the Deny that
     /// refused, or the Allow statement that came closest to applying.
     pub statement: Option<&'r Statement>,
-    /// Why, in one line: the allowing statement, or the statement and condition that refused.
-    pub reason: String,
+    /// Why it refused, in one line: the statement and condition responsible. `None` when every
+    /// action is allowed ([`TrustDecision::reason`] then names the allowing statement).
+    pub refusal: Option<String>,
     /// The traces of the actions evaluated, in order, when asked for.
     pub traces: Vec<ActionTrace>,
 }
@@ -63,6 +64,15 @@ impl TrustDecision<'_> {
     pub fn statement_name(&self) -> Option<String> {
         self.statement.map(denial::statement_name)
     }
+
+    /// Why, in one line: the statement and condition that refused, or the allowing statement.
+    pub fn reason(&self) -> String {
+        match (&self.refusal, self.statement) {
+            (Some(refusal), _) => refusal.clone(),
+            (None, Some(s)) => format!("allowed by {}", denial::statement_name(s)),
+            (None, None) => "allowed".to_owned(),
+        }
+    }
 }
 
 /// Decides whether `query.principal` may assume `role`. A role whose stored trust policy no
@@ -74,7 +84,7 @@ pub fn decide<'r>(role: &'r RoleEntry, query: &TrustQuery<'_>) -> TrustDecision<
             decision: Decision::ImplicitDeny,
             action: main,
             statement: None,
-            reason: format!("the trust policy of {} is invalid", role.arn),
+            refusal: Some(format!("the trust policy of {} is invalid", role.arn)),
             traces: Vec::new(),
         };
     };
@@ -110,10 +120,7 @@ pub fn decide<'r>(role: &'r RoleEntry, query: &TrustQuery<'_>) -> TrustDecision<
         decision: Decision::Allow,
         action: main,
         statement: allowed_by,
-        reason: match allowed_by {
-            Some(s) => format!("allowed by {}", denial::statement_name(s)),
-            None => "allowed".to_owned(),
-        },
+        refusal: None,
         traces,
     }
 }
@@ -129,7 +136,7 @@ fn refused<'r>(
         decision: verdict.decision,
         action,
         statement,
-        reason,
+        refusal: Some(reason),
         traces,
     }
 }

@@ -182,7 +182,7 @@ pub fn complete(
     );
     if !decision.allowed() {
         let statement = decision.statement_name();
-        return Err(denied(decision.action, decision.reason, statement));
+        return Err(denied(decision.action, decision.reason(), statement));
     }
     let statement = decision.statement_name();
 
