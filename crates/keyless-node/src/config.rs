@@ -132,6 +132,9 @@ pub struct ServerSection {
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Generations the change log keeps (default 10,000); a replica further behind reloads its
+    /// whole state.
+    pub change_log_generations: Option<i64>,
     /// Serve `/metrics` on this address (without authentication) instead of the main listener.
     pub metrics_listen: Option<SocketAddr>,
     /// Who may read `/metrics` on the main listener: `admin` (SigV4 by the admin key, the
@@ -311,6 +314,10 @@ impl Config {
             ("idle_timeout_secs", server.idle_timeout_secs),
             ("body_read_timeout_secs", server.body_read_timeout_secs),
             ("min_body_rate", server.min_body_rate),
+            (
+                "change_log_generations",
+                server.change_log_generations.map(|n| n.max(0) as u64),
+            ),
         ] {
             if value == Some(0) {
                 return Err(err(

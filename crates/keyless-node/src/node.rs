@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use keyless_oidc::keys::{
     CacheConfig, FetchError, Fetched, HttpFetcher, JwksFetcher, KeyCache, TlsOptions,
 };
-use keyless_store::Store;
+use keyless_store::{Changes, Store};
 
 use crate::clock::unix_now;
 use crate::live::Live;
@@ -26,6 +26,9 @@ pub struct Node {
     pub live: ArcSwap<Live>,
     /// Provider keys.
     pub key_cache: KeyCache,
+    /// Held while the live state is being updated: updates apply one after another, each on
+    /// the state the previous one left.
+    updating: tokio::sync::Mutex<()>,
 }
 
 impl Node {
@@ -49,6 +52,7 @@ impl Node {
             store,
             live: ArcSwap::from_pointee(live),
             key_cache,
+            updating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -62,30 +66,65 @@ impl Node {
         &self.settings.account
     }
 
-    /// Reloads the live state if the store's generation moved. Returns whether it did. The key
-    /// cache forgets the providers the new state no longer has.
+    /// Brings the live state up to the store's generation: applies the entities changed since
+    /// (from the change log), or reloads everything when the log no longer reaches back to the
+    /// state's generation. Returns whether the state moved. The key cache forgets the providers
+    /// the new state no longer has.
     pub async fn refresh(&self) -> anyhow::Result<bool> {
-        let generation = self.store.generation().await?;
-        if generation == self.live.load().generation {
-            return Ok(false);
-        }
-        let snapshot = self.store.load_snapshot().await?;
-        let live = Live::build(&self.settings, &snapshot)?;
+        let _updating = self.updating.lock().await;
+        let current = self.live.load_full();
+        let live = match self.store.changes_since(current.generation).await? {
+            Changes::Current => return Ok(false),
+            Changes::Entities(changed) => {
+                let entities = changed.providers.len()
+                    + changed.roles.len()
+                    + changed.policies.len()
+                    + usize::from(changed.keys.is_some());
+                let live = current.apply(&self.settings, &changed)?;
+                metrics::counter!("keyless_state_updates_total", "kind" => "incremental")
+                    .increment(1);
+                tracing::debug!(generation = live.generation, entities, "state updated");
+                live
+            }
+            Changes::Trimmed {
+                generation,
+                changes_from,
+            } => {
+                tracing::warn!(
+                    known = current.generation,
+                    changes_from,
+                    generation,
+                    "the change log no longer reaches this node's generation: reloading the whole state"
+                );
+                metrics::counter!("keyless_state_updates_total", "kind" => "full_reload")
+                    .increment(1);
+                let snapshot = self.store.load_snapshot().await?;
+                Live::build(&self.settings, &snapshot)?
+            }
+        };
         for w in &live.sts.warnings {
             tracing::warn!("{w}");
         }
-        self.key_cache.retain_providers(|id| {
-            live.sts
+        if live.sts.providers_by_issuer.len() != current.sts.providers_by_issuer.len()
+            || !live
+                .sts
                 .providers_by_issuer
-                .values()
-                .any(|p| p.keys.id == id)
-        });
+                .ptr_eq(&current.sts.providers_by_issuer)
+        {
+            self.key_cache.retain_providers(|id| {
+                live.sts
+                    .providers_by_issuer
+                    .values()
+                    .any(|p| p.keys.id == id)
+            });
+        }
         self.live.store(Arc::new(live));
-        tracing::info!(generation = snapshot.generation, "state reloaded");
         Ok(true)
     }
 
-    /// Polls the store every `interval` and reloads on change; runs until the process ends.
+    /// Keeps the live state current: on PostgreSQL at every commit another replica announces,
+    /// and on every store by polling every `interval` (which also catches announcements lost
+    /// while the listener reconnects). Runs until the process ends.
     pub fn spawn_refresher(self: &Arc<Self>, interval: Duration) {
         let node = Arc::clone(self);
         tokio::spawn(async move {
@@ -98,6 +137,39 @@ impl Node {
                 }
             }
         });
+        let node = Arc::clone(self);
+        tokio::spawn(async move { node.follow_notifications(interval).await });
+    }
+
+    /// Refreshes at every commit notification, reconnecting the listener after a failure.
+    async fn follow_notifications(&self, backoff: Duration) {
+        loop {
+            let mut listener = match self.store.listen_changes().await {
+                Ok(Some(listener)) => listener,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("cannot listen for changes (polling meanwhile): {e}");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            };
+            loop {
+                match listener.next().await {
+                    Ok(generation) => {
+                        if generation > self.live.load().generation
+                            && let Err(e) = self.refresh().await
+                        {
+                            tracing::warn!("state refresh failed: {e:#}");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("the change listener failed (polling meanwhile): {e}");
+                        tokio::time::sleep(backoff).await;
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
 

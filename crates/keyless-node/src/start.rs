@@ -72,6 +72,9 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         data.database = config.server.database.clone();
     }
     let store = data::open_store(&data).await?;
+    if let Some(generations) = config.server.change_log_generations {
+        store.set_change_retention(generations);
+    }
     check_federated_principals(config, &file, &declared, &store).await?;
     data::ensure_sealing_key(&store, now).await?;
     for issuer in &issuers {

@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use keyless_sts::model::{ManagedBy, OidcProvider, Role, RolePolicy};
 use sqlx::Row;
 
+use crate::changes::Change;
 use crate::entities::{
     find_provider, find_role, find_role_name_ignoring_case, insert_provider, insert_role,
     remove_role_policy, replace_provider, replace_role, role_policies_of, upsert_role_policy,
 };
-use crate::{Store, StoreError, commit_write};
+use crate::{Store, StoreError};
 
 impl Store {
     /// Makes the config-managed entities exactly the declared ones, in one transaction.
@@ -68,7 +69,6 @@ impl Store {
         }
 
         let mut tx = self.begin_write().await?;
-        let mut changed = false;
 
         for declared in providers {
             let mut wanted = declared.clone();
@@ -76,13 +76,13 @@ impl Store {
             match find_provider(&mut tx, &wanted.url).await? {
                 None => {
                     insert_provider(&mut tx, &wanted).await?;
-                    changed = true;
+                    tx.changed(Change::Provider(wanted.url.clone()));
                 }
                 Some(stored) => {
                     wanted.created = stored.created;
                     if stored != wanted {
                         replace_provider(&mut tx, &wanted).await?;
-                        changed = true;
+                        tx.changed(Change::Provider(wanted.url.clone()));
                     }
                 }
             }
@@ -103,7 +103,7 @@ impl Store {
                 .bind(url.as_str())
                 .execute(&mut *tx)
                 .await?;
-            changed = true;
+            tx.changed(Change::Provider(url));
         }
 
         for declared in roles {
@@ -119,14 +119,14 @@ impl Store {
                         )));
                     }
                     insert_role(&mut tx, &wanted).await?;
-                    changed = true;
+                    tx.changed(Change::Role(wanted.name.clone()));
                 }
                 Some(stored) => {
                     wanted.created = stored.created;
                     wanted.role_id = stored.role_id.clone();
                     if stored != wanted {
                         replace_role(&mut tx, &wanted).await?;
-                        changed = true;
+                        tx.changed(Change::Role(wanted.name.clone()));
                     }
                 }
             }
@@ -139,11 +139,11 @@ impl Store {
                     Some(declared) if declared.document == stored.document => {}
                     Some(declared) => {
                         upsert_role_policy(&mut tx, declared).await?;
-                        changed = true;
+                        tx.changed(Change::Role(wanted.name.clone()));
                     }
                     None => {
                         remove_role_policy(&mut tx, &wanted.name, &stored.policy_name).await?;
-                        changed = true;
+                        tx.changed(Change::Role(wanted.name.clone()));
                     }
                 }
             }
@@ -155,7 +155,7 @@ impl Store {
             for (name, declared) in &wanted_policies {
                 if !stored_names.contains(*name) {
                     upsert_role_policy(&mut tx, declared).await?;
-                    changed = true;
+                    tx.changed(Change::Role(wanted.name.clone()));
                 }
             }
         }
@@ -180,9 +180,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            changed = true;
+            tx.changed(Change::Role(name));
         }
 
-        commit_write(tx, changed).await
+        tx.commit().await
     }
 }

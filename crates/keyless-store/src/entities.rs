@@ -3,11 +3,12 @@
 use keyless_sts::model::{OidcProvider, Role, RolePolicy};
 use sqlx::{AnyConnection, Row};
 
+use crate::changes::Change;
 use crate::rows::{
     PROVIDER_COLUMNS, ROLE_COLUMNS, bool_to_int, condition_keys_str, provider_from_row,
     role_from_row, to_json,
 };
-use crate::{Store, StoreError, commit_write};
+use crate::{Store, StoreError};
 
 pub(crate) fn no_such_provider(url: &str) -> StoreError {
     StoreError::NoSuchEntity(format!("OpenIDConnect Provider not found for url {url}"))
@@ -260,7 +261,8 @@ impl Store {
             )));
         }
         insert_provider(&mut tx, p).await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Provider(p.url.clone()));
+        tx.commit().await
     }
 
     /// The provider with this URL, or [`StoreError::NoSuchEntity`].
@@ -284,7 +286,8 @@ impl Store {
         if !replace_provider(&mut tx, p).await? {
             return Err(no_such_provider(&p.url));
         }
-        commit_write(tx, true).await
+        tx.changed(Change::Provider(p.url.clone()));
+        tx.commit().await
     }
 
     /// Deletes the provider with this URL. [`StoreError::NoSuchEntity`] if it does not exist.
@@ -297,7 +300,8 @@ impl Store {
         if deleted.rows_affected() == 0 {
             return Err(no_such_provider(url));
         }
-        commit_write(tx, true).await
+        tx.changed(Change::Provider(url.to_owned()));
+        tx.commit().await
     }
 
     /// Creates a role. [`StoreError::EntityAlreadyExists`] if a role has the same name ignoring
@@ -314,7 +318,8 @@ impl Store {
             )));
         }
         insert_role(&mut tx, r).await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Role(r.name.clone()));
+        tx.commit().await
     }
 
     /// The role with exactly this name, or [`StoreError::NoSuchEntity`].
@@ -343,7 +348,8 @@ impl Store {
         if !replace_role(&mut tx, r).await? {
             return Err(no_such_role(&r.name));
         }
-        commit_write(tx, true).await
+        tx.changed(Change::Role(r.name.clone()));
+        tx.commit().await
     }
 
     /// Deletes a role. [`StoreError::DeleteConflict`] while it has inline policies or attached
@@ -379,7 +385,8 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Role(name.to_owned()));
+        tx.commit().await
     }
 
     /// Creates or replaces an inline policy of a role. [`StoreError::NoSuchEntity`] if the role
@@ -390,7 +397,8 @@ impl Store {
             return Err(no_such_role(&p.role_name));
         }
         upsert_role_policy(&mut tx, p).await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Role(p.role_name.clone()));
+        tx.commit().await
     }
 
     /// An inline policy of a role. [`StoreError::NoSuchEntity`] if the role or the policy does not
@@ -438,6 +446,7 @@ impl Store {
         if !remove_role_policy(&mut tx, role, name).await? {
             return Err(no_such_role_policy(name));
         }
-        commit_write(tx, true).await
+        tx.changed(Change::Role(role.to_owned()));
+        tx.commit().await
     }
 }

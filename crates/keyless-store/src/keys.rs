@@ -6,8 +6,9 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::changes::Change;
 use crate::crypto::{Sealer, context};
-use crate::{Store, StoreError, commit_write};
+use crate::{Store, StoreError};
 
 /// The life-cycle state of a sealing key or an issuer signing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -344,7 +345,8 @@ impl Store {
             )));
         }
         write_sealing_key(&mut tx, &self.sealer, rec, rec.state).await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Keys);
+        tx.commit().await
     }
 
     /// Makes `new` the current sealing key, in one transaction: `new` becomes `Current` (it is
@@ -387,7 +389,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        commit_write(tx, true).await
+        tx.changed(Change::Keys);
+        tx.commit().await
     }
 
     /// Returns the current sealing key, first storing `candidate` as `Current` if there is none.
@@ -417,7 +420,8 @@ impl Store {
             )));
         }
         write_sealing_key(&mut tx, &self.sealer, candidate, KeyState::Current).await?;
-        commit_write(tx, true).await?;
+        tx.changed(Change::Keys);
+        tx.commit().await?;
         let mut stored = candidate.clone();
         stored.state = KeyState::Current;
         Ok((stored, true))
@@ -428,7 +432,8 @@ impl Store {
     pub async fn insert_issuer_key(&self, rec: &IssuerKeyRecord) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         write_issuer_key(&mut tx, &self.sealer, rec).await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Keys);
+        tx.commit().await
     }
 
     /// Moves an issuer key to `state`, recording `at` as the time of the change.
@@ -455,7 +460,8 @@ impl Store {
                 "Issuer key {kid} of issuer {issuer} cannot be found."
             )));
         }
-        commit_write(tx, true).await
+        tx.changed(Change::Keys);
+        tx.commit().await
     }
 
     /// Returns the current signing key of `candidate.issuer`, first storing `candidate` as
@@ -483,7 +489,8 @@ impl Store {
         let mut stored = candidate.clone();
         stored.state = KeyState::Current;
         write_issuer_key(&mut tx, &self.sealer, &stored).await?;
-        commit_write(tx, true).await?;
+        tx.changed(Change::Keys);
+        tx.commit().await?;
         Ok((stored, true))
     }
 
@@ -509,7 +516,8 @@ impl Store {
         ))
         .execute(&mut *tx)
         .await?;
-        commit_write(tx, true).await?;
+        tx.changed(Change::Keys);
+        tx.commit().await?;
         Ok((proposed.clone(), true))
     }
 
@@ -532,7 +540,8 @@ impl Store {
         ))
         .execute(&mut *tx)
         .await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Keys);
+        tx.commit().await
     }
 
     /// The administrator's credentials, if initialised.

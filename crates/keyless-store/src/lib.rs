@@ -1,10 +1,12 @@
 //! Persistent state on SQLite or PostgreSQL: providers, roles, policies, keys and admin
 //! credentials, with secrets encrypted at rest.
 //!
-//! The server serves requests from an in-memory [`Snapshot`]; the store is used for writes, at
-//! start-up, and to propagate changes between replicas. Every write that changes an entity or a
-//! key increments a single generation counter in the same transaction, so a replica only has to
-//! poll [`Store::generation`] and call [`Store::load_snapshot`] when it moves.
+//! The server serves requests from an in-memory state compiled from a [`Snapshot`]; the store is
+//! used for writes, at start-up, and to propagate changes between replicas. Every write that
+//! changes an entity or a key moves a single generation counter by one and records the entities
+//! it changed in the change log, in the same transaction, so a replica applies only what
+//! changed ([`Store::changes_since`]); on PostgreSQL the commit also notifies the other
+//! replicas ([`Store::listen_changes`]).
 //!
 //! Writers are serialised: on SQLite each write runs in a `BEGIN IMMEDIATE` transaction, on
 //! PostgreSQL it first locks the generation row. Read-check-write sequences (existence checks,
@@ -43,6 +45,7 @@
 
 #![warn(missing_docs)]
 
+mod changes;
 mod config;
 mod crypto;
 mod entities;
@@ -54,14 +57,16 @@ mod rows;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use keyless_sts::model::{Attachment, ManagedPolicy, OidcProvider, Role, RolePolicy};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Any, AnyPool, ConnectOptions, Connection, Row, Transaction};
+use sqlx::{AnyPool, ConnectOptions, Connection, Row};
 
+pub use changes::{ChangeListener, ChangedEntities, Changes, KeyRecords, RoleRecord};
 pub use crypto::{MASTER_KEY_LEN, MasterKey};
 pub use error::StoreError;
 pub use keys::{AdminCredentials, IssuerKeyRecord, KeyState, SealingKeyRecord};
@@ -99,7 +104,7 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
+pub(crate) enum Dialect {
     Sqlite,
     Postgres,
 }
@@ -110,7 +115,14 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     sealer: Arc<Sealer>,
+    /// The URL it was opened with (for the PostgreSQL change listener); never logged.
+    url: Arc<str>,
+    /// Generations the change log keeps.
+    retention: Arc<AtomicI64>,
 }
+
+/// Generations the change log keeps by default.
+const DEFAULT_RETENTION: i64 = 10_000;
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -175,11 +187,17 @@ impl Store {
 
         match dialect {
             Dialect::Sqlite => {
-                // Two processes creating the same file can race on the first migration; the loser
-                // fails on an existing table, and a second run then finds it recorded as applied.
-                if let Err(first) = SQLITE_MIGRATIONS.run(&pool).await {
-                    tracing::debug!(error = %first, "retrying SQLite migrations once");
-                    SQLITE_MIGRATIONS.run(&pool).await?;
+                // Several processes creating the same file race on the migrations: a loser fails
+                // on a table another one has just created, and a later run finds that migration
+                // recorded as applied.
+                let mut attempt = 0;
+                while let Err(e) = SQLITE_MIGRATIONS.run(&pool).await {
+                    attempt += 1;
+                    if attempt == 5 {
+                        return Err(e.into());
+                    }
+                    tracing::debug!(error = %e, attempt, "retrying SQLite migrations");
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
                 }
             }
             Dialect::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
@@ -189,6 +207,8 @@ impl Store {
             pool,
             dialect,
             sealer: Arc::new(master.sealer()),
+            url: Arc::from(url),
+            retention: Arc::new(AtomicI64::new(DEFAULT_RETENTION)),
         };
         store.check_master_key().await?;
         let generation = store.generation().await?;
@@ -245,14 +265,7 @@ impl Store {
     /// Reads everything in one transaction (a repeatable-read snapshot on PostgreSQL, a WAL read
     /// snapshot on SQLite), decrypting the key material.
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
-        let mut tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin().await?,
-            Dialect::Postgres => {
-                self.pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .await?
-            }
-        };
+        let mut tx = self.read_transaction().await?;
         let generation: i64 = sqlx::query("SELECT generation FROM store_state WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?
@@ -270,15 +283,6 @@ impl Store {
         };
         tx.commit().await?;
         Ok(snapshot)
-    }
-
-    /// A fresh snapshot if the generation differs from `known` (the generation of the snapshot
-    /// the caller holds), `None` otherwise: the one call a replica's change poller needs.
-    pub async fn snapshot_if_changed(&self, known: i64) -> Result<Option<Snapshot>, StoreError> {
-        if self.generation().await? == known {
-            return Ok(None);
-        }
-        Ok(Some(self.load_snapshot().await?))
     }
 
     /// Deletes the audit events recorded before `before` (Unix seconds); returns how many.
@@ -310,20 +314,6 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-
-    /// Starts a serialised write transaction.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        match self.dialect {
-            Dialect::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
-            Dialect::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT generation FROM store_state WHERE id = 1 FOR UPDATE")
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(tx)
-            }
-        }
-    }
 }
 
 /// Opens one connection to a SQLite database and reads its schema, so that a file that is not
@@ -342,17 +332,6 @@ async fn check_sqlite_file(url: &str) -> Result<(), StoreError> {
         .await;
     let _ = conn.close().await;
     checked.map(drop).map_err(StoreError::from)
-}
-
-/// Commits a write transaction, moving the generation first when it changed anything.
-async fn commit_write(mut tx: Transaction<'static, Any>, changed: bool) -> Result<(), StoreError> {
-    if changed {
-        sqlx::query("UPDATE store_state SET generation = generation + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 /// The current Unix time in seconds.

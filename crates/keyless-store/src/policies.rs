@@ -8,9 +8,10 @@ use keyless_sts::model::{Attachment, ManagedPolicy, PolicyVersion};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::changes::Change;
 use crate::entities::{find_role, no_such_role};
 use crate::rows::{int_to_bool, parse_managed_by, to_json};
-use crate::{Store, StoreError, commit_write};
+use crate::{Store, StoreError};
 
 /// IAM's limit on the number of versions a managed policy keeps.
 pub const MAX_POLICY_VERSIONS: usize = 5;
@@ -160,6 +161,41 @@ pub(crate) async fn list_all_attachments(
     .collect()
 }
 
+/// The managed policies attached to `role`, ordered by policy name.
+pub(crate) async fn attachments_of(
+    conn: &mut AnyConnection,
+    role: &str,
+) -> Result<Vec<Attachment>, StoreError> {
+    sqlx::query(
+        "SELECT role_name, policy_arn FROM role_policy_attachments WHERE role_name = $1 \
+         ORDER BY policy_name",
+    )
+    .bind(role)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(attachment_from_row)
+    .collect()
+}
+
+/// The managed policy named `name`, with its versions.
+pub(crate) async fn find_policy_by_name(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<ManagedPolicy>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {POLICY_COLUMNS} FROM managed_policies WHERE name = $1"
+    ));
+    let row = sqlx::query(sql)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => Ok(Some(policy_from_row(conn, &row).await?.policy)),
+        None => Ok(None),
+    }
+}
+
 fn attachment_from_row(row: &AnyRow) -> Result<Attachment, StoreError> {
     Ok(Attachment {
         role_name: row.try_get("role_name")?,
@@ -281,7 +317,8 @@ impl Store {
         for (version, number) in p.versions.iter().zip(numbers) {
             insert_version(&mut tx, &p.name, number, version).await?;
         }
-        commit_write(tx, true).await
+        tx.changed(Change::Policy(p.name.clone()));
+        tx.commit().await
     }
 
     /// The managed policy an ARN names, with all its versions. [`StoreError::NoSuchEntity`] if
@@ -333,7 +370,8 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Policy(name.to_owned()));
+        tx.commit().await
     }
 
     /// Adds a version (ID `v<N>`, numbered after every version the policy ever had) holding
@@ -369,7 +407,8 @@ impl Store {
             set_default_version(&mut tx, name, &version.version_id).await?;
         }
         touch_policy(&mut tx, name, created, number + 1).await?;
-        commit_write(tx, true).await?;
+        tx.changed(Change::Policy(name.to_owned()));
+        tx.commit().await?;
         Ok(PolicyVersion {
             is_default: set_as_default,
             ..version
@@ -407,7 +446,8 @@ impl Store {
             .bind(version_id)
             .execute(&mut *tx)
             .await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Policy(found.policy.name.clone()));
+        tx.commit().await
     }
 
     /// Makes an existing version the default. [`StoreError::NoSuchEntity`] if the policy or the
@@ -435,7 +475,8 @@ impl Store {
         let name = found.policy.name.as_str();
         set_default_version(&mut tx, name, version_id).await?;
         touch_policy(&mut tx, name, updated, found.next_version).await?;
-        commit_write(tx, true).await
+        tx.changed(Change::Policy(name.to_owned()));
+        tx.commit().await
     }
 
     /// Attaches a managed policy to a role; attaching it again is a no-op (as in IAM).
@@ -457,7 +498,10 @@ impl Store {
         .bind(arn)
         .execute(&mut *tx)
         .await?;
-        commit_write(tx, inserted.rows_affected() > 0).await
+        if inserted.rows_affected() > 0 {
+            tx.changed(Change::Role(role.to_owned()));
+        }
+        tx.commit().await
     }
 
     /// Detaches a managed policy from a role. [`StoreError::NoSuchEntity`] if the role does not
@@ -482,7 +526,8 @@ impl Store {
                 "Policy {arn} was not found."
             )));
         }
-        commit_write(tx, true).await
+        tx.changed(Change::Role(role.to_owned()));
+        tx.commit().await
     }
 
     /// The managed policies attached to a role, ordered by policy name.
@@ -495,16 +540,7 @@ impl Store {
         if find_role(&mut conn, role).await?.is_none() {
             return Err(no_such_role(role));
         }
-        sqlx::query(
-            "SELECT role_name, policy_arn FROM role_policy_attachments WHERE role_name = $1 \
-             ORDER BY policy_name",
-        )
-        .bind(role)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(attachment_from_row)
-        .collect()
+        attachments_of(&mut conn, role).await
     }
 }
 

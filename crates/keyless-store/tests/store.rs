@@ -3,7 +3,8 @@
 mod support;
 
 use keyless_store::{
-    AdminCredentials, IssuerKeyRecord, KeyState, MasterKey, SealingKeyRecord, Store, StoreError,
+    AdminCredentials, Changes, IssuerKeyRecord, KeyState, MasterKey, SealingKeyRecord, Store,
+    StoreError,
 };
 use keyless_sts::model::{
     Attachment, ConditionKeyMode, KeySource, ManagedBy, ManagedPolicy, OidcProvider, PolicyVersion,
@@ -128,7 +129,113 @@ on_both_backends!(
     moved_ciphertexts_do_not_open,
     audit_events_are_appended,
     two_handles_share_state_and_agree_on_winners,
+    the_change_log_names_what_each_write_changed,
 );
+
+async fn the_change_log_names_what_each_write_changed(db: &TestDb) {
+    let store = db.open().await;
+    let start = store.generation().await.expect("generation");
+    assert_eq!(
+        store.changes_since(start).await.expect("changes"),
+        Changes::Current
+    );
+
+    store
+        .create_provider(&provider("https://gitlab.com"))
+        .await
+        .expect("provider");
+    store
+        .create_role(&role("Deploy", "AROA00000000000000001"))
+        .await
+        .expect("role");
+    store
+        .put_role_policy(&inline("Deploy", "s3", "{}"))
+        .await
+        .expect("inline");
+    store
+        .create_policy(&managed("Shared"))
+        .await
+        .expect("managed");
+    let arn = policy_arn("/team/", "Shared");
+    store
+        .attach_role_policy("Deploy", &arn)
+        .await
+        .expect("attach");
+    store
+        .attach_role_policy("Deploy", &arn)
+        .await
+        .expect("attaching again changes nothing");
+    store
+        .ensure_initial_sealing_key(&sealing(1, 0x01, 1))
+        .await
+        .expect("key");
+    assert_eq!(store.generation().await.expect("generation"), start + 6);
+
+    let Changes::Entities(changed) = store.changes_since(start).await.expect("changes") else {
+        panic!("entities changed");
+    };
+    assert_eq!(changed.generation, start + 6);
+    assert_eq!(changed.providers.len(), 1);
+    assert_eq!(changed.providers[0].0, "https://gitlab.com");
+    let (name, record) = &changed.roles[0];
+    assert_eq!(
+        (name.as_str(), changed.roles.len()),
+        ("Deploy", 1),
+        "one entry per entity"
+    );
+    let record = record.as_ref().expect("the role exists");
+    assert_eq!(record.policies.len(), 1);
+    assert_eq!(record.attachments[0].policy_arn, arn);
+    assert_eq!(changed.policies[0].0, "Shared");
+    assert!(
+        changed
+            .keys
+            .as_ref()
+            .is_some_and(|k| k.sealing_keys.len() == 1)
+    );
+
+    // Since a later generation, only what changed after it.
+    let Changes::Entities(later) = store.changes_since(start + 5).await.expect("changes") else {
+        panic!("the key changed");
+    };
+    assert!(later.providers.is_empty() && later.roles.is_empty() && later.policies.is_empty());
+    assert!(later.keys.is_some());
+
+    // A deleted entity comes back as None.
+    let before_delete = store.generation().await.expect("generation");
+    store
+        .detach_role_policy("Deploy", &arn)
+        .await
+        .expect("detach");
+    store
+        .delete_role_policy("Deploy", "s3")
+        .await
+        .expect("delete inline");
+    store.delete_role("Deploy").await.expect("delete role");
+    let Changes::Entities(deleted) = store.changes_since(before_delete).await.expect("changes")
+    else {
+        panic!("the role changed");
+    };
+    assert_eq!(deleted.roles, vec![("Deploy".to_owned(), None)]);
+
+    // A trimmed log sends the caller to a full reload.
+    store.set_change_retention(10);
+    for i in 0..30 {
+        store
+            .create_role(&role(&format!("r{i}"), &format!("AROA{i:017}")))
+            .await
+            .expect("role");
+    }
+    assert!(matches!(
+        store.changes_since(start).await.expect("changes"),
+        Changes::Trimmed { .. }
+    ));
+    let now = store.generation().await.expect("generation");
+    assert!(matches!(
+        store.changes_since(now - 1).await.expect("changes"),
+        Changes::Entities(_)
+    ));
+}
 
 async fn providers_crud(db: &TestDb) {
     let store = db.open().await;
@@ -1062,18 +1169,25 @@ async fn two_handles_share_state_and_agree_on_winners(db: &TestDb) {
     );
 
     let known = second.generation().await.expect("generation");
-    assert_eq!(second.snapshot_if_changed(known).await.expect("poll"), None);
+    assert_eq!(
+        second.changes_since(known).await.expect("poll"),
+        Changes::Current
+    );
     first
         .put_role_policy(&inline("Deploy", "s3", "{}"))
         .await
         .expect("write");
-    let polled = second
-        .snapshot_if_changed(known)
-        .await
-        .expect("poll")
-        .expect("a newer snapshot");
+    let Changes::Entities(polled) = second.changes_since(known).await.expect("poll") else {
+        panic!("the other handle sees the change");
+    };
     assert_eq!(polled.generation, known + 1);
-    assert_eq!(polled.role_policies, [inline("Deploy", "s3", "{}")]);
+    assert_eq!(polled.roles.len(), 1);
+    let (name, record) = &polled.roles[0];
+    assert_eq!(name, "Deploy");
+    assert_eq!(
+        record.as_ref().expect("the role exists").policies,
+        [inline("Deploy", "s3", "{}")]
+    );
 
     let (one, two) = (first.clone(), second.clone());
     let (a, b) = tokio::join!(

@@ -1,11 +1,17 @@
 //! The compiled, immutable state every request reads: providers by issuer, roles with their
-//! parsed policies, the sealing keys and the admin key. It is rebuilt whenever the stored state
-//! changes, and swapped in whole; requests never touch the database.
+//! parsed policies, the managed policies, the sealing keys and the admin key.
+//!
+//! The maps are persistent (`imbl`): [`StsState::apply`] makes a new state from an old one
+//! and the entities that changed, sharing everything else, in time proportional to the change
+//! rather than to the state. [`StsState::build`] is the same update applied to an empty
+//! state, so a full load and a chain of incremental updates decide alike. Requests never touch
+//! the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use keyless_credentials::session::SealingKeyring;
+use keyless_credentials::sigv4::SigningKeyCache;
 use keyless_oidc::jwks::JwkSet;
 use keyless_oidc::keys::{KeySourceSpec, ProviderKeys, TlsOptions};
 use keyless_oidc::verify::VerifyOptions;
@@ -53,8 +59,12 @@ pub struct RoleEntry {
     pub arn: String,
     /// The parsed trust policy; `None` if the stored document no longer parses (the role is
     /// then unusable, and a warning says why).
-    pub trust: Option<Policy>,
-    /// Its permission policies: inline ones and the default versions of attached ones.
+    pub trust: Option<Arc<Policy>>,
+    /// Its inline permission policies, parsed.
+    pub inline: Vec<Arc<Policy>>,
+    /// The ARNs of the managed policies attached to it.
+    pub attached: Vec<String>,
+    /// Its permission policies: the inline ones and the default versions of the attached ones.
     pub identity: Vec<Arc<Policy>>,
     /// The condition keys its trust policy reads (`None`: any key).
     pub trust_keys: Option<Vec<String>>,
@@ -94,159 +104,354 @@ pub struct StateInputs<'a> {
     pub options: StsOptions,
 }
 
+/// A role as it is now, with its inline policies and attachments.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleInput<'a> {
+    /// The role.
+    pub role: &'a Role,
+    /// Its inline policies.
+    pub policies: &'a [RolePolicy],
+    /// Its attachments.
+    pub attachments: &'a [Attachment],
+}
+
+/// The entities that changed, as they are now; `None` for one that was deleted.
+#[derive(Default)]
+pub struct StateUpdate<'a> {
+    /// OIDC providers, by URL.
+    pub providers: Vec<(&'a str, Option<&'a OidcProvider>)>,
+    /// Roles, by name.
+    pub roles: Vec<(&'a str, Option<RoleInput<'a>>)>,
+    /// Managed policies, by name.
+    pub managed_policies: Vec<(&'a str, Option<&'a ManagedPolicy>)>,
+    /// New sealing keys and admin key, when they changed.
+    pub keys: Option<(SealingKeyring, Option<LongTermKey>)>,
+    /// The JWKS of each built-in issuer, when they changed (providers that trust a built-in
+    /// issuer are then recompiled).
+    pub builtin_jwks: Option<&'a HashMap<String, Arc<JwkSet>>>,
+}
+
 /// The compiled state.
+#[derive(Clone)]
 pub struct StsState {
     /// The 12-digit account ID.
     pub account: String,
     /// Providers by their exact issuer URL.
-    pub providers_by_issuer: HashMap<String, Arc<ProviderEntry>>,
+    pub providers_by_issuer: imbl::HashMap<String, Arc<ProviderEntry>>,
     /// Roles by name.
-    pub roles: HashMap<String, Arc<RoleEntry>>,
+    pub roles: imbl::HashMap<String, Arc<RoleEntry>>,
     /// Managed policies' default versions, by ARN.
-    pub managed_policies: HashMap<String, Arc<Policy>>,
+    pub managed_policies: imbl::HashMap<String, Arc<Policy>>,
+    /// Managed policy ARNs by policy name.
+    managed_arns: imbl::HashMap<String, String>,
+    /// The roles each managed policy (by ARN) is attached to.
+    attachers: imbl::HashMap<String, imbl::HashSet<String>>,
+    /// The JWKS of each built-in issuer, by issuer name.
+    builtin_jwks: Arc<HashMap<String, Arc<JwkSet>>>,
     /// The session-token sealing keys.
-    pub keyring: SealingKeyring,
+    pub keyring: Arc<SealingKeyring>,
     /// The admin key.
     pub admin: Option<LongTermKey>,
     /// Behaviour knobs.
     pub options: StsOptions,
-    /// Stored entities that could not be compiled, with the reason.
+    /// Stored entities the last build or update could not compile, with the reason.
     pub warnings: Vec<String>,
-    /// SigV4 signing keys derived so far.
-    pub signing_keys: keyless_credentials::sigv4::SigningKeyCache,
+    /// SigV4 signing keys derived so far, shared by every state of a node.
+    pub signing_keys: Arc<SigningKeyCache>,
 }
+
+/// Roles compiled in parallel above this many.
+const PARALLEL_ROLES: usize = 2048;
 
 impl StsState {
     /// Compiles the state. Never fails: an entity that cannot be compiled is left out (or
     /// made unusable) and reported in `warnings`, so one bad row cannot lock everyone out.
     pub fn build(inputs: StateInputs<'_>) -> StsState {
-        let account = inputs.account;
-        let mut warnings = Vec::new();
-
-        let mut providers_by_issuer = HashMap::new();
-        for p in inputs.providers {
-            let source = match &p.key_source {
-                KeySource::Discovery => KeySourceSpec::Discovery {
-                    issuer: p.url.clone(),
-                },
-                KeySource::JwksUrl { url } => KeySourceSpec::JwksUrl { url: url.clone() },
-                KeySource::Pinned { jwks } => match JwkSet::parse(jwks.as_bytes()) {
-                    Ok(set) => KeySourceSpec::Pinned {
-                        jwks: Arc::new(set),
-                    },
-                    Err(e) => {
-                        warnings.push(format!(
-                            "provider {}: the pinned JWKS is invalid ({}); its tokens are refused",
-                            p.url, e.message
-                        ));
-                        continue;
-                    }
-                },
-                KeySource::Builtin { issuer } => match inputs.builtin_jwks.get(issuer) {
-                    Some(set) => KeySourceSpec::Pinned { jwks: set.clone() },
-                    None => {
-                        warnings.push(format!(
-                            "provider {}: no built-in issuer named {issuer}; its tokens are refused",
-                            p.url
-                        ));
-                        continue;
-                    }
-                },
-            };
-            let entry = ProviderEntry {
-                arn: p.arn(account),
-                key_prefix: p.host_path().to_owned(),
-                keys: ProviderKeys {
-                    id: p.url.clone(),
-                    source,
-                    tls: TlsOptions {
-                        ca_bundle_pem: p.ca_bundle.clone(),
-                        thumbprints: p.thumbprints.clone(),
-                        allow_insecure_http: p.allow_insecure_http,
-                    },
-                },
-                model: p.clone(),
-            };
-            providers_by_issuer.insert(p.url.clone(), Arc::new(entry));
-        }
-
-        let mut managed_policies = HashMap::new();
-        for mp in inputs.managed_policies {
-            let arn = mp.arn(account);
-            let Some(version) = mp.default_version() else {
-                warnings.push(format!("managed policy {arn} has no default version"));
-                continue;
-            };
-            match Policy::parse(&version.document, &ParseOptions::new(PolicyKind::Identity)) {
-                Ok(policy) => {
-                    managed_policies.insert(arn, Arc::new(policy));
-                }
-                Err(e) => warnings.push(format!("managed policy {arn}: {e}")),
-            }
-        }
-
-        let mut roles = HashMap::new();
-        for role in inputs.roles {
-            let arn = role.arn(account);
-            let trust =
-                match Policy::parse(&role.trust_policy, &ParseOptions::new(PolicyKind::Trust)) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        warnings.push(format!(
-                        "role {arn}: the trust policy is invalid ({e}); the role cannot be assumed"
-                    ));
-                        None
-                    }
-                };
-            let mut identity = Vec::new();
-            for rp in inputs
-                .role_policies
-                .iter()
-                .filter(|rp| rp.role_name == role.name)
-            {
-                match Policy::parse(&rp.document, &ParseOptions::new(PolicyKind::Identity)) {
-                    Ok(p) => identity.push(Arc::new(p)),
-                    Err(e) => warnings.push(format!(
-                        "role {arn}: inline policy {} is invalid ({e}); it grants nothing",
-                        rp.policy_name
-                    )),
-                }
-            }
-            for at in inputs
-                .attachments
-                .iter()
-                .filter(|a| a.role_name == role.name)
-            {
-                if let Some(p) = managed_policies.get(&at.policy_arn) {
-                    identity.push(p.clone());
-                }
-            }
-            let trust_keys = trust
-                .as_ref()
-                .and_then(crate::condition_keys::referenced_keys);
-            roles.insert(
-                role.name.clone(),
-                Arc::new(RoleEntry {
-                    model: role.clone(),
-                    arn,
-                    trust,
-                    identity,
-                    trust_keys,
-                }),
-            );
-        }
-
-        StsState {
-            account: account.to_owned(),
-            providers_by_issuer,
-            roles,
-            managed_policies,
-            keyring: inputs.keyring,
+        let empty = StsState {
+            account: inputs.account.to_owned(),
+            providers_by_issuer: imbl::HashMap::new(),
+            roles: imbl::HashMap::new(),
+            managed_policies: imbl::HashMap::new(),
+            managed_arns: imbl::HashMap::new(),
+            attachers: imbl::HashMap::new(),
+            builtin_jwks: Arc::new(HashMap::new()),
+            keyring: Arc::new(inputs.keyring),
             admin: inputs.admin,
             options: inputs.options,
-            warnings,
-            signing_keys: keyless_credentials::sigv4::SigningKeyCache::default(),
+            warnings: Vec::new(),
+            signing_keys: Arc::new(SigningKeyCache::default()),
+        };
+        let mut policies_of: HashMap<&str, Vec<RolePolicy>> = HashMap::new();
+        for rp in inputs.role_policies {
+            policies_of
+                .entry(rp.role_name.as_str())
+                .or_default()
+                .push(rp.clone());
         }
+        let mut attachments_of: HashMap<&str, Vec<Attachment>> = HashMap::new();
+        for at in inputs.attachments {
+            attachments_of
+                .entry(at.role_name.as_str())
+                .or_default()
+                .push(at.clone());
+        }
+        let no_policies = Vec::new();
+        let no_attachments = Vec::new();
+        let update = StateUpdate {
+            providers: inputs
+                .providers
+                .iter()
+                .map(|p| (p.url.as_str(), Some(p)))
+                .collect(),
+            roles: inputs
+                .roles
+                .iter()
+                .map(|r| {
+                    let input = RoleInput {
+                        role: r,
+                        policies: policies_of.get(r.name.as_str()).unwrap_or(&no_policies),
+                        attachments: attachments_of
+                            .get(r.name.as_str())
+                            .unwrap_or(&no_attachments),
+                    };
+                    (r.name.as_str(), Some(input))
+                })
+                .collect(),
+            managed_policies: inputs
+                .managed_policies
+                .iter()
+                .map(|m| (m.name.as_str(), Some(m)))
+                .collect(),
+            keys: None,
+            builtin_jwks: Some(inputs.builtin_jwks),
+        };
+        empty.apply(update)
+    }
+
+    /// The state after `update`: the changed entities recompiled, the roles that attach a
+    /// changed managed policy given its new version, everything else shared with `self`.
+    pub fn apply(&self, update: StateUpdate<'_>) -> StsState {
+        let mut next = self.clone();
+        next.warnings = Vec::new();
+        if let Some((keyring, admin)) = update.keys {
+            next.keyring = Arc::new(keyring);
+            next.admin = admin;
+        }
+
+        // Managed policies first, so that the roles compiled below attach their new versions.
+        let mut changed_arns = HashSet::new();
+        for (name, policy) in &update.managed_policies {
+            if let Some(arn) = next.managed_arns.remove(*name) {
+                next.managed_policies.remove(&arn);
+                changed_arns.insert(arn);
+            }
+            if let Some(policy) = policy {
+                let arn = policy.arn(&next.account);
+                match compile_managed(policy, &arn) {
+                    Ok(compiled) => {
+                        next.managed_policies.insert(arn.clone(), compiled);
+                    }
+                    Err(warning) => next.warnings.push(warning),
+                }
+                next.managed_arns.insert((*name).to_owned(), arn.clone());
+                changed_arns.insert(arn);
+            }
+        }
+
+        let builtin_changed = update.builtin_jwks.is_some();
+        if let Some(jwks) = update.builtin_jwks {
+            next.builtin_jwks = Arc::new(jwks.clone());
+        }
+        if builtin_changed {
+            // Providers that trust a built-in issuer take its new keys.
+            let named: HashSet<&str> = update.providers.iter().map(|(url, _)| *url).collect();
+            let builtin: Vec<Arc<ProviderEntry>> = self
+                .providers_by_issuer
+                .values()
+                .filter(|p| matches!(p.model.key_source, KeySource::Builtin { .. }))
+                .filter(|p| !named.contains(p.model.url.as_str()))
+                .cloned()
+                .collect();
+            for entry in &builtin {
+                let provider = next.recompiled_provider(&entry.model);
+                match provider {
+                    Ok(compiled) => {
+                        next.providers_by_issuer
+                            .insert(entry.model.url.clone(), compiled);
+                    }
+                    Err(warning) => {
+                        next.providers_by_issuer.remove(&entry.model.url);
+                        next.warnings.push(warning);
+                    }
+                }
+            }
+        }
+        for (url, provider) in &update.providers {
+            next.providers_by_issuer.remove(*url);
+            if let Some(provider) = provider {
+                match next.recompiled_provider(provider) {
+                    Ok(compiled) => {
+                        next.providers_by_issuer.insert((*url).to_owned(), compiled);
+                    }
+                    Err(warning) => next.warnings.push(warning),
+                }
+            }
+        }
+
+        // Roles: drop each changed role's old attachments, compile the new ones.
+        let mut recompiled = HashSet::new();
+        for (name, _) in &update.roles {
+            if let Some(old) = next.roles.remove(*name) {
+                for arn in &old.attached {
+                    next.detach(arn, name);
+                }
+            }
+            recompiled.insert((*name).to_owned());
+        }
+        let present: Vec<RoleInput<'_>> = update.roles.iter().filter_map(|(_, r)| *r).collect();
+        let compiled = next.compile_roles(&present);
+        for (entry, warnings) in compiled {
+            next.warnings.extend(warnings);
+            for arn in &entry.attached {
+                next.attach(arn, &entry.model.name);
+            }
+            next.roles.insert(entry.model.name.clone(), Arc::new(entry));
+        }
+
+        // Roles that attach a changed managed policy, and were not recompiled above.
+        let mut affected: Vec<String> = changed_arns
+            .iter()
+            .filter_map(|arn| next.attachers.get(arn))
+            .flat_map(|roles| roles.iter().cloned())
+            .filter(|name| !recompiled.contains(name))
+            .collect();
+        affected.sort();
+        affected.dedup();
+        for name in affected {
+            if let Some(role) = next.roles.get(&name).cloned() {
+                let identity = next.identity(&role.inline, &role.attached);
+                next.roles.insert(
+                    name,
+                    Arc::new(RoleEntry {
+                        model: role.model.clone(),
+                        arn: role.arn.clone(),
+                        trust: role.trust.clone(),
+                        inline: role.inline.clone(),
+                        attached: role.attached.clone(),
+                        identity,
+                        trust_keys: role.trust_keys.clone(),
+                    }),
+                );
+            }
+        }
+        next
+    }
+
+    fn attach(&mut self, arn: &str, role: &str) {
+        self.attachers
+            .entry(arn.to_owned())
+            .or_default()
+            .insert(role.to_owned());
+    }
+
+    fn detach(&mut self, arn: &str, role: &str) {
+        let emptied = match self.attachers.get_mut(arn) {
+            Some(roles) => {
+                roles.remove(role);
+                roles.is_empty()
+            }
+            None => false,
+        };
+        if emptied {
+            self.attachers.remove(arn);
+        }
+    }
+
+    /// A role's permission policies: its inline ones, then the default versions of the managed
+    /// ones attached (a managed policy that does not compile grants nothing).
+    fn identity(&self, inline: &[Arc<Policy>], attached: &[String]) -> Vec<Arc<Policy>> {
+        inline
+            .iter()
+            .cloned()
+            .chain(
+                attached
+                    .iter()
+                    .filter_map(|arn| self.managed_policies.get(arn).cloned()),
+            )
+            .collect()
+    }
+
+    fn recompiled_provider(&self, p: &OidcProvider) -> Result<Arc<ProviderEntry>, String> {
+        compile_provider(p, &self.account, &self.builtin_jwks).map(Arc::new)
+    }
+
+    /// Compiles roles, in parallel when there are many (start-up with a large account).
+    fn compile_roles(&self, roles: &[RoleInput<'_>]) -> Vec<(RoleEntry, Vec<String>)> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if roles.len() < PARALLEL_ROLES || threads < 2 {
+            return roles.iter().map(|r| self.compile_role(r)).collect();
+        }
+        let chunk = roles.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = roles
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|r| self.compile_role(r))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        })
+    }
+
+    fn compile_role(&self, input: &RoleInput<'_>) -> (RoleEntry, Vec<String>) {
+        let role = input.role;
+        let arn = role.arn(&self.account);
+        let mut warnings = Vec::new();
+        let trust = match Policy::parse(&role.trust_policy, &ParseOptions::new(PolicyKind::Trust)) {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                warnings.push(format!(
+                    "role {arn}: the trust policy is invalid ({e}); the role cannot be assumed"
+                ));
+                None
+            }
+        };
+        let mut inline = Vec::with_capacity(input.policies.len());
+        for rp in input.policies {
+            match Policy::parse(&rp.document, &ParseOptions::new(PolicyKind::Identity)) {
+                Ok(p) => inline.push(Arc::new(p)),
+                Err(e) => warnings.push(format!(
+                    "role {arn}: inline policy {} is invalid ({e}); it grants nothing",
+                    rp.policy_name
+                )),
+            }
+        }
+        let attached: Vec<String> = input
+            .attachments
+            .iter()
+            .map(|a| a.policy_arn.clone())
+            .collect();
+        let identity = self.identity(&inline, &attached);
+        let trust_keys = trust
+            .as_ref()
+            .and_then(|p| crate::condition_keys::referenced_keys(p));
+        let entry = RoleEntry {
+            model: role.clone(),
+            arn,
+            trust,
+            inline,
+            attached,
+            identity,
+            trust_keys,
+        };
+        (entry, warnings)
     }
 
     /// The role a role ARN names, if it is in this account and exists.
@@ -258,4 +463,60 @@ impl StsState {
         let role = self.roles.get(parsed.name)?;
         (role.model.path == parsed.path).then_some(role)
     }
+}
+
+fn compile_managed(policy: &ManagedPolicy, arn: &str) -> Result<Arc<Policy>, String> {
+    let version = policy
+        .default_version()
+        .ok_or_else(|| format!("managed policy {arn} has no default version"))?;
+    Policy::parse(&version.document, &ParseOptions::new(PolicyKind::Identity))
+        .map(Arc::new)
+        .map_err(|e| format!("managed policy {arn}: {e}"))
+}
+
+fn compile_provider(
+    p: &OidcProvider,
+    account: &str,
+    builtin_jwks: &HashMap<String, Arc<JwkSet>>,
+) -> Result<ProviderEntry, String> {
+    let source = match &p.key_source {
+        KeySource::Discovery => KeySourceSpec::Discovery {
+            issuer: p.url.clone(),
+        },
+        KeySource::JwksUrl { url } => KeySourceSpec::JwksUrl { url: url.clone() },
+        KeySource::Pinned { jwks } => match JwkSet::parse(jwks.as_bytes()) {
+            Ok(set) => KeySourceSpec::Pinned {
+                jwks: Arc::new(set),
+            },
+            Err(e) => {
+                return Err(format!(
+                    "provider {}: the pinned JWKS is invalid ({}); its tokens are refused",
+                    p.url, e.message
+                ));
+            }
+        },
+        KeySource::Builtin { issuer } => match builtin_jwks.get(issuer) {
+            Some(set) => KeySourceSpec::Pinned { jwks: set.clone() },
+            None => {
+                return Err(format!(
+                    "provider {}: no built-in issuer named {issuer}; its tokens are refused",
+                    p.url
+                ));
+            }
+        },
+    };
+    Ok(ProviderEntry {
+        arn: p.arn(account),
+        key_prefix: p.host_path().to_owned(),
+        keys: ProviderKeys {
+            id: p.url.clone(),
+            source,
+            tls: TlsOptions {
+                ca_bundle_pem: p.ca_bundle.clone(),
+                thumbprints: p.thumbprints.clone(),
+                allow_insecure_http: p.allow_insecure_http,
+            },
+        },
+        model: p.clone(),
+    })
 }
