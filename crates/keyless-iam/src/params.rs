@@ -435,6 +435,33 @@ fn decode_marker(marker: &str) -> Result<String, Error> {
 }
 
 impl Paging {
+    /// The key the marker carries: the page starts after it.
+    pub(crate) fn after(&self) -> Result<Option<String>, Error> {
+        self.marker.as_deref().map(decode_marker).transpose()
+    }
+
+    /// What to ask the store for: the items after the marker, one more than a page (so that
+    /// the page knows whether another follows).
+    pub(crate) fn request<'a>(&self, after: &'a Option<String>) -> keyless_store::PageRequest<'a> {
+        keyless_store::PageRequest {
+            after: after.as_deref(),
+            limit: self.max_items + 1,
+        }
+    }
+
+    /// The page of `items`, the store's answer to [`Paging::request`] (in key order).
+    pub(crate) fn cut<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> &str) -> Page<T> {
+        if items.len() <= self.max_items {
+            return Page {
+                items,
+                next_marker: None,
+            };
+        }
+        items.truncate(self.max_items);
+        let next_marker = items.last().map(|last| encode_marker(key(last)));
+        Page { items, next_marker }
+    }
+
     /// Sorts `items` by `key` and cuts the page that follows the marker: every item whose key
     /// sorts after the key the marker carries. A marker stays valid when items are added or
     /// removed between pages.

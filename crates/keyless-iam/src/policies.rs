@@ -68,20 +68,6 @@ async fn find(call: &Call<'_>, arn: &str) -> Result<ManagedPolicy, Error> {
     })
 }
 
-/// The ARN of every attachment (one entry per role a policy is attached to).
-async fn attached_policy_arns(call: &Call<'_>) -> Result<Vec<String>, Error> {
-    let snapshot = call.node.store.load_snapshot().await.map_err(store_error)?;
-    Ok(snapshot
-        .attachments
-        .into_iter()
-        .map(|a| a.policy_arn)
-        .collect())
-}
-
-fn count_of(attached: &[String], arn: &str) -> usize {
-    attached.iter().filter(|a| *a == arn).count()
-}
-
 /// CreatePolicy.
 pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     let mut c = Checker::new(call.params);
@@ -133,7 +119,12 @@ pub(crate) async fn get(call: &Call<'_>) -> Result<String, Error> {
     c.finish()?;
     call.authorize(&arn, Context::new())?;
     let policy = find(call, &arn).await?;
-    let count = count_of(&attached_policy_arns(call).await?, &arn);
+    let count = call
+        .node
+        .store
+        .attachment_count(&policy.name)
+        .await
+        .map_err(store_error)?;
     let account = call.account();
     Ok(call.respond(&|w| {
         render::policy(w, "Policy", &policy, account, count, PolicyDetail::Full);
@@ -184,34 +175,29 @@ pub(crate) async fn list(call: &Call<'_>) -> Result<String, Error> {
     c.finish()?;
     call.authorize("*", Context::new())?;
     let account = call.account();
-    let attached = attached_policy_arns(call).await?;
-    let mut policies: Vec<(ManagedPolicy, usize)> =
+    let after = paging.after()?;
+    let listed =
         if scope.as_deref() == Some("AWS") || usage.as_deref() == Some("PermissionsBoundary") {
             Vec::new()
         } else {
             call.node
                 .store
-                .list_policies()
+                .list_policies_page(prefix.as_deref(), only_attached, paging.request(&after))
                 .await
                 .map_err(store_error)?
-                .into_iter()
-                .map(|p| {
-                    let count = count_of(&attached, &p.arn(account));
-                    (p, count)
-                })
-                .collect()
         };
-    if let Some(prefix) = &prefix {
-        policies.retain(|(p, _)| p.path.starts_with(prefix.as_str()));
-    }
-    if only_attached {
-        policies.retain(|(_, count)| *count > 0);
-    }
-    let page = paging.page(policies, |(p, _)| p.name.as_str())?;
+    let page = paging.cut(listed, |l| l.policy.name.as_str());
     Ok(call.respond(&|w| {
         w.open("Policies");
-        for (policy, count) in &page.items {
-            render::policy(w, "member", policy, account, *count, PolicyDetail::Listed);
+        for listed in &page.items {
+            render::policy(
+                w,
+                "member",
+                &listed.policy,
+                account,
+                listed.attachments,
+                PolicyDetail::Listed,
+            );
         }
         w.close("Policies");
         render::truncation(w, page.next_marker.as_deref());
@@ -291,32 +277,20 @@ pub(crate) async fn list_attached(call: &Call<'_>) -> Result<String, Error> {
     c.finish()?;
     let (role_arn, ctx) = role_resource(call, &role_name);
     call.authorize(&role_arn, ctx)?;
-    let attachments = call
+    let after = paging.after()?;
+    let attached = call
         .node
         .store
-        .list_attached_role_policies(&role_name)
+        .list_attached_role_policies_page(&role_name, prefix.as_deref(), paging.request(&after))
         .await
         .map_err(store_error)?;
-    let mut attached: Vec<(String, String)> = attachments
-        .into_iter()
-        .filter_map(|a| {
-            let (_, path, name) = keyless_sts::arn::parse_policy_arn(&a.policy_arn)?;
-            if let Some(prefix) = &prefix
-                && !path.starts_with(prefix.as_str())
-            {
-                return None;
-            }
-            Some((name.to_owned(), a.policy_arn.clone()))
-        })
-        .collect();
-    attached.dedup();
-    let page = paging.page(attached, |(name, _)| name.as_str())?;
+    let page = paging.cut(attached, |(name, _)| name.as_str());
     Ok(call.respond(&|w| {
         w.open("AttachedPolicies");
-        for (name, arn) in &page.items {
+        for (name, attachment) in &page.items {
             w.open("member")
                 .element("PolicyName", name)
-                .element("PolicyArn", arn)
+                .element("PolicyArn", &attachment.policy_arn)
                 .close("member");
         }
         w.close("AttachedPolicies");

@@ -103,7 +103,7 @@ pub(crate) fn policy(
     tag: &str,
     policy: &ManagedPolicy,
     account: &str,
-    attachment_count: usize,
+    attachment_count: i64,
     detail: PolicyDetail,
 ) {
     let default_version = policy.default_version().map(|v| v.version_id.as_str());

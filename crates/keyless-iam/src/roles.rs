@@ -52,16 +52,23 @@ async fn check_federated_principals(call: &Call<'_>, policy: &Policy) -> Result<
     if named.is_empty() {
         return Ok(());
     }
-    let providers = call
-        .node
-        .store
-        .list_providers()
-        .await
-        .map_err(store_error)?;
-    match named
-        .into_iter()
-        .find(|arn| !providers.iter().any(|p| p.arn(call.account()) == *arn))
-    {
+    let mut unknown = None;
+    for arn in named {
+        let known = match keyless_sts::arn::parse_provider_arn(arn) {
+            Some((account, host_path)) if account == call.account() => call
+                .node
+                .store
+                .has_provider(host_path)
+                .await
+                .map_err(store_error)?,
+            _ => false,
+        };
+        if !known {
+            unknown = Some(arn);
+            break;
+        }
+    }
+    match unknown {
         Some(unknown) => Err(Error::MalformedPolicyDocument(format!(
             "Invalid principal in policy: \"Federated\":\"{unknown}\""
         ))),
@@ -197,13 +204,14 @@ pub(crate) async fn list(call: &Call<'_>) -> Result<String, Error> {
     let paging = c.paging();
     c.finish()?;
     call.authorize("*", Context::new())?;
+    let after = paging.after()?;
     let roles = call
         .node
         .store
-        .list_roles(prefix.as_deref())
+        .list_roles_page(prefix.as_deref(), paging.request(&after))
         .await
         .map_err(store_error)?;
-    let page = paging.page(roles, |r| r.name.as_str())?;
+    let page = paging.cut(roles, |r| r.name.as_str());
     let account = call.account();
     Ok(call.respond(&|w| {
         w.open("Roles");
@@ -358,13 +366,14 @@ pub(crate) async fn list_inline_policies(call: &Call<'_>) -> Result<String, Erro
     let paging = c.paging();
     c.finish()?;
     authorize_on_role(call, &role_name, Context::new())?;
+    let after = paging.after()?;
     let names = call
         .node
         .store
-        .list_role_policies(&role_name)
+        .list_role_policies_page(&role_name, paging.request(&after))
         .await
         .map_err(store_error)?;
-    let page = paging.page(names, String::as_str)?;
+    let page = paging.cut(names, String::as_str);
     Ok(call.respond(&|w| {
         w.members("PolicyNames", page.items.iter().map(String::as_str));
         render::truncation(w, page.next_marker.as_deref());

@@ -330,16 +330,6 @@ impl Store {
             .ok_or_else(|| no_such_role(name))
     }
 
-    /// Roles ordered by name, optionally only those whose path starts with `path_prefix`.
-    pub async fn list_roles(&self, path_prefix: Option<&str>) -> Result<Vec<Role>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let mut roles = list_roles(&mut conn).await?;
-        if let Some(prefix) = path_prefix {
-            roles.retain(|r| r.path.starts_with(prefix));
-        }
-        Ok(roles)
-    }
-
     /// Replaces the role named `r.name` (path, trust policy, description, maximum session
     /// duration, tags, managed-by); its role ID and creation time are kept.
     /// [`StoreError::NoSuchEntity`] if it does not exist.

@@ -17,8 +17,8 @@ use crate::{Store, StoreError};
 pub const MAX_POLICY_VERSIONS: usize = 5;
 
 /// A managed policy row plus the counter that numbers its next version.
-struct PolicyRow {
-    policy: ManagedPolicy,
+pub(crate) struct PolicyRow {
+    pub(crate) policy: ManagedPolicy,
     next_version: i64,
 }
 
@@ -89,7 +89,10 @@ async fn versions_of(
     .collect()
 }
 
-async fn policy_from_row(conn: &mut AnyConnection, row: &AnyRow) -> Result<PolicyRow, StoreError> {
+pub(crate) async fn policy_from_row(
+    conn: &mut AnyConnection,
+    row: &AnyRow,
+) -> Result<PolicyRow, StoreError> {
     let name: String = row.try_get("name")?;
     let tags: String = row.try_get("tags")?;
     let versions = versions_of(conn, &name).await?;
@@ -111,7 +114,7 @@ async fn policy_from_row(conn: &mut AnyConnection, row: &AnyRow) -> Result<Polic
     })
 }
 
-const POLICY_COLUMNS: &str =
+pub(crate) const POLICY_COLUMNS: &str =
     "name, path, policy_id, description, tags, created, updated, managed_by, next_version";
 
 /// The policy an ARN names, if its path and name match a stored policy.
@@ -331,12 +334,6 @@ impl Store {
             .policy)
     }
 
-    /// Every managed policy with its versions, ordered by name.
-    pub async fn list_policies(&self) -> Result<Vec<ManagedPolicy>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        list_policies(&mut conn).await
-    }
-
     /// Deletes a managed policy. As in IAM, [`StoreError::DeleteConflict`] while it is attached
     /// to a role or still has versions besides the default one.
     pub async fn delete_policy(&self, arn: &str) -> Result<(), StoreError> {
@@ -528,19 +525,6 @@ impl Store {
         }
         tx.changed(Change::Role(role.to_owned()));
         tx.commit().await
-    }
-
-    /// The managed policies attached to a role, ordered by policy name.
-    /// [`StoreError::NoSuchEntity`] if the role does not exist.
-    pub async fn list_attached_role_policies(
-        &self,
-        role: &str,
-    ) -> Result<Vec<Attachment>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        if find_role(&mut conn, role).await?.is_none() {
-            return Err(no_such_role(role));
-        }
-        attachments_of(&mut conn, role).await
     }
 }
 

@@ -3,8 +3,8 @@
 mod support;
 
 use keyless_store::{
-    AdminCredentials, Changes, IssuerKeyRecord, KeyState, MasterKey, SealingKeyRecord, Store,
-    StoreError,
+    AdminCredentials, Changes, IssuerKeyRecord, KeyState, MasterKey, PageRequest, SealingKeyRecord,
+    Store, StoreError,
 };
 use keyless_sts::model::{
     Attachment, ConditionKeyMode, KeySource, ManagedBy, ManagedPolicy, OidcProvider, PolicyVersion,
@@ -319,13 +319,36 @@ async fn roles_and_inline_policies(db: &TestDb) {
     build.path = "/other/".to_owned();
     store.create_role(&build).await.expect("create build");
     let names = |roles: Vec<Role>| roles.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    let all = PageRequest {
+        after: None,
+        limit: 100,
+    };
     assert_eq!(
-        names(store.list_roles(None).await.expect("list")),
+        names(store.list_roles_page(None, all).await.expect("list")),
         ["Build", "Deploy"]
     );
     assert_eq!(
-        names(store.list_roles(Some("/ci/")).await.expect("list")),
+        names(
+            store
+                .list_roles_page(Some("/ci/"), all)
+                .await
+                .expect("list")
+        ),
         ["Deploy"]
+    );
+    let after_build = PageRequest {
+        after: Some("Build"),
+        limit: 1,
+    };
+    assert_eq!(
+        names(
+            store
+                .list_roles_page(None, after_build)
+                .await
+                .expect("list")
+        ),
+        ["Deploy"],
+        "a page starts after its marker's key"
     );
 
     let mut changed = deploy.clone();
@@ -512,9 +535,19 @@ async fn managed_policies_and_attachments(db: &TestDb) {
     );
     assert_eq!(
         store
-            .list_attached_role_policies("Deploy")
+            .list_attached_role_policies_page(
+                "Deploy",
+                None,
+                PageRequest {
+                    after: None,
+                    limit: 100
+                }
+            )
             .await
-            .expect("list"),
+            .expect("list")
+            .into_iter()
+            .map(|(_, attachment)| attachment)
+            .collect::<Vec<_>>(),
         [Attachment {
             role_name: "Deploy".to_owned(),
             policy_arn: arn.clone(),
@@ -553,7 +586,20 @@ async fn managed_policies_and_attachments(db: &TestDb) {
     }
     store.delete_policy(&arn).await.expect("delete policy");
     assert_err!(store.get_policy(&arn).await, StoreError::NoSuchEntity(_));
-    assert!(store.list_policies().await.expect("list").is_empty());
+    assert!(
+        store
+            .list_policies_page(
+                None,
+                false,
+                PageRequest {
+                    after: None,
+                    limit: 100
+                }
+            )
+            .await
+            .expect("list")
+            .is_empty()
+    );
     store.delete_role("Deploy").await.expect("delete role");
 }
 
