@@ -108,11 +108,19 @@ fn inspect(policy: &Policy) {
 
 fn check(policy: &Policy, req: &Request<'_>) {
     let decision = policy.evaluate(req);
-    let (deciding, statement) = policy.evaluate_deciding(req);
-    assert_eq!(decision, deciding);
-    assert_eq!(statement.is_some(), decision != Decision::ImplicitDeny);
+    let verdict = policy.decide(req);
+    assert_eq!(decision, verdict.decision);
+    assert_eq!(
+        verdict.statement.is_some(),
+        decision != Decision::ImplicitDeny
+    );
+    assert_eq!(
+        verdict.shortfall.is_some(),
+        decision == Decision::ImplicitDeny
+    );
     let (traced, trace) = policy.evaluate_traced(req);
     assert_eq!(decision, traced);
+    assert_eq!(verdict, policy.verdict_of(&trace));
     let _ = render_trace_text(traced, &trace);
     let _ = simulate_json(policy, req).to_string();
 }
@@ -144,7 +152,6 @@ fuzz_target!(|data: &[u8]| {
     if parsed.is_empty() {
         return;
     }
-    let _ = keyless_sts::condition_keys::referenced_keys(&parsed[0]);
 
     let resources = [spec.resource, None];
     for resource in resources {

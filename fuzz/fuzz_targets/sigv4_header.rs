@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
-use keyless_credentials::sigv4::{self, SigningKeyCache};
+use keyless_credentials::sigv4::{self, SigV4ErrorCode, SigningKeyCache};
 use keyless_fuzz::{SECRET, TextRequest, amz_date_to_unix, secret_for};
 use libfuzzer_sys::fuzz_target;
 
@@ -60,7 +60,8 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(auth.timestamp(), timestamp);
             if let Err(error) = sigv4::verify(&auth, &parts, SECRET) {
                 assert_eq!(
-                    error.code, "XAmzContentSHA256Mismatch",
+                    error.code,
+                    SigV4ErrorCode::XAmzContentSha256Mismatch,
                     "{error:?} for {parts:?}"
                 );
             }
@@ -68,7 +69,8 @@ fuzz_target!(|data: &[u8]| {
         Err(error) => {
             // Only problems of the request itself, never of the signature `sign` wrote.
             assert_ne!(
-                error.code, "SignatureDoesNotMatch",
+                error.code,
+                SigV4ErrorCode::SignatureDoesNotMatch,
                 "{error:?} for {parts:?}"
             );
         }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::error::Error;
 
 /// The most parameters one request may carry.
-pub(crate) const MAX_PARAMETERS: usize = 512;
+pub const MAX_PARAMETERS: usize = 512;
 
 /// The decoded parameters of one Query request. Names and values borrow from the request
 /// unless they had to be unescaped (`%XX`, `+`).
