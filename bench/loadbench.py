@@ -224,8 +224,13 @@ trust_policy = '''{trust}'''
         with open(self.path("keyless.toml"), "w") as f:
             f.write(cfg)
 
+    def data_dir(self):
+        """BENCH_DATA_DIR: a prepared data directory (bench/scale.py's), else a fresh one."""
+        return os.environ.get("BENCH_DATA_DIR") or self.path("data")
+
     def start_server(self):
-        os.makedirs(self.path("data"))
+        if not os.environ.get("BENCH_DATA_DIR"):
+            os.makedirs(self.path("data"))
         wrapper = []
         if PROFILE == "callgrind":
             wrapper = ["valgrind", "--tool=callgrind", "--dump-instr=no", "--collect-atstart=yes",
@@ -233,7 +238,7 @@ trust_policy = '''{trust}'''
         elif PROFILE and PROFILE != "perf":
             raise RuntimeError(f"BENCH_PROFILE must be callgrind or perf, not {PROFILE!r}")
         cmd = ["taskset", "-c", SERVER_CPU, *wrapper, KEYLESS, "serve", "--dev", "--config", self.path("keyless.toml"),
-               "--data-dir", self.path("data"), "--listen", f"127.0.0.1:{self.port}"]
+               "--data-dir", self.data_dir(), "--listen", f"127.0.0.1:{self.port}"]
         log("start: " + " ".join(cmd))
         self.server_log = open(self.path("server.log"), "wb")
         env = dict(os.environ)
@@ -255,7 +260,7 @@ trust_policy = '''{trust}'''
         else:
             raise RuntimeError("keyless did not come up in time")
         self.pid = self.server.pid  # taskset execs keyless: same PID
-        out = subprocess.run([KEYLESS, "admin", "credentials", "--data-dir", self.path("data")],
+        out = subprocess.run([KEYLESS, "admin", "credentials", "--data-dir", self.data_dir()],
                              capture_output=True, text=True, check=True).stdout
         kv = dict(re.findall(r"export (\w+)=['\"]?([^'\"\n]+)", out))
         self.admin = Credentials(kv["AWS_ACCESS_KEY_ID"], kv["AWS_SECRET_ACCESS_KEY"])

@@ -340,3 +340,74 @@ def test_managed_policies(server, home, admin, tmp_path):
     ok(admin, "iam", "delete-policy", "--policy-arn", arn)
     fails(admin, "NoSuchEntity", "iam", "get-policy", "--policy-arn", arn)
     ok(admin, "iam", "delete-role", "--role-name", "packer")
+
+
+def allow(action):
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}
+
+
+def test_policy_versions_change_what_sessions_may_do(server, home, admin, tmp_path):
+    arn = ok(admin, "iam", "create-policy", "--policy-name", "versioned",
+             "--policy-document", write_json(tmp_path / "v1.json", allow("iam:GetRole")))["Policy"]["Arn"]
+    ok(admin, "iam", "create-role", "--role-name", "versioned", "--assume-role-policy-document",
+       write_json(tmp_path / "trust.json", trust_policy("team/app")))
+    ok(admin, "iam", "attach-role-policy", "--role-name", "versioned", "--policy-arn", arn)
+    rc, out, err = exchange(server, home, f"arn:aws:iam::{ACCOUNT}:role/versioned")
+    assert rc == 0, err
+    creds = json_out(out)["Credentials"]
+    session = aws_env(server, home, AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+                      AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"], AWS_SESSION_TOKEN=creds["SessionToken"])
+    ok(session, "iam", "get-role", "--role-name", "versioned")
+    fails(session, "AccessDenied", "iam", "list-roles")
+
+    # A new default version governs the session's next call.
+    v2 = ok(admin, "iam", "create-policy-version", "--policy-arn", arn, "--set-as-default",
+            "--policy-document", write_json(tmp_path / "v2.json", allow("iam:ListRoles")))["PolicyVersion"]
+    assert (v2["VersionId"], v2["IsDefaultVersion"]) == ("v2", True) and "Document" not in v2
+    ok(session, "iam", "list-roles")
+    fails(session, "AccessDenied", "iam", "get-role", "--role-name", "versioned")
+    assert ok(admin, "iam", "get-policy", "--policy-arn", arn)["Policy"]["DefaultVersionId"] == "v2"
+    got = ok(admin, "iam", "get-policy-version", "--policy-arn", arn, "--version-id", "v2")["PolicyVersion"]
+    assert got["Document"] == allow("iam:ListRoles")
+
+    # A version that is not the default changes nothing until it is made the default.
+    v3 = ok(admin, "iam", "create-policy-version", "--policy-arn", arn,
+            "--policy-document", write_json(tmp_path / "v3.json", allow("iam:*")))["PolicyVersion"]
+    assert (v3["VersionId"], v3["IsDefaultVersion"]) == ("v3", False)
+    fails(session, "AccessDenied", "iam", "get-role", "--role-name", "versioned")
+    ok(admin, "iam", "set-default-policy-version", "--policy-arn", arn, "--version-id", "v1")
+    ok(session, "iam", "get-role", "--role-name", "versioned")
+    fails(session, "AccessDenied", "iam", "list-roles")
+
+    listed = ok(admin, "iam", "list-policy-versions", "--policy-arn", arn)["Versions"]
+    assert [(v["VersionId"], v["IsDefaultVersion"]) for v in listed] == \
+        [("v3", False), ("v2", False), ("v1", True)]
+    paged = ok(admin, "iam", "list-policy-versions", "--policy-arn", arn, "--page-size", "1")["Versions"]
+    assert [v["VersionId"] for v in paged] == ["v3", "v2", "v1"]
+
+    # IAM's rules: five versions at most, the default cannot be deleted, nor a policy that
+    # still has other versions.
+    for n in (4, 5):
+        ok(admin, "iam", "create-policy-version", "--policy-arn", arn,
+           "--policy-document", write_json(tmp_path / f"v{n}.json", allow("iam:GetRole")))
+    err = fails(admin, "LimitExceeded", "iam", "create-policy-version", "--policy-arn", arn,
+                "--policy-document", write_json(tmp_path / "v6.json", allow("iam:GetRole")))
+    assert "A managed policy can have up to 5 versions." in err
+    err = fails(admin, "DeleteConflict", "iam", "delete-policy-version", "--policy-arn", arn,
+                "--version-id", "v1")
+    assert "Cannot delete the default version of a policy." in err
+    fails(admin, "NoSuchEntity", "iam", "delete-policy-version", "--policy-arn", arn, "--version-id", "v9")
+    fails(admin, "NoSuchEntity", "iam", "set-default-policy-version", "--policy-arn", arn,
+          "--version-id", "v9")
+    fails(admin, "MalformedPolicyDocument", "iam", "create-policy-version", "--policy-arn", arn,
+          "--policy-document", '{"Statement": "nope"}')
+    fails(admin, "NoSuchEntity", "iam", "create-policy-version", "--policy-arn",
+          f"arn:aws:iam::{ACCOUNT}:policy/missing", "--policy-document", json.dumps(allow("iam:GetRole")))
+    ok(admin, "iam", "detach-role-policy", "--role-name", "versioned", "--policy-arn", arn)
+    err = fails(admin, "DeleteConflict", "iam", "delete-policy", "--policy-arn", arn)
+    assert "more than one version" in err
+    for version in ("v2", "v3", "v4", "v5"):
+        ok(admin, "iam", "delete-policy-version", "--policy-arn", arn, "--version-id", version)
+    ok(admin, "iam", "delete-policy", "--policy-arn", arn)
+    ok(admin, "iam", "delete-role", "--role-name", "versioned")

@@ -159,6 +159,118 @@ pub(crate) async fn get_version(call: &Call<'_>) -> Result<String, Error> {
     }))
 }
 
+/// The managed policy `arn` names, if it may be changed through the API.
+async fn find_modifiable(call: &Call<'_>, arn: &str) -> Result<ManagedPolicy, Error> {
+    let policy = find(call, arn).await?;
+    if policy.managed_by == ManagedBy::Config {
+        return Err(unmodifiable("Policy", &policy.name));
+    }
+    Ok(policy)
+}
+
+fn render_version(w: &mut keyless_sts::xml::XmlWriter, tag: &str, version: &PolicyVersion) {
+    w.open(tag)
+        .element("VersionId", &version.version_id)
+        .element(
+            "IsDefaultVersion",
+            if version.is_default { "true" } else { "false" },
+        )
+        .element("CreateDate", &keyless_sts::time::iso8601(version.created))
+        .close(tag);
+}
+
+/// CreatePolicyVersion: a new version (`v<N>`, numbered after every version the policy ever
+/// had), the default if asked; at most five versions.
+pub(crate) async fn create_version(call: &Call<'_>) -> Result<String, Error> {
+    let mut c = Checker::new(call.params);
+    let arn = c.arn("PolicyArn", "policyArn");
+    let document = c.policy_document("PolicyDocument", "policyDocument");
+    let set_as_default = c.boolean("SetAsDefault", "setAsDefault").unwrap_or(false);
+    c.finish()?;
+    call.authorize(&arn, Context::new())?;
+    check_managed_policy(&document)?;
+    find_modifiable(call, &arn).await?;
+    let version = call
+        .node
+        .store
+        .create_policy_version(&arn, &document, set_as_default, call.node.now())
+        .await
+        .map_err(|e| match e {
+            keyless_store::StoreError::NoSuchEntity(_) => not_found(&arn),
+            other => store_error(other),
+        })?;
+    call.written().await;
+    Ok(call.respond(&|w| render_version(w, "PolicyVersion", &version)))
+}
+
+/// SetDefaultPolicyVersion.
+pub(crate) async fn set_default_version(call: &Call<'_>) -> Result<String, Error> {
+    let mut c = Checker::new(call.params);
+    let arn = c.arn("PolicyArn", "policyArn");
+    let version_id = c.version_id("VersionId", "versionId");
+    c.finish()?;
+    call.authorize(&arn, Context::new())?;
+    find_modifiable(call, &arn).await?;
+    call.node
+        .store
+        .set_default_policy_version(&arn, &version_id, call.node.now())
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+/// DeletePolicyVersion: any version but the default.
+pub(crate) async fn delete_version(call: &Call<'_>) -> Result<String, Error> {
+    let mut c = Checker::new(call.params);
+    let arn = c.arn("PolicyArn", "policyArn");
+    let version_id = c.version_id("VersionId", "versionId");
+    c.finish()?;
+    call.authorize(&arn, Context::new())?;
+    find_modifiable(call, &arn).await?;
+    call.node
+        .store
+        .delete_policy_version(&arn, &version_id)
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+/// ListPolicyVersions, newest first (as IAM lists them).
+pub(crate) async fn list_versions(call: &Call<'_>) -> Result<String, Error> {
+    let mut c = Checker::new(call.params);
+    let arn = c.arn("PolicyArn", "policyArn");
+    let paging = c.paging();
+    c.finish()?;
+    call.authorize(&arn, Context::new())?;
+    let after = paging.after()?;
+    let mut versions = find(call, &arn).await?.versions;
+    versions.sort_by_key(|v| std::cmp::Reverse(version_number(&v.version_id)));
+    if let Some(after) = &after {
+        let after = version_number(after);
+        versions.retain(|v| version_number(&v.version_id) < after);
+    }
+    let page = paging.cut(versions, |v| v.version_id.as_str());
+    Ok(call.respond(&|w| {
+        w.open("Versions");
+        for version in &page.items {
+            render_version(w, "member", version);
+        }
+        w.close("Versions");
+        render::truncation(w, page.next_marker.as_deref());
+    }))
+}
+
+/// The number of a version ID (`v12` → 12); 0 for one that is not of that form.
+fn version_number(version_id: &str) -> u64 {
+    version_id
+        .strip_prefix('v')
+        .and_then(|n| n.split('.').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// ListPolicies: the customer-managed policies (`Scope` `AWS` lists none: there are no
 /// AWS-managed policies here), ordered by name.
 pub(crate) async fn list(call: &Call<'_>) -> Result<String, Error> {

@@ -388,6 +388,7 @@ const KNOWN_PARAMETERS: &[&str] = &[
     "RoleSessionName",
     "Scope",
     "SerialNumber",
+    "SetAsDefault",
     "SourceIdentity",
     "TagKeys.member.N",
     "Tags.member.N.Key",

@@ -113,9 +113,9 @@ fn bench_stages(c: &mut Criterion) {
         b.iter(|| context(black_box(None)))
     });
     c.bench_function("trust_context (the keys the trust policy reads)", |b| {
-        b.iter(|| context(black_box(role.trust_keys.as_deref())))
+        b.iter(|| context(black_box(role.trust_keys())))
     });
-    let policy = role.trust.as_ref().expect("trust policy");
+    let policy = role.trust().expect("trust policy");
     let req = keyless_policy::Request {
         principal: Some(Principal::Federated(&provider.arn)),
         action: web_identity::ACTION,

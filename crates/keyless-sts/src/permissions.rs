@@ -58,7 +58,7 @@ pub fn authorize(
         return Err(denied("the session's role was deleted and created again"));
     }
     let session = session_policies(state, claims).map_err(|reason| denied(&reason))?;
-    let identity: Vec<&Policy> = role.identity.iter().map(Arc::as_ref).collect();
+    let identity = role.permission_policies(state);
     let session: Vec<&Policy> = session.iter().map(Arc::as_ref).collect();
     let mut ctx = context;
     context::add_global_keys(&mut ctx, now, env);
@@ -73,7 +73,13 @@ pub fn authorize(
     match evaluate_session(&identity, &session, &request) {
         Decision::Allow => Ok(()),
         Decision::ExplicitDeny => Err(denied("explicitly denied by a policy")),
-        Decision::ImplicitDeny => Err(denied("no policy allows it")),
+        Decision::ImplicitDeny => match role.compiled().problems.as_slice() {
+            [] => Err(denied("no policy allows it")),
+            problems => Err(denied(&format!(
+                "no policy allows it; {}",
+                problems.join("; ")
+            ))),
+        },
     }
 }
 

@@ -8,7 +8,7 @@
 //! the database.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use keyless_credentials::session::SealingKeyring;
 use keyless_credentials::sigv4::SigningKeyCache;
@@ -50,24 +50,103 @@ pub struct ProviderEntry {
     pub keys: ProviderKeys,
 }
 
-/// A role, with its policies parsed.
+/// A role as stored, compiled on first use.
+///
+/// The documents stay as text until a request needs them: most roles of a large account are
+/// idle at any moment, and a parsed policy takes several times the memory of its text. The
+/// compile happens once per version of the role (a change makes a new entry) and decides
+/// exactly as an eager one would.
 #[derive(Debug)]
 pub struct RoleEntry {
-    /// The stored role.
+    /// The stored role, with its trust policy document.
     pub model: Role,
     /// Its ARN.
     pub arn: String,
-    /// The parsed trust policy; `None` if the stored document no longer parses (the role is
-    /// then unusable, and a warning says why).
-    pub trust: Option<Arc<Policy>>,
-    /// Its inline permission policies, parsed.
-    pub inline: Vec<Arc<Policy>>,
+    /// Its inline permission policies as stored: `(name, document)`.
+    inline: Vec<(String, String)>,
     /// The ARNs of the managed policies attached to it.
     pub attached: Vec<String>,
-    /// Its permission policies: the inline ones and the default versions of the attached ones.
-    pub identity: Vec<Arc<Policy>>,
-    /// The condition keys its trust policy reads (`None`: any key).
+    compiled: OnceLock<CompiledRole>,
+}
+
+/// A role's documents, parsed.
+#[derive(Debug)]
+pub struct CompiledRole {
+    /// The trust policy, or why the stored document no longer parses (the role then cannot
+    /// be assumed).
+    pub trust: Result<Policy, String>,
+    /// The condition keys the trust policy reads (`None`: any key, or no valid policy).
     pub trust_keys: Option<Vec<String>>,
+    /// The inline permission policies that parse.
+    pub inline: Vec<Policy>,
+    /// Stored documents that no longer parse, with the reason: the trust policy (the role
+    /// cannot be assumed) or an inline policy (it grants nothing).
+    pub problems: Vec<String>,
+}
+
+impl RoleEntry {
+    /// The role's parsed documents, compiled now if this is their first use.
+    pub fn compiled(&self) -> &CompiledRole {
+        self.compiled.get_or_init(|| self.compile())
+    }
+
+    /// The trust policy, or why it is unusable.
+    pub fn trust(&self) -> Result<&Policy, &str> {
+        self.compiled().trust.as_ref().map_err(String::as_str)
+    }
+
+    /// The condition keys the trust policy reads (`None`: any key).
+    pub fn trust_keys(&self) -> Option<&[String]> {
+        self.compiled().trust_keys.as_deref()
+    }
+
+    /// The role's permission policies: its inline ones, then the default versions of the
+    /// managed ones attached, as `state` has them (a managed policy that does not compile
+    /// grants nothing).
+    pub fn permission_policies<'s>(&'s self, state: &'s StsState) -> Vec<&'s Policy> {
+        self.compiled()
+            .inline
+            .iter()
+            .chain(
+                self.attached
+                    .iter()
+                    .filter_map(|arn| state.managed_policies.get(arn).map(Arc::as_ref)),
+            )
+            .collect()
+    }
+
+    fn compile(&self) -> CompiledRole {
+        let mut problems = Vec::new();
+        let trust = Policy::parse(
+            &self.model.trust_policy,
+            &ParseOptions::new(PolicyKind::Trust),
+        )
+        .map_err(|e| {
+            let problem = format!("the trust policy of {} is invalid ({e})", self.arn);
+            problems.push(format!("{problem}; the role cannot be assumed"));
+            problem
+        });
+        let mut inline = Vec::with_capacity(self.inline.len());
+        for (name, document) in &self.inline {
+            match Policy::parse(document, &ParseOptions::new(PolicyKind::Identity)) {
+                Ok(p) => inline.push(p),
+                Err(e) => problems.push(format!(
+                    "inline policy {name} of {} is invalid ({e}); it grants nothing",
+                    self.arn
+                )),
+            }
+        }
+        let trust_keys = trust
+            .as_ref()
+            .ok()
+            .and_then(crate::condition_keys::referenced_keys);
+        CompiledRole {
+            trust,
+            trust_keys,
+            inline,
+            problems,
+        }
+    }
 }
 
 /// Knobs of the STS behaviour.
@@ -144,8 +223,6 @@ pub struct StsState {
     pub managed_policies: imbl::HashMap<String, Arc<Policy>>,
     /// Managed policy ARNs by policy name.
     managed_arns: imbl::HashMap<String, String>,
-    /// The roles each managed policy (by ARN) is attached to.
-    attachers: imbl::HashMap<String, imbl::HashSet<String>>,
     /// The JWKS of each built-in issuer, by issuer name.
     builtin_jwks: Arc<HashMap<String, Arc<JwkSet>>>,
     /// The session-token sealing keys.
@@ -154,18 +231,17 @@ pub struct StsState {
     pub admin: Option<LongTermKey>,
     /// Behaviour knobs.
     pub options: StsOptions,
-    /// Stored entities the last build or update could not compile, with the reason.
+    /// Providers and managed policies the last build or update could not compile, with the
+    /// reason.
     pub warnings: Vec<String>,
     /// SigV4 signing keys derived so far, shared by every state of a node.
     pub signing_keys: Arc<SigningKeyCache>,
 }
 
-/// Roles compiled in parallel above this many.
-const PARALLEL_ROLES: usize = 2048;
-
 impl StsState {
-    /// Compiles the state. Never fails: an entity that cannot be compiled is left out (or
-    /// made unusable) and reported in `warnings`, so one bad row cannot lock everyone out.
+    /// Compiles the state. Never fails, so one bad row cannot lock everyone out: a provider or
+    /// managed policy that cannot be compiled is left out and reported in `warnings`; a role
+    /// whose documents do not parse says so when it is used ([`CompiledRole::problems`]).
     pub fn build(inputs: StateInputs<'_>) -> StsState {
         let empty = StsState {
             account: inputs.account.to_owned(),
@@ -173,7 +249,6 @@ impl StsState {
             roles: imbl::HashMap::new(),
             managed_policies: imbl::HashMap::new(),
             managed_arns: imbl::HashMap::new(),
-            attachers: imbl::HashMap::new(),
             builtin_jwks: Arc::new(HashMap::new()),
             keyring: Arc::new(inputs.keyring),
             admin: inputs.admin,
@@ -228,8 +303,9 @@ impl StsState {
         empty.apply(update)
     }
 
-    /// The state after `update`: the changed entities recompiled, the roles that attach a
-    /// changed managed policy given its new version, everything else shared with `self`.
+    /// The state after `update`: the changed entities replaced (a role is compiled on its
+    /// first use, and reads the managed policies it attaches from the state it is used in),
+    /// everything else shared with `self`.
     pub fn apply(&self, update: StateUpdate<'_>) -> StsState {
         let mut next = self.clone();
         next.warnings = Vec::new();
@@ -238,12 +314,9 @@ impl StsState {
             next.admin = admin;
         }
 
-        // Managed policies first, so that the roles compiled below attach their new versions.
-        let mut changed_arns = HashSet::new();
         for (name, policy) in &update.managed_policies {
             if let Some(arn) = next.managed_arns.remove(*name) {
                 next.managed_policies.remove(&arn);
-                changed_arns.insert(arn);
             }
             if let Some(policy) = policy {
                 let arn = policy.arn(&next.account);
@@ -253,8 +326,7 @@ impl StsState {
                     }
                     Err(warning) => next.warnings.push(warning),
                 }
-                next.managed_arns.insert((*name).to_owned(), arn.clone());
-                changed_arns.insert(arn);
+                next.managed_arns.insert((*name).to_owned(), arn);
             }
         }
 
@@ -298,160 +370,36 @@ impl StsState {
             }
         }
 
-        // Roles: drop each changed role's old attachments, compile the new ones.
-        let mut recompiled = HashSet::new();
-        for (name, _) in &update.roles {
-            if let Some(old) = next.roles.remove(*name) {
-                for arn in &old.attached {
-                    next.detach(arn, name);
-                }
-            }
-            recompiled.insert((*name).to_owned());
-        }
-        let present: Vec<RoleInput<'_>> = update.roles.iter().filter_map(|(_, r)| *r).collect();
-        let compiled = next.compile_roles(&present);
-        for (entry, warnings) in compiled {
-            next.warnings.extend(warnings);
-            for arn in &entry.attached {
-                next.attach(arn, &entry.model.name);
-            }
-            next.roles.insert(entry.model.name.clone(), Arc::new(entry));
-        }
-
-        // Roles that attach a changed managed policy, and were not recompiled above.
-        let mut affected: Vec<String> = changed_arns
-            .iter()
-            .filter_map(|arn| next.attachers.get(arn))
-            .flat_map(|roles| roles.iter().cloned())
-            .filter(|name| !recompiled.contains(name))
-            .collect();
-        affected.sort();
-        affected.dedup();
-        for name in affected {
-            if let Some(role) = next.roles.get(&name).cloned() {
-                let identity = next.identity(&role.inline, &role.attached);
-                next.roles.insert(
-                    name,
-                    Arc::new(RoleEntry {
-                        model: role.model.clone(),
-                        arn: role.arn.clone(),
-                        trust: role.trust.clone(),
-                        inline: role.inline.clone(),
-                        attached: role.attached.clone(),
-                        identity,
-                        trust_keys: role.trust_keys.clone(),
-                    }),
-                );
+        for (name, role) in &update.roles {
+            next.roles.remove(*name);
+            if let Some(input) = role {
+                next.roles
+                    .insert((*name).to_owned(), Arc::new(next.role_entry(input)));
             }
         }
         next
-    }
-
-    fn attach(&mut self, arn: &str, role: &str) {
-        self.attachers
-            .entry(arn.to_owned())
-            .or_default()
-            .insert(role.to_owned());
-    }
-
-    fn detach(&mut self, arn: &str, role: &str) {
-        let emptied = match self.attachers.get_mut(arn) {
-            Some(roles) => {
-                roles.remove(role);
-                roles.is_empty()
-            }
-            None => false,
-        };
-        if emptied {
-            self.attachers.remove(arn);
-        }
-    }
-
-    /// A role's permission policies: its inline ones, then the default versions of the managed
-    /// ones attached (a managed policy that does not compile grants nothing).
-    fn identity(&self, inline: &[Arc<Policy>], attached: &[String]) -> Vec<Arc<Policy>> {
-        inline
-            .iter()
-            .cloned()
-            .chain(
-                attached
-                    .iter()
-                    .filter_map(|arn| self.managed_policies.get(arn).cloned()),
-            )
-            .collect()
     }
 
     fn recompiled_provider(&self, p: &OidcProvider) -> Result<Arc<ProviderEntry>, String> {
         compile_provider(p, &self.account, &self.builtin_jwks).map(Arc::new)
     }
 
-    /// Compiles roles, in parallel when there are many (start-up with a large account).
-    fn compile_roles(&self, roles: &[RoleInput<'_>]) -> Vec<(RoleEntry, Vec<String>)> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if roles.len() < PARALLEL_ROLES || threads < 2 {
-            return roles.iter().map(|r| self.compile_role(r)).collect();
+    fn role_entry(&self, input: &RoleInput<'_>) -> RoleEntry {
+        RoleEntry {
+            model: input.role.clone(),
+            arn: input.role.arn(&self.account),
+            inline: input
+                .policies
+                .iter()
+                .map(|p| (p.policy_name.clone(), p.document.clone()))
+                .collect(),
+            attached: input
+                .attachments
+                .iter()
+                .map(|a| a.policy_arn.clone())
+                .collect(),
+            compiled: OnceLock::new(),
         }
-        let chunk = roles.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = roles
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|r| self.compile_role(r))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_default())
-                .collect()
-        })
-    }
-
-    fn compile_role(&self, input: &RoleInput<'_>) -> (RoleEntry, Vec<String>) {
-        let role = input.role;
-        let arn = role.arn(&self.account);
-        let mut warnings = Vec::new();
-        let trust = match Policy::parse(&role.trust_policy, &ParseOptions::new(PolicyKind::Trust)) {
-            Ok(p) => Some(Arc::new(p)),
-            Err(e) => {
-                warnings.push(format!(
-                    "role {arn}: the trust policy is invalid ({e}); the role cannot be assumed"
-                ));
-                None
-            }
-        };
-        let mut inline = Vec::with_capacity(input.policies.len());
-        for rp in input.policies {
-            match Policy::parse(&rp.document, &ParseOptions::new(PolicyKind::Identity)) {
-                Ok(p) => inline.push(Arc::new(p)),
-                Err(e) => warnings.push(format!(
-                    "role {arn}: inline policy {} is invalid ({e}); it grants nothing",
-                    rp.policy_name
-                )),
-            }
-        }
-        let attached: Vec<String> = input
-            .attachments
-            .iter()
-            .map(|a| a.policy_arn.clone())
-            .collect();
-        let identity = self.identity(&inline, &attached);
-        let trust_keys = trust
-            .as_ref()
-            .and_then(|p| crate::condition_keys::referenced_keys(p));
-        let entry = RoleEntry {
-            model: role.clone(),
-            arn,
-            trust,
-            inline,
-            attached,
-            identity,
-            trust_keys,
-        };
-        (entry, warnings)
     }
 
     /// The role a role ARN names, if it is in this account and exists.

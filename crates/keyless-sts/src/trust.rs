@@ -79,14 +79,17 @@ impl TrustDecision<'_> {
 /// longer parses cannot be assumed.
 pub fn decide<'r>(role: &'r RoleEntry, query: &TrustQuery<'_>) -> TrustDecision<'r> {
     let main = query.actions.first().copied().unwrap_or("sts:AssumeRole");
-    let Some(trust) = &role.trust else {
-        return TrustDecision {
-            decision: Decision::ImplicitDeny,
-            action: main,
-            statement: None,
-            refusal: Some(format!("the trust policy of {} is invalid", role.arn)),
-            traces: Vec::new(),
-        };
+    let trust = match role.trust() {
+        Ok(trust) => trust,
+        Err(problem) => {
+            return TrustDecision {
+                decision: Decision::ImplicitDeny,
+                action: main,
+                statement: None,
+                refusal: Some(problem.to_owned()),
+                traces: Vec::new(),
+            };
+        }
     };
     let mut traces = Vec::new();
     let mut allowed_by = None;

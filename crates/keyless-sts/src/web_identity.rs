@@ -168,7 +168,7 @@ pub fn complete(
         &session_facts,
         now,
         env,
-        role.trust_keys.as_deref(),
+        role.trust_keys(),
     );
     let actions = session_facts.actions();
     let decision = trust::decide(

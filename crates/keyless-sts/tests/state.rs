@@ -262,3 +262,63 @@ fn a_role_deleted_and_created_again_does_not_honour_old_sessions() {
         "a session of the old role keeps no permission"
     );
 }
+
+#[test]
+fn a_role_is_compiled_on_first_use_and_a_bad_stored_document_disables_only_itself() {
+    let mut broken = role("broken", "AROAAAAAAAAAAAAAAAAA1");
+    broken.trust_policy = r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned();
+    let fine = role("fine", "AROAAAAAAAAAAAAAAAAA2");
+    let inline = [
+        RolePolicy {
+            role_name: "fine".to_owned(),
+            policy_name: "bad".to_owned(),
+            document: r#"{"Statement":"nope"}"#.to_owned(),
+        },
+        RolePolicy {
+            role_name: "fine".to_owned(),
+            policy_name: "list".to_owned(),
+            document: ALLOW_LIST.to_owned(),
+        },
+    ];
+    let state = empty()
+        .apply(role_update(&broken, &[], &[]))
+        .apply(role_update(&fine, &inline, &[]));
+    assert!(state.warnings.is_empty(), "roles are not compiled up front");
+
+    let broken_entry = &state.roles["broken"];
+    let problem = broken_entry
+        .trust()
+        .expect_err("an empty statement list is invalid");
+    assert!(
+        problem.starts_with("the trust policy of arn:aws:iam::000000000000:role/broken is invalid"),
+        "{problem}"
+    );
+    assert_eq!(broken_entry.trust_keys(), None);
+
+    // The valid inline policy still grants; the invalid one grants nothing, and a denial
+    // names it.
+    assert!(may(&state, &fine, "iam:ListRoles"));
+    let denied = authorize(
+        &state,
+        &session(&fine),
+        "iam:GetRole",
+        "*",
+        Default::default(),
+        60,
+        &RequestEnv::default(),
+    )
+    .expect_err("nothing grants GetRole");
+    let reason = denied.reason().into_owned();
+    assert!(
+        reason.contains("inline policy bad of arn:aws:iam::000000000000:role/fine is invalid"),
+        "{reason}"
+    );
+    let compiled = state.roles["fine"].compiled();
+    assert_eq!(compiled.inline.len(), 1);
+    assert!(compiled.trust.is_ok());
+    assert_eq!(
+        compiled.trust_keys.as_deref(),
+        Some(&[][..]),
+        "the trust policy reads no condition key"
+    );
+}
