@@ -142,7 +142,7 @@ class Server:
                             aws_access_key_id=key, aws_secret_access_key=secret)
 
 
-def trust(provider, project):
+def trust(provider, project, audience="sts.amazonaws.com"):
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{
@@ -150,7 +150,7 @@ def trust(provider, project):
             "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"},
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {
-                "StringEquals": {f"{provider}:aud": "sts.amazonaws.com"},
+                "StringEquals": {f"{provider}:aud": audience},
                 "StringLike": {f"{provider}:sub": f"project_path:{project}:ref_type:branch:ref:main"},
             },
         }],
@@ -328,33 +328,37 @@ def measure_size(scratch, name, roles):
 
 def measure_propagation(scratch):
     """Two replicas on one PostgreSQL database with the large account."""
-    subprocess.run(["psql", PG_URL, "-q", "-c", "DROP SCHEMA public CASCADE; CREATE SCHEMA public;"], check=True)
+    schema = "keyless_scale"
+    subprocess.run(["psql", PG_URL, "-q", "-c",
+                    f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"], check=True)
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-c%20search_path%3D{schema}"
     master = base64.b64encode(os.urandom(32)).decode()
     os.environ["KEYLESS_MASTER_KEY"] = master
     try:
-        data_a = prepare(scratch, "pg-a", ROLES, database=PG_URL)
-        a = Server(data_a, PG_URL, cpu="0").start()
+        data_a = prepare(scratch, "pg-a", ROLES, database=url)
+        a = Server(data_a, url, cpu="0").start()
         data_b = os.path.join(scratch, "pg-b", "data")
         os.makedirs(os.path.dirname(data_b))
-        b = Server(data_b, PG_URL, cpu="0").start()
+        b = Server(data_b, url, cpu="0").start()
         result = {"roles": ROLES, "startup_s_b": round(b.startup, 2)}
         try:
             iam = a.client("iam")
             sts_b = boto3.client("sts", endpoint_url=b.url, region_name="us-east-1", config=NO_RETRY,
                                  aws_access_key_id="x", aws_secret_access_key="x")
             delays = []
-            for i in range(50):
+            for i in range(max(SAMPLES // 2, 20)):
                 project = f"propagation/project-{i}"
                 token = subprocess.run(
-                    [KEYLESS, "token", "mint", "--data-dir", data_a, "--database", PG_URL, "--issuer", "gitlab",
-                     "--project-path", project, "--ref", "main", "--aud", "sts.amazonaws.com"],
+                    [KEYLESS, "token", "mint", "--data-dir", data_a, "--database", url, "--issuer", "gitlab",
+                     "--project-path", project, "--ref", "main", "--aud", "https://gitlab.com"],
                     capture_output=True, text=True, check=True).stdout.strip()
-                iam.create_role(RoleName=f"propagated-{i}", AssumeRolePolicyDocument=trust("gitlab.com", project))
+                iam.create_role(RoleName=f"propagated-{i}", AssumeRolePolicyDocument=trust("gitlab.com", project, "https://gitlab.com"))
                 acknowledged = time.perf_counter()
                 while True:
                     try:
                         sts_b.assume_role_with_web_identity(
-                            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/propagated-{i}", RoleSessionName="p",
+                            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/propagated-{i}", RoleSessionName="propagation",
                             WebIdentityToken=token)
                         break
                     except botocore.exceptions.ClientError:
@@ -369,6 +373,8 @@ def measure_propagation(scratch):
             b.stop()
     finally:
         del os.environ["KEYLESS_MASTER_KEY"]
+        subprocess.run(["psql", PG_URL, "-q", "-c", f"DROP SCHEMA {schema} CASCADE"], check=False,
+                       capture_output=True)
     log(f"propagation: {json.dumps(result)}")
     return result
 
