@@ -243,6 +243,7 @@ async fn admin_request<T: serde::de::DeserializeOwned>(
             refused: Refused::AdminOnly,
             reason: "a role session called an admin API".to_owned(),
             statement: None,
+            because: None,
             show_reason: false,
         }
         .into());
@@ -322,6 +323,7 @@ fn admin_only() -> Error {
         refused: Refused::AdminOnly,
         reason: "a role session called an admin API".to_owned(),
         statement: None,
+        because: None,
         show_reason: false,
     }
     .into()

@@ -152,6 +152,7 @@ pub fn assume_role(
             },
             reason,
             statement,
+            because: None,
             show_reason: state.options.debug_denials,
         })
     };

@@ -262,9 +262,34 @@ pub struct Denial {
     pub reason: String,
     /// The statement that decided, when one did.
     pub statement: Option<String>,
+    /// For a caller refused by its permissions: the layer that refused, which IAM names in
+    /// its message (`because no identity-based policy allows the … action`).
+    pub because: Option<Because>,
     /// Whether the caller sees the reason (`debug_denials`); by default the message stays as
     /// opaque as AWS's and the reason goes to the audit log only.
     pub show_reason: bool,
+}
+
+/// Which layer of a caller's permissions refused, and whether explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Because {
+    /// An explicit Deny (`true`) or no Allow (`false`).
+    pub explicit: bool,
+    /// The layer.
+    pub layer: keyless_policy::PolicyLayer,
+}
+
+impl Because {
+    /// IAM's words for it, after the `… on resource: <arn>` of the message.
+    pub fn words(&self, action: &str) -> String {
+        let layer = crate::permissions::layer_name(self.layer);
+        if self.explicit {
+            let article = if layer.starts_with('i') { "an" } else { "a" };
+            format!("with an explicit deny in {article} {layer}")
+        } else {
+            format!("because no {layer} allows the {action} action")
+        }
+    }
 }
 
 /// What a [`Denial`] refused, which fixes its message.
@@ -298,9 +323,15 @@ impl Denial {
                 caller,
                 action,
                 resource,
-            } => format!(
-                "User: {caller} is not authorized to perform: {action} on resource: {resource}"
-            ),
+            } => match &self.because {
+                Some(because) => format!(
+                    "User: {caller} is not authorized to perform: {action} on resource: {resource} {}",
+                    because.words(action)
+                ),
+                None => format!(
+                    "User: {caller} is not authorized to perform: {action} on resource: {resource}"
+                ),
+            },
             Refused::AdminOnly => "Only the admin credentials may call this API.".to_owned(),
         };
         if self.show_reason {
@@ -380,6 +411,7 @@ mod tests {
             },
             reason: "no Allow statement covers the action sts:TagSession".into(),
             statement: None,
+            because: None,
             show_reason: false,
         };
         let error = Error::from(denial.clone());

@@ -1,10 +1,13 @@
 //! Session permissions: whether a caller may perform an action on a resource (IAM calls, and
 //! the caller side of a chained `AssumeRole`).
 //!
-//! The admin key (the account's root identity) may do everything. A role session may perform
-//! `iam:<Action>` on a resource when its permissions allow it: the identity policies of its
-//! role (inline and attached, from the live state) intersected with the session policies it
-//! was minted with (`Policy` and `PolicyArns`), an explicit Deny anywhere winning.
+//! [`decide`] is the one permission decision: the admin key (the account's root identity) may
+//! do everything; a role session may perform an action on a resource when its permissions
+//! allow it: the identity policies of its role (inline and attached, from the live state),
+//! within its permissions boundary, intersected with the session policies it was minted with
+//! (`Policy` and `PolicyArns`), an explicit Deny anywhere winning. It answers with the
+//! statements that decided and, when asked, the trace of every layer ([`decide_set`] on a
+//! [`PolicySet`], which the policy simulator calls on the policies it is given).
 //!
 //! Resources follow IAM's service authorization reference: the ARN of the role, managed
 //! policy or OIDC provider the call acts on (for `Create*`, the ARN the new entity will have),
@@ -15,17 +18,356 @@ use std::sync::Arc;
 
 use keyless_credentials::session::SessionClaims;
 use keyless_policy::{
-    Context, Decision, ParseOptions, Policy, PolicyKind, Principal, Request, evaluate_session,
+    Context, Decision, Effect, ParseOptions, Policy, PolicyKind, PolicyLayer, PolicyTrace,
+    Principal, Request, SessionTrace, Verdict,
 };
+use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::context::{self, RequestEnv};
-use crate::error::{Denial, Error, Refused};
+use crate::error::{Because, Denial, Error, Refused};
 use crate::state::StsState;
 
-/// Allows or refuses `action` (e.g. `iam:CreateRole`) on `resource` for `caller`. `context`
-/// carries the request's own condition keys; the principal keys and the global keys of the
-/// request (`env`: `aws:SourceIp`, `aws:UserAgent`, …) are added here.
+/// Where a permission policy comes from, named as IAM's policy simulator names it
+/// ([`PolicySource::id`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum PolicySource {
+    /// An inline policy of a role.
+    RoleInline {
+        /// The role's name.
+        role: String,
+        /// The policy's name.
+        name: String,
+    },
+    /// A customer-managed policy (attached to the role, as its permissions boundary, or passed
+    /// as a session policy).
+    Managed {
+        /// The policy's name.
+        name: String,
+        /// The policy's ARN.
+        arn: String,
+    },
+    /// The inline session policy a session was minted with (`Policy`).
+    SessionInline,
+    /// A policy given with the request itself (simulation inputs), under its id.
+    Input {
+        /// `PolicyInputList.1`, `PermissionsBoundaryPolicyInputList.1`, …
+        id: String,
+    },
+}
+
+impl PolicySource {
+    /// The `SourcePolicyId` IAM's simulator reports: `role_<role>_<policy>` for an inline
+    /// policy, the name of a managed policy, the input's id.
+    pub fn id(&self) -> String {
+        match self {
+            PolicySource::RoleInline { role, name } => format!("role_{role}_{name}"),
+            PolicySource::Managed { name, .. } => name.clone(),
+            PolicySource::SessionInline => "session policy".to_owned(),
+            PolicySource::Input { id } => id.clone(),
+        }
+    }
+}
+
+/// A policy of one layer, with where it comes from.
+#[derive(Debug, Clone)]
+pub struct SourcedPolicy<'p> {
+    /// Where it comes from.
+    pub source: PolicySource,
+    /// The policy.
+    pub policy: &'p Policy,
+}
+
+/// The policies a decision is made on, by layer: an explicit Deny in any of them denies; the
+/// identity layer must allow, and so must the boundary and session layers when present.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet<'p> {
+    /// Identity-based policies: the role's inline and attached managed policies.
+    pub identity: Vec<SourcedPolicy<'p>>,
+    /// The permissions boundary (empty: none).
+    pub boundary: Vec<SourcedPolicy<'p>>,
+    /// Session policies (empty: none).
+    pub session: Vec<SourcedPolicy<'p>>,
+}
+
+/// A statement that decided, in the policy it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchedStatement {
+    /// The policy.
+    pub source: PolicySource,
+    /// The layer of the policy.
+    pub layer: PolicyLayer,
+    /// The statement's position in the policy.
+    pub index: usize,
+    /// The statement's `Sid`.
+    pub sid: Option<String>,
+    /// `Allow` or `Deny`.
+    pub effect: Effect,
+}
+
+/// A permission decision with its reasons, as cedar's authorizer answers: the decision, the
+/// statements that made it, the policy type that refused, a one-line reason, and the full
+/// trace when it was asked for.
+#[derive(Debug, Clone)]
+pub struct PermissionDecision {
+    /// The decision.
+    pub decision: Decision,
+    /// The Deny statements of an explicit deny; the Allow statements of an allow (one per
+    /// allowing policy, every layer); none for an implicit deny.
+    pub matched: Vec<MatchedStatement>,
+    /// For a refusal, whether it was explicit and which layer refused.
+    pub because: Option<Because>,
+    /// Why, for the audit log and `explain`: the deciding statement, or the Allow statement
+    /// that came closest and the condition it failed on.
+    pub reason: String,
+    /// Every layer's evaluation, when asked for.
+    pub trace: Option<SessionTrace>,
+}
+
+impl PermissionDecision {
+    /// Whether the request is allowed.
+    pub fn allowed(&self) -> bool {
+        self.decision == Decision::Allow
+    }
+}
+
+/// Decides `req` on `set`: every policy is evaluated once (traced only when `trace` is set).
+pub fn decide_set(set: &PolicySet<'_>, req: &Request<'_>, trace: bool) -> PermissionDecision {
+    let layers = [
+        (PolicyLayer::Identity, &set.identity),
+        (PolicyLayer::PermissionsBoundary, &set.boundary),
+        (PolicyLayer::Session, &set.session),
+    ];
+    let mut denies = Vec::new();
+    let mut allows = Vec::new();
+    let mut refusing: Option<(PolicyLayer, String)> = None;
+    let mut traces = Vec::new();
+    for (layer, policies) in layers {
+        if policies.is_empty() && layer != PolicyLayer::Identity {
+            continue;
+        }
+        let mut layer_allows = false;
+        let mut closest: Option<String> = None;
+        let mut policy_traces = Vec::new();
+        for sourced in policies {
+            let (verdict, policy_trace): (Verdict<'_>, Option<PolicyTrace>) = if trace {
+                let (_, t) = sourced.policy.evaluate_traced(req);
+                (sourced.policy.verdict_of(&t), Some(t))
+            } else {
+                (sourced.policy.decide(req), None)
+            };
+            let matched = |statement: &keyless_policy::Statement| MatchedStatement {
+                source: sourced.source.clone(),
+                layer,
+                index: statement.index(),
+                sid: statement.sid().map(str::to_owned),
+                effect: statement.effect(),
+            };
+            match verdict.decision {
+                Decision::ExplicitDeny => {
+                    if let Some(statement) = verdict.statement {
+                        denies.push((matched(statement), crate::denial::statement_name(statement)));
+                    }
+                }
+                Decision::Allow => {
+                    layer_allows = true;
+                    if let Some(statement) = verdict.statement {
+                        allows.push(matched(statement));
+                    }
+                }
+                Decision::ImplicitDeny => {
+                    if closest.is_none()
+                        && !matches!(
+                            verdict.shortfall,
+                            None | Some(keyless_policy::Shortfall::NoAllow)
+                                | Some(keyless_policy::Shortfall::NotCovered)
+                        )
+                    {
+                        let (why, _) = crate::denial::reason(&verdict, "policy", req);
+                        closest = Some(format!("{} {why}", sourced.source.id()));
+                    }
+                }
+            }
+            policy_traces.extend(policy_trace);
+        }
+        if trace {
+            let decision = if denies.iter().any(|(m, _)| m.layer == layer) {
+                Decision::ExplicitDeny
+            } else if layer_allows {
+                Decision::Allow
+            } else {
+                Decision::ImplicitDeny
+            };
+            traces.push(keyless_policy::LayerTrace {
+                layer,
+                decision,
+                policies: policy_traces,
+            });
+        }
+        if !layer_allows && refusing.is_none() {
+            refusing = Some((layer, closest.unwrap_or_default()));
+        }
+    }
+    let (decision, matched, because, reason) = if let Some((first, name)) = denies.first() {
+        let reason = format!(
+            "{} is explicitly denied by {name} of {}",
+            req.action,
+            first.source.id()
+        );
+        let because = Because {
+            explicit: true,
+            layer: first.layer,
+        };
+        let matched = denies.into_iter().map(|(m, _)| m).collect();
+        (Decision::ExplicitDeny, matched, Some(because), reason)
+    } else if let Some((layer, closest)) = refusing {
+        let mut reason = format!("no {} allows {}", layer_name(layer), req.action);
+        if !closest.is_empty() {
+            reason.push_str(&format!(" (closest: {closest})"));
+        }
+        let because = Because {
+            explicit: false,
+            layer,
+        };
+        (Decision::ImplicitDeny, Vec::new(), Some(because), reason)
+    } else {
+        (Decision::Allow, allows, None, "allowed".to_owned())
+    };
+    PermissionDecision {
+        trace: trace.then_some(SessionTrace {
+            decision,
+            layers: traces,
+        }),
+        decision,
+        matched,
+        because,
+        reason,
+    }
+}
+
+/// How IAM names a layer in its AccessDenied messages.
+pub(crate) fn layer_name(layer: PolicyLayer) -> &'static str {
+    match layer {
+        PolicyLayer::Identity => "identity-based policy",
+        PolicyLayer::PermissionsBoundary => "permissions boundary",
+        PolicyLayer::Session => "session policy",
+    }
+}
+
+/// What a caller asks to do.
+#[derive(Debug, Clone)]
+pub struct PermissionQuery<'a> {
+    /// The action, e.g. `iam:CreateRole`.
+    pub action: &'a str,
+    /// The resource's ARN, or `*`.
+    pub resource: &'a str,
+    /// The request's own condition keys; the principal keys and the global keys of the
+    /// request are added by [`decide`].
+    pub context: Context,
+    /// The request's environment (`aws:SourceIp`, `aws:UserAgent`, …).
+    pub env: &'a RequestEnv,
+    /// The current time, Unix seconds.
+    pub now: i64,
+    /// Whether to build the full trace.
+    pub trace: bool,
+}
+
+/// A permission decision and the context it was made on.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// The decision.
+    pub decision: PermissionDecision,
+    /// Every condition key the decision saw.
+    pub context: Context,
+}
+
+/// Decides whether `caller` may perform `query.action` on `query.resource`: the one
+/// permission decision of every signed call (IAM, a chained `AssumeRole`'s caller side). The
+/// admin key may do everything; a role session needs its role's identity policies, its
+/// permissions boundary when it has one, and its session policies to allow, with no explicit
+/// Deny in any of them.
+pub fn decide(state: &StsState, caller: &Caller, query: PermissionQuery<'_>) -> Authorization {
+    let mut ctx = query.context;
+    context::add_global_keys(&mut ctx, query.now, query.env);
+    context::add_principal_keys(&mut ctx, caller);
+    let claims = match caller {
+        Caller::Admin { .. } => {
+            return Authorization {
+                decision: PermissionDecision {
+                    decision: Decision::Allow,
+                    matched: Vec::new(),
+                    because: None,
+                    reason: "the admin key may do everything".to_owned(),
+                    trace: None,
+                },
+                context: ctx,
+            };
+        }
+        Caller::Session(claims) => claims,
+    };
+    let refused = |reason: String| PermissionDecision {
+        decision: Decision::ImplicitDeny,
+        matched: Vec::new(),
+        because: Some(Because {
+            explicit: false,
+            layer: PolicyLayer::Identity,
+        }),
+        reason,
+        trace: None,
+    };
+    let Some(role) = state.roles.get(&claims.role_name) else {
+        return Authorization {
+            decision: refused("the session's role no longer exists".to_owned()),
+            context: ctx,
+        };
+    };
+    if role.model.role_id != claims.role_id {
+        return Authorization {
+            decision: refused("the session's role was deleted and created again".to_owned()),
+            context: ctx,
+        };
+    }
+    let session = match session_policies(state, claims) {
+        Ok(session) => session,
+        Err(reason) => {
+            return Authorization {
+                decision: refused(reason),
+                context: ctx,
+            };
+        }
+    };
+    let mut set = role.policy_set(state);
+    set.session = session
+        .iter()
+        .map(|(source, policy)| SourcedPolicy {
+            source: source.clone(),
+            policy,
+        })
+        .collect();
+    let principal = claims.assumed_role_arn();
+    let request = Request {
+        principal: Some(Principal::Aws(&principal)),
+        action: query.action,
+        resource: Some(query.resource),
+        context: &ctx,
+    };
+    let mut decision = decide_set(&set, &request, query.trace);
+    if decision.decision == Decision::ImplicitDeny {
+        let problems = &role.compiled().problems;
+        if !problems.is_empty() {
+            decision.reason = format!("{}; {}", decision.reason, problems.join("; "));
+        }
+    }
+    Authorization {
+        decision,
+        context: ctx,
+    }
+}
+
+/// Allows or refuses `action` (e.g. `iam:CreateRole`) on `resource` for `caller`: [`decide`],
+/// as an error for a refusal. `context` carries the request's own condition keys.
 pub fn authorize(
     state: &StsState,
     caller: &Caller,
@@ -35,58 +377,49 @@ pub fn authorize(
     now: i64,
     env: &RequestEnv,
 ) -> Result<(), Error> {
-    let claims = match caller {
-        Caller::Admin { .. } => return Ok(()),
-        Caller::Session(claims) => claims,
-    };
-    let denied = |reason: &str| {
-        Error::from(Denial {
-            refused: Refused::Caller {
-                caller: claims.assumed_role_arn(),
-                action: action.to_owned(),
-                resource: resource.to_owned(),
-            },
-            reason: reason.to_owned(),
-            statement: None,
-            show_reason: state.options.debug_denials,
-        })
-    };
-    let Some(role) = state.roles.get(&claims.role_name) else {
-        return Err(denied("the session's role no longer exists"));
-    };
-    if role.model.role_id != claims.role_id {
-        return Err(denied("the session's role was deleted and created again"));
-    }
-    let session = session_policies(state, claims).map_err(|reason| denied(&reason))?;
-    let identity = role.permission_policies(state);
-    let session: Vec<&Policy> = session.iter().map(Arc::as_ref).collect();
-    let mut ctx = context;
-    context::add_global_keys(&mut ctx, now, env);
-    context::add_principal_keys(&mut ctx, caller);
-    let principal = claims.assumed_role_arn();
-    let request = Request {
-        principal: Some(Principal::Aws(&principal)),
+    let query = PermissionQuery {
         action,
-        resource: Some(resource),
-        context: &ctx,
+        resource,
+        context,
+        env,
+        now,
+        trace: false,
     };
-    match evaluate_session(&identity, &session, &request) {
-        Decision::Allow => Ok(()),
-        Decision::ExplicitDeny => Err(denied("explicitly denied by a policy")),
-        Decision::ImplicitDeny => match role.compiled().problems.as_slice() {
-            [] => Err(denied("no policy allows it")),
-            problems => Err(denied(&format!(
-                "no policy allows it; {}",
-                problems.join("; ")
-            ))),
-        },
+    let authorization = decide(state, caller, query);
+    let decision = authorization.decision;
+    if decision.allowed() {
+        return Ok(());
     }
+    Err(Denial {
+        refused: Refused::Caller {
+            caller: caller.arn(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+        },
+        reason: decision.reason,
+        statement: decision.matched.first().map(|m| {
+            format!(
+                "{} of {}",
+                m.sid.as_deref().map_or_else(
+                    || format!("statement {}", m.index),
+                    |s| format!("statement {s}")
+                ),
+                m.source.id()
+            )
+        }),
+        because: decision.because,
+        show_reason: state.options.debug_denials,
+    }
+    .into())
 }
 
 /// The session policies a session was minted with. A session whose policies can no longer be
 /// resolved (a managed policy named in `PolicyArns` was deleted) is refused rather than
 /// silently given its role's full permissions.
-fn session_policies(state: &StsState, claims: &SessionClaims) -> Result<Vec<Arc<Policy>>, String> {
+fn session_policies(
+    state: &StsState,
+    claims: &SessionClaims,
+) -> Result<Vec<(PolicySource, Arc<Policy>)>, String> {
     let mut policies = Vec::with_capacity(claims.policy_arns.len() + 1);
     if let Some(doc) = &claims.session_policy {
         let options = ParseOptions {
@@ -95,14 +428,19 @@ fn session_policies(state: &StsState, claims: &SessionClaims) -> Result<Vec<Arc<
         };
         let policy = Policy::parse(doc, &options)
             .map_err(|e| format!("the session policy no longer parses ({e})"))?;
-        policies.push(Arc::new(policy));
+        policies.push((PolicySource::SessionInline, Arc::new(policy)));
     }
     for arn in &claims.policy_arns {
         let policy = state
             .managed_policies
             .get(arn)
             .ok_or_else(|| format!("the session policy {arn} no longer exists"))?;
-        policies.push(policy.clone());
+        let name = arn.rsplit('/').next().unwrap_or(arn).to_owned();
+        let source = PolicySource::Managed {
+            name,
+            arn: arn.clone(),
+        };
+        policies.push((source, policy.clone()));
     }
     Ok(policies)
 }
@@ -235,7 +573,8 @@ mod tests {
         assert_eq!(
             err.message(),
             "User: arn:aws:sts::000000000000:assumed-role/reader/cicd is not authorized to perform: \
-             iam:CreateRole on resource: arn:aws:iam::000000000000:role/x"
+             iam:CreateRole on resource: arn:aws:iam::000000000000:role/x because no \
+             identity-based policy allows the iam:CreateRole action"
         );
     }
 
@@ -254,9 +593,130 @@ mod tests {
             .is_ok()
         );
         assert!(check(&state, &caller, "iam:ListRoles", "*").is_err());
-        let deny_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        let err = check(&state, &caller, "iam:ListRoles", "*").unwrap_err();
+        assert!(
+            err.message()
+                .ends_with(" because no session policy allows the iam:ListRoles action"),
+            "{}",
+            err.message()
+        );
+        let deny_all = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Nothing","Effect":"Deny","Action":"*","Resource":"*"}]}"#;
         let caller = session(&[], Some(deny_all));
-        assert!(check(&state, &caller, "iam:ListRoles", "*").is_err());
+        let err = check(&state, &caller, "iam:ListRoles", "*").unwrap_err();
+        assert!(
+            err.message()
+                .ends_with(" with an explicit deny in a session policy"),
+            "{}",
+            err.message()
+        );
+        assert!(
+            err.reason()
+                .starts_with("iam:ListRoles is explicitly denied by statement Nothing"),
+            "{}",
+            err.reason()
+        );
+    }
+
+    #[test]
+    fn a_decision_names_the_statements_that_made_it() {
+        let state = state();
+        let arn = "arn:aws:iam::000000000000:policy/roles-only";
+        let caller = session(&[arn], None);
+        let env = RequestEnv::default();
+        let query = |action, resource, trace| PermissionQuery {
+            action,
+            resource,
+            context: Context::new(),
+            env: &env,
+            now: 60,
+            trace,
+        };
+        let allowed = decide(
+            &state,
+            &caller,
+            query("iam:GetRole", "arn:aws:iam::000000000000:role/x", true),
+        );
+        assert!(allowed.decision.allowed());
+        let sources: Vec<(String, PolicyLayer)> = allowed
+            .decision
+            .matched
+            .iter()
+            .map(|m| (m.source.id(), m.layer))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("role_reader_read-only".to_owned(), PolicyLayer::Identity),
+                ("roles-only".to_owned(), PolicyLayer::Session)
+            ]
+        );
+        let trace = allowed.decision.trace.expect("asked for");
+        assert_eq!(trace.layers.len(), 2);
+        assert_eq!(trace.layers[1].decision, Decision::Allow);
+        assert_eq!(
+            allowed.context.get("aws:PrincipalType"),
+            Some(&keyless_policy::ContextValue::Single(
+                "AssumedRole".to_owned()
+            ))
+        );
+
+        let refused = decide(&state, &caller, query("iam:ListRoles", "*", false)).decision;
+        assert_eq!(refused.decision, Decision::ImplicitDeny);
+        assert!(refused.matched.is_empty() && refused.trace.is_none());
+        assert_eq!(
+            refused.because,
+            Some(Because {
+                explicit: false,
+                layer: PolicyLayer::Session
+            })
+        );
+    }
+
+    #[test]
+    fn a_boundary_limits_what_the_identity_policies_allow() {
+        let parse =
+            |doc: &str| Policy::parse(doc, &ParseOptions::new(PolicyKind::Identity)).unwrap();
+        let identity = parse(READ_ONLY);
+        let boundary = parse(ROLES_ONLY);
+        let set = PolicySet {
+            identity: vec![SourcedPolicy {
+                source: PolicySource::Input {
+                    id: "PolicyInputList.1".to_owned(),
+                },
+                policy: &identity,
+            }],
+            boundary: vec![SourcedPolicy {
+                source: PolicySource::Input {
+                    id: "PermissionsBoundaryPolicyInputList.1".to_owned(),
+                },
+                policy: &boundary,
+            }],
+            session: Vec::new(),
+        };
+        let ctx = Context::new();
+        let request = |action, resource| Request {
+            principal: None,
+            action,
+            resource: Some(resource),
+            context: &ctx,
+        };
+        let inside = decide_set(
+            &set,
+            &request("iam:GetRole", "arn:aws:iam::000000000000:role/x"),
+            false,
+        );
+        assert!(inside.allowed());
+        assert_eq!(inside.matched.len(), 2);
+        let outside = decide_set(&set, &request("iam:ListRoles", "*"), false);
+        assert_eq!(outside.decision, Decision::ImplicitDeny);
+        assert_eq!(
+            outside.because.map(|b| b.layer),
+            Some(PolicyLayer::PermissionsBoundary)
+        );
+        assert_eq!(
+            outside.because.unwrap().words("iam:ListRoles"),
+            "because no permissions boundary allows the iam:ListRoles action"
+        );
     }
 
     #[test]

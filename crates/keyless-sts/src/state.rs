@@ -18,6 +18,7 @@ use keyless_oidc::verify::VerifyOptions;
 use keyless_policy::{ParseOptions, Policy, PolicyKind};
 
 use crate::model::{Attachment, KeySource, ManagedPolicy, OidcProvider, Role, RolePolicy};
+use crate::permissions::{PolicySet, PolicySource, SourcedPolicy};
 
 /// A long-term access key (the admin's).
 #[derive(Clone)]
@@ -77,8 +78,8 @@ pub struct CompiledRole {
     pub trust: Result<Policy, String>,
     /// The condition keys the trust policy reads (`None`: any key, or no valid policy).
     pub trust_keys: Option<Vec<String>>,
-    /// The inline permission policies that parse.
-    pub inline: Vec<Policy>,
+    /// The inline permission policies that parse, by name.
+    pub inline: Vec<(String, Policy)>,
     /// Stored documents that no longer parse, with the reason: the trust policy (the role
     /// cannot be assumed) or an inline policy (it grants nothing).
     pub problems: Vec<String>,
@@ -100,19 +101,35 @@ impl RoleEntry {
         self.compiled().trust_keys.as_deref()
     }
 
-    /// The role's permission policies: its inline ones, then the default versions of the
-    /// managed ones attached, as `state` has them (a managed policy that does not compile
-    /// grants nothing).
-    pub fn permission_policies<'s>(&'s self, state: &'s StsState) -> Vec<&'s Policy> {
-        self.compiled()
+    /// The role's permission policies, by layer: its inline policies, then the default
+    /// versions of the managed ones attached, as `state` has them (a managed policy that does
+    /// not compile grants nothing).
+    pub fn policy_set<'s>(&'s self, state: &'s StsState) -> PolicySet<'s> {
+        let inline = self
+            .compiled()
             .inline
             .iter()
-            .chain(
-                self.attached
-                    .iter()
-                    .filter_map(|arn| state.managed_policies.get(arn).map(Arc::as_ref)),
-            )
-            .collect()
+            .map(|(name, policy)| SourcedPolicy {
+                source: PolicySource::RoleInline {
+                    role: self.model.name.clone(),
+                    name: name.clone(),
+                },
+                policy,
+            });
+        let attached = self.attached.iter().filter_map(|arn| {
+            let policy = state.managed_policies.get(arn)?;
+            Some(SourcedPolicy {
+                source: PolicySource::Managed {
+                    name: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                    arn: arn.clone(),
+                },
+                policy: policy.as_ref(),
+            })
+        });
+        PolicySet {
+            identity: inline.chain(attached).collect(),
+            ..PolicySet::default()
+        }
     }
 
     fn compile(&self) -> CompiledRole {
@@ -129,7 +146,7 @@ impl RoleEntry {
         let mut inline = Vec::with_capacity(self.inline.len());
         for (name, document) in &self.inline {
             match Policy::parse(document, &ParseOptions::new(PolicyKind::Identity)) {
-                Ok(p) => inline.push(p),
+                Ok(p) => inline.push((name.clone(), p)),
                 Err(e) => problems.push(format!(
                     "inline policy {name} of {} is invalid ({e}); it grants nothing",
                     self.arn

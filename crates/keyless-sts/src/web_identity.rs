@@ -147,6 +147,7 @@ pub fn complete(
             refused: Refused::WebIdentity { action },
             reason,
             statement,
+            because: None,
             show_reason: state.options.debug_denials,
         })
     };
