@@ -27,6 +27,8 @@ fn claims() -> SessionClaims {
         source_identity: None,
         transitive_tags: Vec::new(),
         chained: false,
+        tags: Vec::new(),
+        web_identity_keys: Vec::new(),
     }
 }
 

@@ -22,6 +22,8 @@
 //!     source_identity: None,
 //!     transitive_tags: Vec::new(),
 //!     chained: false,
+//!     tags: Vec::new(),
+//!     web_identity_keys: Vec::new(),
 //! };
 //! let token = keyring.seal(&claims).unwrap();
 //! let unsealed = keyring.unseal(&token).unwrap();

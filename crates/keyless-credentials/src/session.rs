@@ -88,6 +88,39 @@ pub struct SessionClaims {
     pub transitive_tags: Vec<(String, String)>,
     /// True if the session was created by `AssumeRole` from another session.
     pub chained: bool,
+    /// Every session tag (transitive or not): `aws:PrincipalTag/<key>` in the session's
+    /// requests. Empty in tokens sealed before it existed, whose transitive tags stand in.
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    /// The web identity provider's condition keys the session's permission policies see
+    /// (`gitlab.com:sub`, …), as the exchange computed them; empty for other sessions.
+    #[serde(default)]
+    pub web_identity_keys: Vec<(String, SessionKeyValue)>,
+}
+
+/// The value of a condition key sealed into a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SessionKeyValue {
+    /// A single-valued key.
+    One(String),
+    /// A multivalued key.
+    Many(Vec<String>),
+}
+
+impl SessionKeyValue {
+    /// The bytes its values take.
+    pub fn len(&self) -> usize {
+        match self {
+            SessionKeyValue::One(v) => v.len(),
+            SessionKeyValue::Many(vs) => vs.iter().map(String::len).sum(),
+        }
+    }
+
+    /// Whether it holds no text at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl SessionClaims {
@@ -118,6 +151,16 @@ impl SessionClaims {
         format!("{}:{}", self.role_id, self.session_name)
     }
 
+    /// The session's tags: [`SessionClaims::tags`], or the transitive tags of a token sealed
+    /// before every tag was kept.
+    pub fn principal_tags(&self) -> &[(String, String)] {
+        if self.tags.is_empty() {
+            &self.transitive_tags
+        } else {
+            &self.tags
+        }
+    }
+
     /// True if the session has expired at `now` (Unix seconds). A session is valid up to and
     /// excluding its expiry second.
     pub fn is_expired(&self, now: i64) -> bool {
@@ -143,6 +186,8 @@ impl fmt::Debug for SessionClaims {
             .field("source_identity", &self.source_identity)
             .field("transitive_tags", &self.transitive_tags)
             .field("chained", &self.chained)
+            .field("tags", &self.tags)
+            .field("web_identity_keys", &self.web_identity_keys)
             .finish()
     }
 }
@@ -386,6 +431,8 @@ mod tests {
             source_identity: Some("alice".into()),
             transitive_tags: vec![("Project".into(), "keyless".into())],
             chained: false,
+            tags: Vec::new(),
+            web_identity_keys: Vec::new(),
         }
     }
 

@@ -42,6 +42,8 @@ fn session_claims() -> SessionClaims {
         source_identity: None,
         transitive_tags: Vec::new(),
         chained: false,
+        tags: Vec::new(),
+        web_identity_keys: Vec::new(),
     }
 }
 

@@ -251,11 +251,28 @@ pub fn assume_role(
             policies: &params.policies,
             packed_policy_size: packed,
             source_identity: source_identity.or_else(|| params.source_identity.clone()),
+            tags: session_tags(&transitive, &params.tags),
             transitive_tags: transitive,
+            web_identity_keys: Vec::new(),
             chained,
         },
     )?;
     Ok(AssumeRoleGrant { minted, statement })
+}
+
+/// A chained session's tags: the ones it was given, and the transitive ones it inherits (a
+/// tag it was given replaces an inherited one of the same key, compared ignoring case).
+fn session_tags(
+    inherited: &[(String, String)],
+    given: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut tags = given.to_vec();
+    for (key, value) in inherited {
+        if !tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            tags.push((key.clone(), value.clone()));
+        }
+    }
+    tags
 }
 
 /// Whether `statement`'s `Principal` names the session's role or the session itself.

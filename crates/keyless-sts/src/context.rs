@@ -1,6 +1,7 @@
 //! The request context of a policy decision: the global keys every request carries, the keys
 //! that describe the caller, and the session tags a request sets.
 
+use keyless_credentials::session::{SessionKeyValue, SessionOrigin};
 use keyless_policy::{Context, ContextValue};
 
 use crate::auth::Caller;
@@ -56,8 +57,18 @@ pub(crate) fn add_principal_keys(ctx: &mut Context, caller: &Caller) {
             if let Some(source_identity) = &claims.source_identity {
                 ctx.insert("aws:SourceIdentity", single(source_identity.clone()));
             }
-            for (key, value) in &claims.transitive_tags {
+            for (key, value) in claims.principal_tags() {
                 ctx.insert(&format!("aws:PrincipalTag/{key}"), single(value.clone()));
+            }
+            if let SessionOrigin::WebIdentity { provider_arn, .. } = &claims.origin {
+                ctx.insert("aws:FederatedProvider", single(provider_arn.clone()));
+            }
+            for (key, value) in &claims.web_identity_keys {
+                let value = match value {
+                    SessionKeyValue::One(v) => ContextValue::Single(v.clone()),
+                    SessionKeyValue::Many(vs) => ContextValue::Multi(vs.clone()),
+                };
+                ctx.insert(key, value);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Minting a role session: fresh credentials and the sealed session token that carries them.
 
 use keyless_credentials::ids;
-use keyless_credentials::session::{SessionClaims, SessionOrigin};
+use keyless_credentials::session::{SealError, SessionClaims, SessionKeyValue, SessionOrigin};
 
 use crate::error::Error;
 use crate::session_policies::SessionPolicies;
@@ -56,6 +56,10 @@ pub(crate) struct SessionSpec<'a> {
     pub(crate) source_identity: Option<String>,
     /// The transitive session tags.
     pub(crate) transitive_tags: Vec<(String, String)>,
+    /// Every session tag.
+    pub(crate) tags: Vec<(String, String)>,
+    /// The web identity provider's keys the session's permission policies see.
+    pub(crate) web_identity_keys: Vec<(String, SessionKeyValue)>,
     /// Whether a role session minted it (role chaining).
     pub(crate) chained: bool,
 }
@@ -82,8 +86,17 @@ pub(crate) fn mint(
         source_identity: spec.source_identity.clone(),
         transitive_tags: spec.transitive_tags,
         chained: spec.chained,
+        tags: spec.tags,
+        web_identity_keys: spec.web_identity_keys,
     };
-    let session_token = state.keyring.seal(&claims).map_err(|_| Error::Internal)?;
+    // Session policies, tags and keys all travel in the token: too many of them together is
+    // AWS's PackedPolicyTooLarge.
+    let session_token = state.keyring.seal(&claims).map_err(|e| match e {
+        SealError::TooLarge { len, limit } => Error::PackedPolicyTooLarge {
+            percent: u32::try_from(len.saturating_mul(100) / limit.max(1)).unwrap_or(u32::MAX),
+        },
+        SealError::Encryption => Error::Internal,
+    })?;
     Ok(Minted {
         assumed_role_id: claims.user_id(),
         assumed_role_arn: claims.assumed_role_arn(),

@@ -525,6 +525,8 @@ mod tests {
             source_identity: None,
             transitive_tags: Vec::new(),
             chained: false,
+            tags: Vec::new(),
+            web_identity_keys: Vec::new(),
         }))
     }
 

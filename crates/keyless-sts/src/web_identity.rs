@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use keyless_credentials::session::SessionOrigin;
+use keyless_credentials::session::{SessionKeyValue, SessionOrigin};
 use keyless_oidc::error::TokenError;
 use keyless_oidc::jwks::VerificationKey;
 use keyless_oidc::jwt::{self, ClaimValue, UnverifiedJwt};
@@ -29,6 +29,12 @@ pub const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
 const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 /// The claim carrying the source identity.
 const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
+/// The provider keys AWS keeps in a web identity session (`<provider>:<claim>`), first in
+/// this order; the only ones kept for a provider in `aws` condition-key mode.
+const SESSION_CLAIMS: [&str; 4] = ["sub", "aud", "amr", "id"];
+/// The most bytes (keys and values) of provider keys sealed into a session; the keys past it,
+/// in claim order after [`SESSION_CLAIMS`], are left out.
+pub const MAX_SESSION_KEY_BYTES: usize = 4096;
 
 /// The validated parameters.
 #[derive(Debug, Clone)]
@@ -205,6 +211,8 @@ pub fn complete(
             packed_policy_size: packed,
             source_identity: session_facts.source_identity.clone(),
             transitive_tags: session_facts.transitive_tags(),
+            tags: session_facts.tags.clone(),
+            web_identity_keys: session_keys(&provider, &verified.claims, &verified.audience),
             chained: false,
         },
     )?;
@@ -215,6 +223,59 @@ pub fn complete(
         subject,
         statement,
     })
+}
+
+/// The provider keys a web identity session carries into its permission evaluation: the ones
+/// AWS keeps (`sub`, `aud`, `amr`, `id`), and in `all` condition-key mode every other claim
+/// too, in claim order, up to [`MAX_SESSION_KEY_BYTES`].
+pub fn session_keys(
+    provider: &ProviderEntry,
+    claims: &jwt::Claims,
+    audience: &str,
+) -> Vec<(String, SessionKeyValue)> {
+    let prefix = &provider.key_prefix;
+    let mut ctx = Context::with_capacity(claims.all.len() + 1);
+    condition_keys::add_claims(
+        &mut ctx,
+        prefix,
+        provider.model.condition_keys,
+        &claims.all,
+        audience,
+        None,
+    );
+    let claim_of = |key: &str| {
+        key.strip_prefix(prefix.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::to_ascii_lowercase)
+    };
+    let rank = |key: &str| {
+        claim_of(key)
+            .and_then(|claim| SESSION_CLAIMS.iter().position(|c| *c == claim))
+            .unwrap_or(SESSION_CLAIMS.len())
+    };
+    let mut keys: Vec<(&str, &ContextValue)> = ctx
+        .iter()
+        .filter(|(key, _)| {
+            provider.model.condition_keys == crate::model::ConditionKeyMode::All
+                || rank(key) < SESSION_CLAIMS.len()
+        })
+        .collect();
+    keys.sort_by_key(|(key, _)| rank(key));
+    let mut budget = MAX_SESSION_KEY_BYTES;
+    let mut kept = Vec::with_capacity(keys.len());
+    for (key, value) in keys {
+        let value = match value {
+            ContextValue::Single(v) => SessionKeyValue::One(v.clone()),
+            ContextValue::Multi(vs) => SessionKeyValue::Many(vs.clone()),
+        };
+        let cost = key.len() + value.len();
+        if cost > budget {
+            continue;
+        }
+        budget -= cost;
+        kept.push((key.to_owned(), value));
+    }
+    kept
 }
 
 /// Session tags and source identity carried by the token.

@@ -509,3 +509,178 @@ fn signature_errors() {
     assert!(xml.contains("<Arn>arn:aws:iam::000000000000:root</Arn>"));
     assert!(xml.contains("<UserId>000000000000</UserId>"));
 }
+
+/// The caller a session's credentials authenticate as.
+fn caller_of(fx: &Fixture, creds: &Credentials) -> keyless_sts::auth::Caller {
+    let body = b"Action=GetCallerIdentity";
+    let headers = fx.signed_headers(creds, "sts", body, NOW);
+    fx.authenticate(&headers, body, "sts", NOW)
+        .expect("the session authenticates")
+}
+
+fn decide_for(
+    fx: &Fixture,
+    caller: &keyless_sts::auth::Caller,
+    state: &keyless_sts::state::StsState,
+    action: &str,
+    resource: &str,
+) -> keyless_sts::permissions::Authorization {
+    keyless_sts::permissions::decide(
+        state,
+        caller,
+        keyless_sts::permissions::PermissionQuery {
+            action,
+            resource,
+            context: keyless_policy::Context::new(),
+            env: &fx.env,
+            now: NOW,
+            trace: false,
+        },
+    )
+}
+
+#[test]
+fn a_web_identity_session_carries_its_provider_keys_into_its_permissions() {
+    use keyless_credentials::session::SessionKeyValue;
+    use keyless_sts::model::RolePolicy;
+    use keyless_sts::state::{RoleInput, StateUpdate};
+
+    let mut fx = Fixture::new();
+    let tagged = fx.token_with(PROJECT, "main", |r| {
+        r.with_claim(
+            "https://aws.amazon.com/tags",
+            serde_json::json!({"principal_tags": {"team": ["platform"], "tier": ["prod"]},
+                               "transitive_tag_keys": ["team"]}),
+        )
+    });
+    let grant = fx
+        .exchange(&fx.exchange_body(TAGGED, &tagged, &[]))
+        .expect("the tagged role allows sts:TagSession");
+    let caller = caller_of(&fx, &Credentials::of(&grant.minted));
+    let keyless_sts::auth::Caller::Session(claims) = &caller else {
+        panic!("a session");
+    };
+    // Every tag is a principal tag; only the transitive one is carried on.
+    assert_eq!(claims.tags.len(), 2);
+    assert_eq!(
+        claims.transitive_tags,
+        [("team".to_owned(), "platform".to_owned())]
+    );
+    // The provider keys AWS keeps come first, then (in `all` mode) every other claim.
+    let keys: Vec<&str> = claims
+        .web_identity_keys
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(&keys[..2], ["gitlab.com:sub", "gitlab.com:aud"]);
+    assert!(keys.contains(&"gitlab.com:project_path"), "{keys:?}");
+    assert_eq!(
+        claims.web_identity_keys[1].1,
+        SessionKeyValue::One(AUDIENCE.to_owned())
+    );
+
+    // A permission policy with the session's own `sub` in its resource, and conditions on its
+    // tags and its provider.
+    let role = fx.state.roles[TAGGED].model.clone();
+    let policy = RolePolicy {
+        role_name: TAGGED.to_owned(),
+        policy_name: "own-prefix".to_owned(),
+        document: format!(
+            r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::artifacts/${{gitlab.com:sub}}/*",
+              "Condition":{{"StringEquals":{{"aws:PrincipalTag/tier":"prod","aws:FederatedProvider":"{PROVIDER_ARN}"}}}}}},
+            {{"Effect":"Allow","Action":["sts:AssumeRole","sts:TagSession"],"Resource":"*"}}]}}"#
+        ),
+    };
+    let state = fx.state.apply(StateUpdate {
+        roles: vec![(
+            TAGGED,
+            Some(RoleInput {
+                role: &role,
+                policies: std::slice::from_ref(&policy),
+                attachments: &[],
+            }),
+        )],
+        ..StateUpdate::default()
+    });
+    let own =
+        format!("arn:aws:s3:::artifacts/project_path:{PROJECT}:ref_type:branch:ref:main/build.tar");
+    let other =
+        "arn:aws:s3:::artifacts/project_path:other/project:ref_type:branch:ref:main/build.tar";
+    let allowed = decide_for(&fx, &caller, &state, "s3:PutObject", &own);
+    assert!(allowed.decision.allowed(), "{}", allowed.decision.reason);
+    let denied = decide_for(&fx, &caller, &state, "s3:PutObject", other);
+    assert!(!denied.decision.allowed());
+
+    // A chained session keeps the transitive tag, not the provider's keys, so the same
+    // policy does not allow it.
+    fx.state = state;
+    let chained = fx
+        .assume_role(
+            &Credentials::of(&grant.minted),
+            &[
+                ("RoleArn", &role_arn(ACCOUNT_WIDE)),
+                ("RoleSessionName", "chained"),
+            ],
+        )
+        .expect("the tagged session may assume the account-wide role");
+    let chained = caller_of(&fx, &Credentials::of(&chained.minted));
+    let keyless_sts::auth::Caller::Session(claims) = &chained else {
+        panic!("a session");
+    };
+    assert_eq!(claims.tags, [("team".to_owned(), "platform".to_owned())]);
+    assert!(claims.web_identity_keys.is_empty());
+    let context = decide_for(&fx, &chained, &fx.state, "s3:PutObject", &own).context;
+    assert!(context.get("aws:FederatedProvider").is_none());
+    assert!(context.get("gitlab.com:sub").is_none());
+    assert!(context.get("aws:PrincipalTag/team").is_some());
+}
+
+#[test]
+fn the_provider_keys_of_a_session_are_bounded_and_follow_the_condition_key_mode() {
+    use keyless_sts::model::ConditionKeyMode;
+    use keyless_sts::state::StateUpdate;
+    use keyless_sts::web_identity::MAX_SESSION_KEY_BYTES;
+
+    let mut fx = Fixture::new();
+    let big = "x".repeat(MAX_SESSION_KEY_BYTES);
+    let token = fx.token_with(PROJECT, "main", |r| {
+        r.with_claim("big_claim", serde_json::json!(big))
+            .with_claim("amr", serde_json::json!(["mfa", "pwd"]))
+    });
+    let session = |fx: &Fixture| {
+        let grant = fx
+            .exchange(&fx.exchange_body(DEPLOYER, &token, &[]))
+            .expect("the deployer exchange is allowed");
+        let keyless_sts::auth::Caller::Session(claims) =
+            caller_of(fx, &Credentials::of(&grant.minted))
+        else {
+            panic!("a session");
+        };
+        claims.web_identity_keys
+    };
+    let keys = session(&fx);
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        &names[..3],
+        ["gitlab.com:sub", "gitlab.com:aud", "gitlab.com:amr"]
+    );
+    assert!(!names.contains(&"gitlab.com:big_claim"), "over the budget");
+    assert!(names.contains(&"gitlab.com:project_path"));
+    let bytes: usize = keys.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert!(bytes <= MAX_SESSION_KEY_BYTES);
+
+    // In `aws` mode the session keeps only the keys AWS keeps.
+    let mut provider = fx.state.providers_by_issuer[ISSUER].model.clone();
+    provider.condition_keys = ConditionKeyMode::Aws;
+    fx.state = fx.state.apply(StateUpdate {
+        providers: vec![(ISSUER, Some(&provider))],
+        ..StateUpdate::default()
+    });
+    let keys = session(&fx);
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["gitlab.com:sub", "gitlab.com:aud", "gitlab.com:amr"]
+    );
+}

@@ -96,6 +96,8 @@ fn session(role: &Role) -> Caller {
         source_identity: None,
         transitive_tags: Vec::new(),
         chained: false,
+        tags: Vec::new(),
+        web_identity_keys: Vec::new(),
     }))
 }
 
