@@ -411,3 +411,45 @@ def test_policy_versions_change_what_sessions_may_do(server, home, admin, tmp_pa
         ok(admin, "iam", "delete-policy-version", "--policy-arn", arn, "--version-id", version)
     ok(admin, "iam", "delete-policy", "--policy-arn", arn)
     ok(admin, "iam", "delete-role", "--role-name", "versioned")
+
+
+def test_a_refused_iam_call_carries_a_message_that_decode_authorization_message_explains(
+        server, home, admin, tmp_path):
+    token = server.mint("--project-path", "example/project", "--ref", "main")
+    rc, out, err = aws(aws_env(server, home), "sts", "assume-role-with-web-identity", "--role-arn", ROLE_ARN,
+                       "--role-session-name", "decoder", "--web-identity-token", token)
+    assert rc == 0, err
+    creds = json_out(out)["Credentials"]
+    session = aws_env(server, home, AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+                      AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"], AWS_SESSION_TOKEN=creds["SessionToken"])
+    err = fails(session, "AccessDenied", "iam", "delete-role", "--role-name", "gitlab-deployer")
+    # --dev shows the reason too (debug_denials), before the encoded message.
+    assert (f"is not authorized to perform: iam:DeleteRole on resource: {ROLE_ARN} because no "
+            "identity-based policy allows the iam:DeleteRole action") in err, err
+    assert ". Encoded authorization failure message: " in err, err
+    encoded = err.split("Encoded authorization failure message: ", 1)[1].split()[0]
+
+    # The session's own role may not decode it (its permissions do not allow
+    # sts:DecodeAuthorizationMessage); the account's admin may.
+    err = fails(session, "AccessDenied", "sts", "decode-authorization-message", "--encoded-message", encoded)
+    assert "sts:DecodeAuthorizationMessage" in err
+    decoded = json.loads(ok(admin, "sts", "decode-authorization-message",
+                            "--encoded-message", encoded)["DecodedMessage"])
+    assert decoded["allowed"] is False and decoded["explicitDeny"] is False
+    assert decoded["matchedStatements"] == {"items": []}
+    assert decoded["failures"] == {"items": []}
+    assert decoded["context"]["principal"]["arn"] == \
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/gitlab-deployer/decoder"
+    assert decoded["context"]["action"] == "iam:DeleteRole"
+    assert decoded["context"]["resource"] == ROLE_ARN
+    keys = {c["key"]: [v["value"] for v in c["values"]["items"]] for c in decoded["context"]["conditions"]["items"]}
+    assert keys["aws:SourceIp"] == ["127.0.0.1"]
+    assert keys["gitlab.com:project_path"] == ["example/project"]
+    statement = decoded["explanation"]["policies"][0]["statements"][0]
+    assert (statement["sid"], statement["applied"], statement["action"]) == ("ReadOnly", False, False)
+
+    # Altered or cut by a line break: AWS's InvalidAuthorizationMessageException.
+    fails(admin, "InvalidAuthorizationMessageException", "sts", "decode-authorization-message",
+          "--encoded-message", encoded[:-4] + ("AAAA" if not encoded.endswith("AAAA") else "BBBB"))
+    fails(admin, "InvalidAuthorizationMessageException", "sts", "decode-authorization-message",
+          "--encoded-message", encoded[:50] + "\n" + encoded[50:])

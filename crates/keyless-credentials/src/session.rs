@@ -30,6 +30,9 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// Token format version written as the first byte of every sealed token.
 const TOKEN_VERSION: u8 = 1;
+/// Format version written as the first byte of every sealed message
+/// ([`SealingKeyring::seal_message`]).
+const MESSAGE_VERSION: u8 = 0x81;
 /// Length of the AES-GCM authentication tag.
 const TAG_LEN: usize = 16;
 /// Bytes before the ciphertext: version, key id and nonce.
@@ -384,6 +387,45 @@ impl SealingKeyring {
 }
 
 impl SealingKeyring {
+    /// Seals `plaintext` for `purpose` with the current key: the same layout as a session
+    /// token, under a different format version and with `purpose` in the additional data, so
+    /// that neither can be passed off as the other nor as a message of another purpose.
+    /// Returns the raw bytes; the caller chooses their text encoding and size limit.
+    pub fn seal_message(&self, purpose: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        let aad = message_aad(self.current_id, purpose);
+        let mut in_out = plaintext.to_vec();
+        in_out.reserve(TAG_LEN);
+        let nonce = self
+            .current
+            .seal_in_place_append_tag(Aad::from(&aad), &mut in_out)
+            .map_err(|_| SealError::Encryption)?;
+        let mut raw = Vec::with_capacity(HEADER_LEN + in_out.len());
+        raw.extend_from_slice(&aad[..5]);
+        raw.extend_from_slice(nonce.as_ref());
+        raw.extend_from_slice(&in_out);
+        Ok(raw)
+    }
+
+    /// Verifies and decrypts what [`SealingKeyring::seal_message`] sealed for `purpose`.
+    pub fn open_message(&self, purpose: &[u8], raw: &[u8]) -> Result<Vec<u8>, UnsealError> {
+        if raw.len() < HEADER_LEN + TAG_LEN {
+            return Err(UnsealError::Malformed);
+        }
+        if raw[0] != MESSAGE_VERSION {
+            return Err(UnsealError::UnsupportedVersion(raw[0]));
+        }
+        let key_id = u32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]]);
+        let key = self.key(key_id).ok_or(UnsealError::UnknownKey(key_id))?;
+        let mut nonce_bytes = [0u8; NONCE_LEN];
+        nonce_bytes.copy_from_slice(&raw[5..HEADER_LEN]);
+        let nonce = Nonce::assume_unique_for_key(nonce_bytes);
+        let mut in_out = raw[HEADER_LEN..].to_vec();
+        let plaintext = key
+            .open_in_place(nonce, Aad::from(message_aad(key_id, purpose)), &mut in_out)
+            .map_err(|_| UnsealError::Invalid)?;
+        Ok(plaintext.to_vec())
+    }
+
     /// The key with identifier `id`, if the keyring holds it.
     fn key(&self, id: u32) -> Option<&RandomizedNonceKey> {
         if id == self.current_id {
@@ -396,6 +438,16 @@ impl SealingKeyring {
     }
 }
 
+/// Additional authenticated data of a sealed message: its format version, the key id and
+/// the purpose.
+fn message_aad(key_id: u32, purpose: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(5 + purpose.len());
+    aad.push(MESSAGE_VERSION);
+    aad.extend_from_slice(&key_id.to_be_bytes());
+    aad.extend_from_slice(purpose);
+    aad
+}
+
 /// Additional authenticated data of a token: the version byte followed by the key id.
 fn token_aad(key_id: u32) -> [u8; 5] {
     let id = key_id.to_be_bytes();
@@ -406,6 +458,39 @@ fn token_aad(key_id: u32) -> [u8; 5] {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn sealed_messages_open_only_for_their_purpose_and_are_no_session_tokens() {
+        let keyring = SealingKeyring::new(generate_sealing_key(7, 0), Vec::new()).unwrap();
+        let raw = keyring.seal_message(b"purpose-a", b"hello").unwrap();
+        assert_eq!(keyring.open_message(b"purpose-a", &raw).unwrap(), b"hello");
+        assert!(matches!(
+            keyring.open_message(b"purpose-b", &raw),
+            Err(UnsealError::Invalid)
+        ));
+        let mut tampered = raw.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(keyring.open_message(b"purpose-a", &tampered).is_err());
+        assert!(matches!(
+            keyring.unseal(&STANDARD.encode(&raw)),
+            Err(UnsealError::UnsupportedVersion(MESSAGE_VERSION))
+        ));
+        let token = keyring.seal(&web_identity_claims()).unwrap();
+        let token_raw = STANDARD.decode(token).unwrap();
+        assert!(matches!(
+            keyring.open_message(b"purpose-a", &token_raw),
+            Err(UnsealError::UnsupportedVersion(TOKEN_VERSION))
+        ));
+        let other = SealingKeyring::new(generate_sealing_key(8, 0), Vec::new()).unwrap();
+        assert!(matches!(
+            other.open_message(b"purpose-a", &raw),
+            Err(UnsealError::UnknownKey(7))
+        ));
+        assert!(matches!(
+            keyring.open_message(b"purpose-a", &raw[..10]),
+            Err(UnsealError::Malformed)
+        ));
+    }
 
     fn web_identity_claims() -> SessionClaims {
         SessionClaims {

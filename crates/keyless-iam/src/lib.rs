@@ -162,14 +162,18 @@ impl Call<'_> {
     /// the request's own condition keys (request tags, the policy ARN, …).
     fn authorize(&self, resource: &str, context: Context) -> Result<(), Error> {
         let live = self.node.live.load();
-        authz::authorize(
+        let action = format!("iam:{}", self.action);
+        keyless_sts::authorization_message::authorize(
             &live.sts,
             self.caller,
-            &format!("iam:{}", self.action),
-            resource,
-            context,
-            self.node.now(),
-            self.env,
+            authz::PermissionQuery {
+                action: &action,
+                resource,
+                context,
+                env: self.env,
+                now: self.node.now(),
+                trace: false,
+            },
         )
     }
 

@@ -244,6 +244,7 @@ async fn admin_request<T: serde::de::DeserializeOwned>(
             reason: "a role session called an admin API".to_owned(),
             statement: None,
             because: None,
+            encoded: None,
             show_reason: false,
         }
         .into());
@@ -324,6 +325,7 @@ fn admin_only() -> Error {
         reason: "a role session called an admin API".to_owned(),
         statement: None,
         because: None,
+        encoded: None,
         show_reason: false,
     }
     .into()

@@ -15,6 +15,7 @@ use keyless_credentials::sigv4::RequestParts;
 use keyless_node::audit::{self, Event};
 use keyless_sts::assume_role::{self, AssumeRoleParams};
 use keyless_sts::auth::{self, Caller};
+use keyless_sts::authorization_message;
 use keyless_sts::context::RequestEnv;
 use keyless_sts::query::QueryParams;
 use keyless_sts::web_identity::{self, WebIdentityParams};
@@ -239,6 +240,19 @@ async fn dispatch(
             call.authenticated = true;
             assume_role(app, &caller, &params, env, request_id, event)
         }
+        "DecodeAuthorizationMessage" => {
+            let caller = authenticated(node, &parts, "sts", &params, event)?;
+            call.authenticated = true;
+            let decode = authorization_message::DecodeParams::from_query(&params)?;
+            authorization_message::decode(
+                &node.live.load().sts,
+                &caller,
+                &decode,
+                node.now(),
+                env,
+                request_id,
+            )
+        }
         other => Err(Error::invalid_action(other, version)),
     }
 }
@@ -367,6 +381,7 @@ const KNOWN_PARAMETERS: &[&str] = &[
     "ClientIDList.member.N",
     "Description",
     "DurationSeconds",
+    "EncodedMessage",
     "ExternalId",
     "Marker",
     "MaxItems",

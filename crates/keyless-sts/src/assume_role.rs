@@ -153,6 +153,7 @@ pub fn assume_role(
             reason,
             statement,
             because: None,
+            encoded: None,
             show_reason: state.options.debug_denials,
         })
     };

@@ -72,6 +72,9 @@ pub enum Error {
         /// The entity's name.
         name: String,
     },
+    /// 400 `InvalidAuthorizationMessageException`: an encoded authorization message that is
+    /// malformed, altered, expired, or of another account.
+    InvalidAuthorizationMessage,
     /// 500 `InternalFailure` (STS). The message never carries internal detail.
     Internal,
     /// 500 `ServiceFailure` (IAM). The message never carries internal detail.
@@ -107,6 +110,7 @@ impl Error {
             Error::LimitExceeded(_) => "LimitExceeded",
             Error::InvalidInput(_) => "InvalidInput",
             Error::UnmodifiableEntity { .. } => "UnmodifiableEntity",
+            Error::InvalidAuthorizationMessage => "InvalidAuthorizationMessageException",
             Error::Internal => "InternalFailure",
             Error::ServiceFailure => "ServiceFailure",
             Error::Unavailable => "ServiceUnavailable",
@@ -127,7 +131,8 @@ impl Error {
             | Error::MalformedPolicyDocument(_)
             | Error::PackedPolicyTooLarge { .. }
             | Error::InvalidInput(_)
-            | Error::UnmodifiableEntity { .. } => 400,
+            | Error::UnmodifiableEntity { .. }
+            | Error::InvalidAuthorizationMessage => 400,
             Error::Signature(e) => e.code.status(),
             Error::AccessDenied(_) => 403,
             Error::NoSuchEntity(_) => 404,
@@ -176,6 +181,9 @@ impl Error {
             Error::UnmodifiableEntity { kind, name } => Cow::Owned(format!(
                 "{kind} {name} is declared in the config file and cannot be modified through the API."
             )),
+            Error::InvalidAuthorizationMessage => Cow::Borrowed(
+                "The encoded authorization message is not valid: it was altered, has expired, or belongs to another account.",
+            ),
             Error::Internal | Error::ServiceFailure => Cow::Borrowed(MSG_UNKNOWN_FAILURE),
             Error::Unavailable => {
                 Cow::Borrowed("The request has failed due to a temporary failure of the server.")
@@ -265,6 +273,9 @@ pub struct Denial {
     /// For a caller refused by its permissions: the layer that refused, which IAM names in
     /// its message (`because no identity-based policy allows the … action`).
     pub because: Option<Because>,
+    /// The encoded authorization failure message that `DecodeAuthorizationMessage` turns
+    /// into the full reason, appended to the message (refusals outside the STS exchange).
+    pub encoded: Option<String>,
     /// Whether the caller sees the reason (`debug_denials`); by default the message stays as
     /// opaque as AWS's and the reason goes to the audit log only.
     pub show_reason: bool,
@@ -334,11 +345,16 @@ impl Denial {
             },
             Refused::AdminOnly => "Only the admin credentials may call this API.".to_owned(),
         };
-        if self.show_reason {
-            Cow::Owned(format!("{base}: {}", self.reason))
+        let mut message = if self.show_reason {
+            format!("{base}: {}", self.reason)
         } else {
-            Cow::Owned(base)
+            base
+        };
+        if let Some(encoded) = &self.encoded {
+            message.push_str(". Encoded authorization failure message: ");
+            message.push_str(encoded);
         }
+        Cow::Owned(message)
     }
 }
 
@@ -412,6 +428,7 @@ mod tests {
             reason: "no Allow statement covers the action sts:TagSession".into(),
             statement: None,
             because: None,
+            encoded: None,
             show_reason: false,
         };
         let error = Error::from(denial.clone());

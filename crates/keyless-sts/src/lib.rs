@@ -22,6 +22,7 @@
 pub mod arn;
 pub mod assume_role;
 pub mod auth;
+pub mod authorization_message;
 pub mod condition_keys;
 pub mod context;
 mod denial;

@@ -99,6 +99,8 @@ pub struct MatchedStatement {
     pub source: PolicySource,
     /// The layer of the policy.
     pub layer: PolicyLayer,
+    /// The policy's position in its layer (and in the layer's trace).
+    pub position: usize,
     /// The statement's position in the policy.
     pub index: usize,
     /// The statement's `Sid`.
@@ -151,7 +153,7 @@ pub fn decide_set(set: &PolicySet<'_>, req: &Request<'_>, trace: bool) -> Permis
         let mut layer_allows = false;
         let mut closest: Option<String> = None;
         let mut policy_traces = Vec::new();
-        for sourced in policies {
+        for (position, sourced) in policies.iter().enumerate() {
             let (verdict, policy_trace): (Verdict<'_>, Option<PolicyTrace>) = if trace {
                 let (_, t) = sourced.policy.evaluate_traced(req);
                 (sourced.policy.verdict_of(&t), Some(t))
@@ -161,6 +163,7 @@ pub fn decide_set(set: &PolicySet<'_>, req: &Request<'_>, trace: bool) -> Permis
             let matched = |statement: &keyless_policy::Statement| MatchedStatement {
                 source: sourced.source.clone(),
                 layer,
+                position,
                 index: statement.index(),
                 sid: statement.sid().map(str::to_owned),
                 effect: statement.effect(),
@@ -408,6 +411,7 @@ pub fn authorize(
             )
         }),
         because: decision.because,
+        encoded: None,
         show_reason: state.options.debug_denials,
     }
     .into())

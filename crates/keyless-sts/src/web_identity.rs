@@ -154,6 +154,7 @@ pub fn complete(
             reason,
             statement,
             because: None,
+            encoded: None,
             show_reason: state.options.debug_denials,
         })
     };

@@ -684,3 +684,135 @@ fn the_provider_keys_of_a_session_are_bounded_and_follow_the_condition_key_mode(
         ["gitlab.com:sub", "gitlab.com:aud", "gitlab.com:amr"]
     );
 }
+
+#[test]
+fn refusals_outside_the_exchange_carry_a_message_only_the_account_decodes() {
+    use keyless_sts::authorization_message::{self, DecodeParams, MESSAGE_LIFETIME_SECS};
+    use keyless_sts::permissions::PermissionQuery;
+
+    let fx = Fixture::new();
+    let session = caller_of(&fx, &fx.deployer_session());
+    let query = PermissionQuery {
+        action: "iam:CreateRole",
+        resource: "arn:aws:iam::000000000000:role/new",
+        context: keyless_policy::Context::new(),
+        env: &fx.env,
+        now: NOW,
+        trace: false,
+    };
+    assert!(
+        authorization_message::authorize(
+            &fx.state,
+            &session,
+            PermissionQuery {
+                action: "iam:GetRole",
+                ..query.clone()
+            }
+        )
+        .is_ok()
+    );
+    let refused = authorization_message::authorize(&fx.state, &session, query).unwrap_err();
+    let message = refused.message().into_owned();
+    let (head, encoded) = message
+        .split_once(". Encoded authorization failure message: ")
+        .expect("the message carries the encoded reason");
+    assert_eq!(
+        head,
+        "User: arn:aws:sts::000000000000:assumed-role/gitlab-deployer/gitlab-job-4000000 is not \
+         authorized to perform: iam:CreateRole on resource: arn:aws:iam::000000000000:role/new \
+         because no identity-based policy allows the iam:CreateRole action"
+    );
+    assert!(encoded.len() <= authorization_message::MAX_ENCODED_LEN);
+    assert!(
+        encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
+    assert!(!encoded.contains("CreateRole"), "the message is opaque");
+
+    let admin = fx
+        .authenticate(
+            &fx.signed_headers(&fx.admin(), "sts", b"x", NOW),
+            b"x",
+            "sts",
+            NOW,
+        )
+        .expect("the admin key authenticates");
+    let decode = |state: &keyless_sts::state::StsState, caller, encoded: &str, now| {
+        authorization_message::decode(
+            state,
+            caller,
+            &DecodeParams {
+                encoded_message: encoded.to_owned(),
+            },
+            now,
+            &fx.env,
+            "request-1",
+        )
+    };
+    let xml = decode(&fx.state, &admin, encoded, NOW + 60).expect("the admin may decode");
+    let json = xml
+        .split_once("<DecodedMessage>")
+        .and_then(|(_, rest)| rest.split_once("</DecodedMessage>"))
+        .map(|(json, _)| json.replace("&quot;", "\"").replace("&amp;", "&"))
+        .expect("a DecodedMessage element");
+    let decoded: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(decoded["allowed"], false);
+    assert_eq!(decoded["explicitDeny"], false);
+    assert_eq!(decoded["matchedStatements"]["items"], serde_json::json!([]));
+    assert_eq!(decoded["context"]["action"], "iam:CreateRole");
+    assert_eq!(
+        decoded["context"]["principal"]["arn"],
+        "arn:aws:sts::000000000000:assumed-role/gitlab-deployer/gitlab-job-4000000"
+    );
+    let keys: Vec<&str> = decoded["context"]["conditions"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"aws:SourceIp") && keys.contains(&"gitlab.com:sub"));
+    assert_eq!(
+        decoded["explanation"]["refusedBy"],
+        "because no identity-based policy allows the iam:CreateRole action"
+    );
+    assert_eq!(
+        decoded["explanation"]["policies"][0]["statements"][0]["action"], false,
+        "the read-only statement does not cover iam:CreateRole"
+    );
+
+    // The deployer's permissions do not include sts:DecodeAuthorizationMessage.
+    let error = decode(&fx.state, &session, encoded, NOW + 60).unwrap_err();
+    assert_eq!(error.code(), "AccessDenied");
+    // Altered, expired, broken by a line break, or decoded in another account: refused alike.
+    let mut altered = encoded.to_owned();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    let broken = format!("{}\n{}", &encoded[..40], &encoded[40..]);
+    let mut elsewhere = fx.state.clone();
+    elsewhere.account = "111122223333".to_owned();
+    let foreign = fx
+        .authenticate(
+            &fx.signed_headers(&fx.admin(), "sts", b"x", NOW),
+            b"x",
+            "sts",
+            NOW,
+        )
+        .map(|_| keyless_sts::auth::Caller::Admin {
+            access_key_id: ADMIN_KEY_ID.to_owned(),
+            account: "111122223333".to_owned(),
+        })
+        .unwrap();
+    for (state, caller, message, now) in [
+        (&fx.state, &admin, altered.as_str(), NOW),
+        (&fx.state, &admin, encoded, NOW + MESSAGE_LIFETIME_SECS),
+        (&fx.state, &admin, broken.as_str(), NOW),
+        (&elsewhere, &foreign, encoded, NOW),
+    ] {
+        let error = decode(state, caller, message, now).unwrap_err();
+        assert_eq!(
+            (error.code(), error.status()),
+            ("InvalidAuthorizationMessageException", 400)
+        );
+    }
+}
