@@ -1,0 +1,24 @@
+//! The S3 gateway's core, with no I/O: everything about an S3 request that can be decided from
+//! its bytes.
+//!
+//! - [`address`]: path-style and virtual-hosted addressing, bucket names.
+//! - [`error`]: S3's error codes, statuses, messages and XML body, in one place.
+//!
+//! ```
+//! use keyless_s3::address::{Addressing, Target};
+//!
+//! let addressing = Addressing::new(Some("s3.example.internal"));
+//! let target = addressing.locate("photos.s3.example.internal:9000", "/2026/a%20b.jpg").unwrap();
+//! assert_eq!(target, Target {
+//!     bucket: Some("photos".to_owned()),
+//!     key: Some("2026/a b.jpg".to_owned()),
+//!     virtual_hosted: true,
+//! });
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod address;
+pub mod error;
+
+pub use error::S3Error;
