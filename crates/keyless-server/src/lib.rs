@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+mod authorize;
 mod body;
 mod http;
 mod listener;
