@@ -77,8 +77,10 @@ pub const EMPTY_PAYLOAD_HASH: &str =
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// Verifies the SigV4 signature of a request another service received and forwards without
-/// its body: `payload_hash` stands for the body (when `None`: `UNSIGNED-PAYLOAD` for a
-/// presigned request, else the request's `x-amz-content-sha256`, else [`EMPTY_PAYLOAD_HASH`]).
+/// its body: `payload_hash` stands for the body (when `None`: the request's
+/// `x-amz-content-sha256`, else [`EMPTY_PAYLOAD_HASH`], which is also what SDKs sign into a
+/// presigned URL for services other than S3; an S3-style presigned URL signs
+/// [`UNSIGNED_PAYLOAD`], which the forwarder then names).
 /// The credential scope must name `service` when given. Returns who signed it and the
 /// signature's scope.
 pub fn authenticate_forwarded(
@@ -93,12 +95,7 @@ pub fn authenticate_forwarded(
         .headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok());
-    let hash = match (payload_hash, auth.presigned, claimed) {
-        (Some(hash), _, _) => hash,
-        (None, true, _) => UNSIGNED_PAYLOAD,
-        (None, false, Some(claimed)) => claimed,
-        (None, false, None) => EMPTY_PAYLOAD_HASH,
-    };
+    let hash = payload_hash.or(claimed).unwrap_or(EMPTY_PAYLOAD_HASH);
     let caller = resolve(state, &auth, now, |secret| {
         sigv4::verify_forwarded(&auth, req, hash, secret, &state.signing_keys)
     })?;
