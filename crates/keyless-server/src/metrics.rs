@@ -83,6 +83,8 @@ type DecisionHandles = HashMap<String, HashMap<String, [Counter; 2]>>;
 static REQUEST_HANDLES: OnceLock<RwLock<HashMap<(&'static str, &'static str), RequestHandles>>> =
     OnceLock::new();
 static DECISION_HANDLES: OnceLock<RwLock<DecisionHandles>> = OnceLock::new();
+static AUTHORIZATION_HANDLES: OnceLock<RwLock<HashMap<(&'static str, &'static str), Counter>>> =
+    OnceLock::new();
 
 /// Records one API request. `outcome` is `Success` or the error code.
 pub(crate) fn request(action: &str, outcome: &'static str, seconds: f64) {
@@ -149,8 +151,22 @@ pub(crate) fn authorization(mode: &'static str, decision: Option<bool>, outcome:
         (None, "Success") => "Authenticated",
         (None, code) => code,
     };
-    metrics::counter!("keyless_authorizations_total", "mode" => mode, "result" => result)
-        .increment(1);
+    let handles = AUTHORIZATION_HANDLES.get_or_init(Default::default);
+    let cached = handles
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&(mode, result))
+        .cloned();
+    let counter = cached.unwrap_or_else(|| {
+        let created =
+            metrics::counter!("keyless_authorizations_total", "mode" => mode, "result" => result);
+        handles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((mode, result), created.clone());
+        created
+    });
+    counter.increment(1);
 }
 
 /// Renders the Prometheus text, refreshing the gauges that are read on demand.
