@@ -3,6 +3,8 @@
 //!
 //! - [`address`]: path-style and virtual-hosted addressing, bucket names.
 //! - [`error`]: S3's error codes, statuses, messages and XML body, in one place.
+//! - [`checksum`]: the additional checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256): what a
+//!   request declares, incremental hashing, verification.
 //!
 //! ```
 //! use keyless_s3::address::{Addressing, Target};
@@ -19,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod checksum;
 pub mod error;
 
 pub use error::S3Error;
