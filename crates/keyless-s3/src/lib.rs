@@ -5,6 +5,8 @@
 //! - [`error`]: S3's error codes, statuses, messages and XML body, in one place.
 //! - [`checksum`]: the additional checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256): what a
 //!   request declares, incremental hashing, verification.
+//! - [`chunked`]: `aws-chunked` bodies: the incremental decoder that verifies chunk and trailer
+//!   signatures and checksums, and the encoder of the unsigned form.
 //!
 //! ```
 //! use keyless_s3::address::{Addressing, Target};
@@ -22,6 +24,7 @@
 
 pub mod address;
 pub mod checksum;
+pub mod chunked;
 pub mod error;
 
 pub use error::S3Error;
