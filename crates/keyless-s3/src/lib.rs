@@ -29,5 +29,6 @@ pub mod checksum;
 pub mod chunked;
 pub mod error;
 pub mod operation;
+mod xml;
 
 pub use error::S3Error;

@@ -43,20 +43,23 @@
 //! assert_eq!(unknown.code(), "NotImplemented");
 //! ```
 
+use crate::address::{MAX_KEY_BYTES, Target, bucket_arn, check_bucket_name, object_arn};
+use crate::error::S3Error;
+use crate::xml;
 use http::{HeaderMap, Method};
 use keyless_policy::{Context, ContextValue};
 use percent_encoding::percent_decode_str;
-use quick_xml::events::Event as XmlEvent;
-
-use crate::address::{MAX_KEY_BYTES, Target, bucket_arn, check_bucket_name, object_arn};
-use crate::error::S3Error;
 
 /// The most keys one `DeleteObjects` request may name.
 pub const MAX_DELETE_KEYS: usize = 1000;
 /// The largest `DeleteObjects` body read: 1,000 keys of 1,024 bytes, escaped, with room.
 pub const MAX_DELETE_BODY: usize = 8 << 20;
-/// The most tags `x-amz-tagging` may carry.
+/// The most tags an object may carry (`x-amz-tagging`, `PutObjectTagging`).
 pub const MAX_TAGS: usize = 10;
+/// The largest `PutObjectTagging` body read.
+pub const MAX_TAGGING_BODY: usize = 64 << 10;
+/// The most `<Tag>` elements parsed before the count is checked.
+const MAX_TAGGING_ELEMENTS: usize = 50;
 
 /// One authorization an operation needs: `action` on `resource` with `context`.
 #[derive(Debug, Clone)]
@@ -78,12 +81,17 @@ pub struct Operation {
     reads_body: Option<BodyNeeds>,
 }
 
-/// Authorizations an operation's body adds.
+/// What an operation's body adds to its authorization.
 #[derive(Debug, Clone)]
-struct BodyNeeds {
-    target: Target,
-    bypass_governance: bool,
-    context: Context,
+enum BodyNeeds {
+    /// `DeleteObjects`: one delete per key, with the request's condition keys.
+    DeleteObjects {
+        target: Target,
+        bypass_governance: bool,
+        context: Context,
+    },
+    /// `PutObjectTagging`: the tags are the `s3:RequestObjectTag/<key>` keys.
+    Tagging,
 }
 
 impl Operation {
@@ -99,29 +107,47 @@ impl Operation {
         &self.needs
     }
 
-    /// Whether the authorization depends on the request body (`DeleteObjects`: one
-    /// `s3:DeleteObject` per key), which must then be read (bounded) before authorizing.
+    /// Whether the authorization depends on the request body, which must then be read
+    /// (bounded: [`MAX_DELETE_BODY`], [`MAX_TAGGING_BODY`]) and verified before authorizing
+    /// with [`needs_with_body`](Self::needs_with_body): `DeleteObjects` (one
+    /// `s3:DeleteObject` per key; [`needs`](Self::needs) is empty) and `PutObjectTagging`
+    /// (the tags are condition keys).
     pub fn reads_body(&self) -> bool {
         self.reads_body.is_some()
     }
 
     /// Every need, the body's included: [`needs`](Self::needs) plus, for `DeleteObjects`,
     /// [`delete_objects_needs`] (and `s3:BypassGovernanceRetention` per key when
-    /// `x-amz-bypass-governance-retention: true`).
+    /// `x-amz-bypass-governance-retention: true`); for `PutObjectTagging`, the needs with
+    /// the body's tags as `s3:RequestObjectTag/<key>` and `s3:RequestObjectTagKeys`. For an
+    /// operation that does not read its body, [`needs`](Self::needs).
     pub fn needs_with_body(&self, body: &[u8]) -> Result<Vec<Need>, S3Error> {
         let mut needs = self.needs.clone();
-        if let Some(body_needs) = &self.reads_body {
-            for mut need in delete_objects_needs(&body_needs.target, body)? {
-                for (key, value) in body_needs.context.iter() {
-                    need.context.insert(key, value.clone());
+        match &self.reads_body {
+            None => {}
+            Some(BodyNeeds::DeleteObjects {
+                target,
+                bypass_governance,
+                context,
+            }) => {
+                for mut need in delete_objects_needs(target, body)? {
+                    for (key, value) in context.iter() {
+                        need.context.insert(key, value.clone());
+                    }
+                    let bypass = bypass_governance.then(|| Need {
+                        action: "s3:BypassGovernanceRetention".to_owned(),
+                        resource: need.resource.clone(),
+                        context: need.context.clone(),
+                    });
+                    needs.push(need);
+                    needs.extend(bypass);
                 }
-                let bypass = body_needs.bypass_governance.then(|| Need {
-                    action: "s3:BypassGovernanceRetention".to_owned(),
-                    resource: need.resource.clone(),
-                    context: need.context.clone(),
-                });
-                needs.push(need);
-                needs.extend(bypass);
+            }
+            Some(BodyNeeds::Tagging) => {
+                let tags = parse_tagging(body)?;
+                for need in &mut needs {
+                    add_tags(&mut need.context, tags.clone(), "Tagging", "")?;
+                }
             }
         }
         Ok(needs)
@@ -433,30 +459,46 @@ impl CopySource {
     }
 }
 
-/// Reads `x-amz-tagging` (`k1=v1&k2=v2`, form-encoded) into the `s3:RequestObjectTag/<key>`
-/// and `s3:RequestObjectTagKeys` keys.
-fn add_tagging(context: &mut Context, value: &str) -> Result<(), S3Error> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut tags = Vec::new();
-    for (key, tag_value) in form_urlencoded::parse(value.as_bytes()) {
-        if key.is_empty() || keys.iter().any(|k| *k == key) || keys.len() == MAX_TAGS {
-            return Err(S3Error::invalid_argument(
-                "The x-amz-tagging header must name at most 10 distinct, non-empty tag keys.",
-                "x-amz-tagging",
-                value,
-            ));
+/// Adds tags to the `s3:RequestObjectTag/<key>` and `s3:RequestObjectTagKeys` keys: at most
+/// [`MAX_TAGS`], keys non-empty and distinct, else `InvalidArgument` naming `source`.
+fn add_tags(
+    context: &mut Context,
+    tags: Vec<(String, String)>,
+    source: &str,
+    raw: &str,
+) -> Result<(), S3Error> {
+    let mut keys: Vec<String> = Vec::with_capacity(tags.len());
+    for (key, _) in &tags {
+        let problem = if key.is_empty() {
+            Some("A tag key must not be empty.")
+        } else if keys.contains(key) {
+            Some("Cannot provide multiple Tags with the same key")
+        } else if keys.len() == MAX_TAGS {
+            Some("Object tags cannot be greater than 10")
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            return Err(S3Error::invalid_argument(message, source, raw));
         }
-        keys.push(key.clone().into_owned());
-        tags.push((key.into_owned(), tag_value.into_owned()));
+        keys.push(key.clone());
     }
-    for (key, tag_value) in tags {
+    for (key, value) in tags {
         context.insert(
             &format!("s3:RequestObjectTag/{key}"),
-            ContextValue::Single(tag_value),
+            ContextValue::Single(value),
         );
     }
     context.insert("s3:RequestObjectTagKeys", ContextValue::Multi(keys));
     Ok(())
+}
+
+/// Reads `x-amz-tagging` (`k1=v1&k2=v2`, form-encoded) into the tag keys.
+fn add_tagging_header(context: &mut Context, value: &str) -> Result<(), S3Error> {
+    let tags = form_urlencoded::parse(value.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    add_tags(context, tags, "x-amz-tagging", value)
 }
 
 /// What the classifier collects while deciding.
@@ -523,7 +565,7 @@ impl<'r> Builder<'r> {
             self.changes_backend_authorization |= grants_access(self.headers);
         }
         if let Some(tagging) = header(self.headers, "x-amz-tagging") {
-            add_tagging(&mut self.context, tagging)?;
+            add_tagging_header(&mut self.context, tagging)?;
             self.need("s3:PutObjectTagging", resource.clone());
         }
         let lock_keys = [
@@ -644,11 +686,15 @@ pub fn classify(
             copy_source.as_deref().unwrap_or_default(),
         ));
     }
-    let reads_body = (name == "DeleteObjects").then(|| BodyNeeds {
-        target: target.clone(),
-        bypass_governance: is_true(headers, "x-amz-bypass-governance-retention"),
-        context: b.context.clone(),
-    });
+    let reads_body = match name {
+        "DeleteObjects" => Some(BodyNeeds::DeleteObjects {
+            target: target.clone(),
+            bypass_governance: is_true(headers, "x-amz-bypass-governance-retention"),
+            context: b.context.clone(),
+        }),
+        "PutObjectTagging" => Some(BodyNeeds::Tagging),
+        _ => None,
+    };
     let context = b.context;
     Ok(Operation {
         name,
@@ -1043,158 +1089,62 @@ pub fn delete_objects_needs(target: &Target, body: &[u8]) -> Result<Vec<Need>, S
         .collect())
 }
 
-/// Where the `<Delete>` parser is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum DeletePath {
-    Start,
-    Delete,
-    Quiet,
-    Object,
-    Field(ObjectField),
-    End,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ObjectField {
-    Key,
-    VersionId,
-    Other,
-}
-
 /// The `(key, version)` entries of a `<Delete>` document.
 fn parse_delete(body: &[u8]) -> Result<Vec<(String, Option<String>)>, S3Error> {
-    let text = std::str::from_utf8(body).map_err(|_| S3Error::MalformedXml)?;
-    let mut reader = quick_xml::Reader::from_str(text);
-    let mut path = DeletePath::Start;
-    let mut entries = Vec::new();
-    let mut key: Option<String> = None;
-    let mut version: Option<String> = None;
-    let mut value = String::new();
-    let mut seen_field = [false; 3];
-    loop {
-        let event = reader.read_event().map_err(|_| S3Error::MalformedXml)?;
-        match event {
-            XmlEvent::Decl(_) if path == DeletePath::Start => {}
-            XmlEvent::Comment(_) => {}
-            XmlEvent::Start(start) => {
-                let name = start.local_name();
-                path = match (path, name.as_ref()) {
-                    (DeletePath::Start, "Delete") => DeletePath::Delete,
-                    (DeletePath::Delete, "Quiet") => DeletePath::Quiet,
-                    (DeletePath::Delete, "Object") => {
-                        if entries.len() == MAX_DELETE_KEYS {
-                            return Err(S3Error::MalformedXml);
-                        }
-                        key = None;
-                        version = None;
-                        seen_field = [false; 3];
-                        DeletePath::Object
-                    }
-                    (DeletePath::Object, field) => {
-                        let field = match field {
-                            "Key" => ObjectField::Key,
-                            "VersionId" => ObjectField::VersionId,
-                            "ETag" | "LastModifiedTime" | "Size" => ObjectField::Other,
-                            _ => return Err(S3Error::MalformedXml),
-                        };
-                        let index = field as usize;
-                        if field != ObjectField::Other && seen_field[index] {
-                            return Err(S3Error::MalformedXml);
-                        }
-                        seen_field[index] = true;
-                        value.clear();
-                        DeletePath::Field(field)
-                    }
-                    _ => return Err(S3Error::MalformedXml),
-                };
-            }
-            XmlEvent::Empty(empty) => match (path, empty.local_name().as_ref()) {
-                (DeletePath::Delete, "Quiet") => {}
-                (DeletePath::Object, "VersionId" | "ETag" | "LastModifiedTime" | "Size") => {}
-                _ => return Err(S3Error::MalformedXml),
-            },
-            XmlEvent::Text(text) => {
-                let content = text.xml10_content();
-                match path {
-                    DeletePath::Field(_) | DeletePath::Quiet => {
-                        if value.len() + content.len() > MAX_KEY_BYTES * 4 {
-                            return Err(S3Error::MalformedXml);
-                        }
-                        value.push_str(&content);
-                    }
-                    _ if content.trim().is_empty() => {}
-                    _ => return Err(S3Error::MalformedXml),
-                }
-            }
-            XmlEvent::CData(data) => match path {
-                DeletePath::Field(_) => {
-                    let data = data.into_inner();
-                    if value.len() + data.len() > MAX_KEY_BYTES * 4 {
-                        return Err(S3Error::MalformedXml);
-                    }
-                    value.push_str(&data);
-                }
-                _ => return Err(S3Error::MalformedXml),
-            },
-            XmlEvent::GeneralRef(reference) => {
-                let DeletePath::Field(_) = path else {
-                    return Err(S3Error::MalformedXml);
-                };
-                let c = match reference.resolve_char_ref() {
-                    Ok(Some(c)) => c,
-                    Ok(None) => match &*reference {
-                        "amp" => '&',
-                        "lt" => '<',
-                        "gt" => '>',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        _ => return Err(S3Error::MalformedXml),
-                    },
-                    Err(_) => return Err(S3Error::MalformedXml),
-                };
-                value.push(c);
-            }
-            XmlEvent::End(_) => {
-                path = match path {
-                    DeletePath::Field(field) => {
-                        let text = std::mem::take(&mut value);
-                        match field {
-                            ObjectField::Key => key = Some(text),
-                            ObjectField::VersionId => version = Some(text),
-                            ObjectField::Other => {}
-                        }
-                        DeletePath::Object
-                    }
-                    DeletePath::Object => {
-                        let key = key
-                            .take()
-                            .filter(|k| !k.is_empty())
-                            .ok_or(S3Error::MalformedXml)?;
-                        if key.len() > MAX_KEY_BYTES {
-                            return Err(S3Error::KeyTooLong);
-                        }
-                        entries.push((key, version.take().filter(|v| !v.is_empty())));
-                        DeletePath::Delete
-                    }
-                    DeletePath::Quiet => {
-                        let quiet = std::mem::take(&mut value);
-                        if !matches!(quiet.trim(), "true" | "false") {
-                            return Err(S3Error::MalformedXml);
-                        }
-                        DeletePath::Delete
-                    }
-                    DeletePath::Delete => DeletePath::End,
-                    DeletePath::Start | DeletePath::End => return Err(S3Error::MalformedXml),
-                };
-            }
-            XmlEvent::Eof => break,
-            _ => return Err(S3Error::MalformedXml),
-        }
+    // The root, `Quiet`, and per entry `Object` and its five fields.
+    let root = xml::parse(body, 2 + 6 * MAX_DELETE_KEYS)?;
+    if root.name != "Delete" {
+        return Err(S3Error::MalformedXml);
     }
-    if path != DeletePath::End || entries.is_empty() {
+    root.only(&["Quiet", "Object"])?;
+    if let Some(quiet) = root.leaf("Quiet")?
+        && !matches!(quiet.trim(), "true" | "false")
+    {
+        return Err(S3Error::MalformedXml);
+    }
+    let mut entries = Vec::new();
+    for object in root.all("Object") {
+        object.only(&["Key", "VersionId", "ETag", "LastModifiedTime", "Size"])?;
+        for field in ["ETag", "LastModifiedTime", "Size"] {
+            object.leaf(field)?;
+        }
+        let key = object
+            .leaf("Key")?
+            .filter(|k| !k.is_empty())
+            .ok_or(S3Error::MalformedXml)?;
+        if key.len() > MAX_KEY_BYTES {
+            return Err(S3Error::KeyTooLong);
+        }
+        let version = object.leaf("VersionId")?.filter(|v| !v.is_empty());
+        entries.push((key.to_owned(), version.map(str::to_owned)));
+    }
+    if entries.is_empty() || entries.len() > MAX_DELETE_KEYS {
         return Err(S3Error::MalformedXml);
     }
     Ok(entries)
+}
+
+/// The tags of a `PutObjectTagging` body: `<Tagging><TagSet>` with `<Tag>` entries of one
+/// `<Key>` and one `<Value>` each.
+fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    if body.len() > MAX_TAGGING_BODY {
+        return Err(S3Error::MaxMessageLengthExceeded);
+    }
+    let root = xml::parse(body, 2 + 3 * MAX_TAGGING_ELEMENTS)?;
+    if root.name != "Tagging" || root.children.len() != 1 {
+        return Err(S3Error::MalformedXml);
+    }
+    let tag_set = root.all("TagSet").next().ok_or(S3Error::MalformedXml)?;
+    tag_set.only(&["Tag"])?;
+    let mut tags = Vec::new();
+    for tag in tag_set.all("Tag") {
+        tag.only(&["Key", "Value"])?;
+        match (tag.leaf("Key")?, tag.leaf("Value")?) {
+            (Some(key), Some(value)) => tags.push((key.to_owned(), value.to_owned())),
+            _ => return Err(S3Error::MalformedXml),
+        }
+    }
+    Ok(tags)
 }
 
 #[cfg(test)]
@@ -1797,6 +1747,63 @@ mod tests {
         let plain = classify(&Method::GET, &object(), "", &HeaderMap::new()).unwrap();
         assert!(!plain.reads_body());
         assert_eq!(plain.needs_with_body(b"ignored").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn put_object_tagging_reads_its_tags_from_the_body() {
+        let op = classify(&Method::PUT, &object(), "tagging", &HeaderMap::new()).unwrap();
+        assert!(op.reads_body());
+        let body = b"<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>\
+            <Tag><Key>team</Key><Value>web &amp; mobile</Value></Tag>\
+            <Tag><Key>env</Key><Value></Value></Tag></TagSet></Tagging>";
+        let needs = op.needs_with_body(body).unwrap();
+        assert_eq!(needs.len(), 1);
+        assert_eq!(
+            single(&needs[0], "s3:RequestObjectTag/team").as_deref(),
+            Some("web & mobile")
+        );
+        assert_eq!(
+            single(&needs[0], "s3:RequestObjectTag/env").as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            single(&needs[0], "s3:RequestObjectTagKeys").as_deref(),
+            Some("team|env")
+        );
+        let refused = |body: &str| op.needs_with_body(body.as_bytes()).unwrap_err().code();
+        let tag = |k: &str| format!("<Tag><Key>{k}</Key><Value>v</Value></Tag>");
+        let tagging = |tags: String| format!("<Tagging><TagSet>{tags}</TagSet></Tagging>");
+        assert_eq!(refused(&tagging(tag("a").repeat(2))), "InvalidArgument");
+        let eleven: String = (0..11).map(|i| tag(&format!("k{i}"))).collect();
+        assert_eq!(refused(&tagging(eleven)), "InvalidArgument");
+        let ten: String = (0..10).map(|i| tag(&format!("k{i}"))).collect();
+        assert_eq!(
+            op.needs_with_body(tagging(ten).as_bytes()).unwrap().len(),
+            1
+        );
+        let many: String = (0..60).map(|i| tag(&format!("k{i}"))).collect();
+        assert_eq!(refused(&tagging(many)), "MalformedXML");
+        assert_eq!(refused(&tagging(tag(""))), "InvalidArgument");
+        for body in [
+            "<Tagging/>".to_owned(),
+            "<Tags><TagSet/></Tags>".to_owned(),
+            "<Tagging><TagSet/><TagSet/></Tagging>".to_owned(),
+            tagging("<Tag><Key>a</Key></Tag>".to_owned()),
+            tagging("<Tag><Key>a</Key><Value>b</Value><Value>c</Value></Tag>".to_owned()),
+            tagging("<Tag><Key>a</Key><Value>b</Value><Other/></Tag>".to_owned()),
+            tagging("<Other/>".to_owned()),
+        ] {
+            assert_eq!(refused(&body), "MalformedXML", "{body}");
+        }
+        let empty = op.needs_with_body(b"<Tagging><TagSet/></Tagging>").unwrap();
+        assert_eq!(
+            single(&empty[0], "s3:RequestObjectTagKeys").as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            refused(&" ".repeat(MAX_TAGGING_BODY + 1)),
+            "MaxMessageLengthExceeded"
+        );
     }
 
     #[test]
