@@ -383,6 +383,13 @@ impl Decoder {
         let mode = PayloadMode::of_request(headers)?.ok_or_else(|| S3Error::InvalidRequest {
             message: "The request is not an aws-chunked upload.".to_owned(),
         })?;
+        if headers.get_all(DECODED_LENGTH_HEADER).iter().count() > 1 {
+            return Err(S3Error::invalid_argument(
+                "This header may appear only once.",
+                DECODED_LENGTH_HEADER,
+                "",
+            ));
+        }
         let length = headers
             .get(DECODED_LENGTH_HEADER)
             .ok_or(S3Error::MissingContentLength)?;
@@ -1435,6 +1442,14 @@ mod tests {
                 ("x-amz-trailer", "x-amz-checksum-md5"),
             ]),
             "InvalidRequest"
+        );
+        assert_eq!(
+            refused(&[
+                ("x-amz-content-sha256", STREAMING_UNSIGNED_TRAILER),
+                ("x-amz-decoded-content-length", "1"),
+                ("x-amz-decoded-content-length", "2"),
+            ]),
+            "InvalidArgument"
         );
         for mode in [
             PayloadMode::Signed,

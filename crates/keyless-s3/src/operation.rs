@@ -295,7 +295,15 @@ impl Query {
                         S3Error::invalid_argument("A query parameter is not valid UTF-8.", name, s)
                     })
             };
-            pairs.push((decode(name)?, decode(value)?));
+            let name = decode(name)?;
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(S3Error::invalid_argument(
+                    "A query parameter may appear only once.",
+                    &name,
+                    "",
+                ));
+            }
+            pairs.push((name, decode(value)?));
         }
         Ok(Query { pairs })
     }
@@ -351,8 +359,59 @@ fn not_implemented(message: &str) -> S3Error {
     }
 }
 
+/// A header [`check_headers`] has vetted.
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The headers classification reads besides [`HEADER_KEYS`] and [`LOCK_HEADERS`]: each must
+/// appear at most once and be visible ASCII, so
+/// that the backend cannot act on a value authorization did not see (a second
+/// `x-amz-copy-source`, or one classification would skip as unreadable).
+const CONSULTED_HEADERS: [&str; 8] = [
+    "x-amz-content-sha256",
+    "x-amz-copy-source",
+    "x-amz-tagging",
+    "x-amz-bypass-governance-retention",
+    "x-amz-bucket-object-lock-enabled",
+    "x-amz-object-ownership",
+    "if-match",
+    "if-none-match",
+];
+
+/// The object-lock headers, also consulted.
+const LOCK_HEADERS: [&str; 3] = [
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+];
+
+fn check_headers(headers: &HeaderMap) -> Result<(), S3Error> {
+    let consulted = HEADER_KEYS
+        .iter()
+        .chain(&CONSULTED_HEADERS)
+        .chain(&LOCK_HEADERS);
+    for name in consulted {
+        let mut values = headers.get_all(*name).iter();
+        let (first, second) = (values.next(), values.next());
+        if second.is_some() {
+            return Err(S3Error::invalid_argument(
+                "This header may appear only once.",
+                name,
+                "",
+            ));
+        }
+        if let Some(value) = first
+            && value.to_str().is_err()
+        {
+            return Err(S3Error::invalid_argument(
+                "This header's value must be visible ASCII.",
+                name,
+                &String::from_utf8_lossy(value.as_bytes()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The ACL headers of a write.
@@ -647,13 +706,17 @@ fn method_not_allowed(method: &Method) -> S3Error {
 /// Errors: `MethodNotAllowed` for a method the addressed resource does not take,
 /// `NotImplemented` naming an operation, subresource or query parameter keyless does not
 /// map, `InvalidArgument` for a malformed `x-amz-copy-source`, part number, `max-keys` or
-/// `x-amz-tagging`, or a copy source on a request that is not a copy.
+/// `x-amz-tagging`, a copy source on a request that is not a copy, a query parameter named
+/// twice, or a header classification reads that is repeated or not visible ASCII (the
+/// gateway forwards exactly the query and headers classified, so the backend acts on what
+/// was authorized).
 pub fn classify(
     method: &Method,
     target: &Target,
     raw_query: &str,
     headers: &HeaderMap,
 ) -> Result<Operation, S3Error> {
+    check_headers(headers)?;
     let query = Query::parse(raw_query)?;
     let subresource = query.subresource()?;
     let mut b = Builder {
@@ -1643,6 +1706,50 @@ mod tests {
                 "{what}"
             );
         }
+        for (query, pairs) in [
+            ("versionId=a&versionId=b", &[][..]),
+            (
+                "",
+                &[
+                    ("x-amz-copy-source", "src/a"),
+                    ("x-amz-copy-source", "src/b"),
+                ],
+            ),
+            (
+                "",
+                &[("x-amz-acl", "private"), ("x-amz-acl", "public-read")],
+            ),
+            (
+                "",
+                &[
+                    ("x-amz-object-lock-mode", "GOVERNANCE"),
+                    ("x-amz-object-lock-mode", "COMPLIANCE"),
+                ],
+            ),
+        ] {
+            assert_eq!(
+                refused(Method::PUT, &object(), query, pairs).0,
+                "InvalidArgument",
+                "{query} {pairs:?}"
+            );
+        }
+        let mut binary = HeaderMap::new();
+        binary.insert(
+            "x-amz-copy-source",
+            http::HeaderValue::from_bytes(b"src/caf\xc3\xa9").unwrap(),
+        );
+        let error = classify(&Method::PUT, &object(), "", &binary).unwrap_err();
+        assert_eq!(
+            error.code(),
+            "InvalidArgument",
+            "an unreadable copy source is not skipped"
+        );
+        let mut metadata = HeaderMap::new();
+        metadata.insert(
+            "x-amz-meta-name",
+            http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        );
+        assert!(classify(&Method::PUT, &object(), "", &metadata).is_ok());
         let long_key = format!("src/{}", "k".repeat(MAX_KEY_BYTES + 1));
         assert_eq!(
             refused(
