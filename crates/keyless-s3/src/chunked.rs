@@ -25,7 +25,8 @@
 //!    (drops the connection) instead of ending it,
 //!
 //! never lets the backend see a complete body that has not verified, so the backend commits
-//! nothing. An empty payload has no byte to withhold: the caller sends nothing upstream before
+//! nothing. (Bytes after the body's end are an error reported after [`Event::Complete`]: the
+//! payload released then has verified.) An empty payload has no byte to withhold: the caller sends nothing upstream before
 //! [`Event::Complete`]. A caller that wants to release only verified bytes (no partial bytes
 //! at the backend at all) buffers the data up to each [`Event::ChunkVerified`] (chunks are at
 //! most a few MiB, and their size is declared up front); in the unsigned mode only the end
