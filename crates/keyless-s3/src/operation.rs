@@ -627,18 +627,12 @@ impl<'r> Builder<'r> {
             add_tagging_header(&mut self.context, tagging)?;
             self.need("s3:PutObjectTagging", resource.clone());
         }
-        let lock_keys = [
-            ("x-amz-object-lock-mode", "s3:object-lock-mode"),
-            (
-                "x-amz-object-lock-retain-until-date",
-                "s3:object-lock-retain-until-date",
-            ),
-            ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
-        ];
-        for (name, key) in lock_keys {
+        for name in LOCK_HEADERS {
             if let Some(value) = header(self.headers, name) {
+                // `x-amz-object-lock-mode` is `s3:object-lock-mode`, and so on.
+                let key = format!("s3:{}", &name["x-amz-".len()..]);
                 self.context
-                    .insert(key, ContextValue::Single(value.to_owned()));
+                    .insert(&key, ContextValue::Single(value.to_owned()));
             }
         }
         if self.headers.contains_key("x-amz-object-lock-mode")
