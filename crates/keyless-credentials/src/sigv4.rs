@@ -672,8 +672,10 @@ pub fn amz_date(timestamp: i64) -> String {
     format_amz_date(timestamp)
 }
 
-/// Derives `kSigning` from the secret and the credential scope.
-fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
+/// Derives `kSigning`, the HMAC-SHA256 key of a credential scope, from the secret and the
+/// scope's date (`YYYYMMDD`), region and service. S3's chunk and trailer signatures are made
+/// with the same key as the request's seed signature.
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
     let mut secret_key = Vec::with_capacity(4 + secret.len());
     secret_key.extend_from_slice(b"AWS4");
     secret_key.extend_from_slice(secret.as_bytes());
@@ -1175,8 +1177,8 @@ fn describe_duration(seconds: i64) -> String {
     }
 }
 
-/// Lowercase hexadecimal.
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal, the encoding of SigV4's hashes and signatures.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
