@@ -44,6 +44,29 @@ pub struct Config {
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The authorization API's proxy mode.
+    #[serde(default)]
+    pub authorize: AuthorizeSection,
+}
+
+/// `[authorize]`: the proxy mode of the authorization API (nginx `auth_request`, Envoy
+/// `ext_authz`), off unless a token is set here or in `KEYLESS_AUTHORIZE_NGINX_TOKEN`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeSection {
+    /// The token the proxy sends as `X-Keyless-Authorizer-Token` (at least 16 characters).
+    pub nginx_token: Option<String>,
+}
+
+impl std::fmt::Debug for AuthorizeSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizeSection")
+            .field(
+                "nginx_token",
+                &self.nginx_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// Where audit events go.

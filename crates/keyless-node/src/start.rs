@@ -15,7 +15,7 @@ use crate::dev;
 use crate::issuers::IssuerSettings;
 use crate::node::Node;
 use crate::runtime::Runtime;
-use crate::settings::Settings;
+use crate::settings::{AUTHORIZER_TOKEN_ENV, AuthorizerToken, Settings};
 
 /// How to start a node.
 #[derive(Debug, Clone)]
@@ -106,6 +106,10 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         dev: opts.dev,
         clock_offset_secs: opts.clock_offset_secs,
         issuers,
+        authorizer_token: AuthorizerToken::resolve(
+            std::env::var(AUTHORIZER_TOKEN_ENV).ok(),
+            config.authorize.nginx_token.as_deref(),
+        )?,
     };
     let node = Node::new(settings, store).await?;
     for w in &node.live.load().sts.warnings {
@@ -198,6 +202,7 @@ pub async fn open_offline(data: &DataOptions) -> anyhow::Result<Node> {
         dev: false,
         clock_offset_secs: 0,
         issuers: runtime.issuers,
+        authorizer_token: None,
     };
     Node::new(settings, store).await
 }

@@ -134,22 +134,35 @@ pub(crate) async fn query_api(
         }
     };
     crate::metrics::request(&call.action, outcome, started.elapsed().as_secs_f64());
-    let event = event.finish();
-    if outcome != "Success" && !call.authenticated {
-        // A failure before the caller was known: written one by one unless it floods.
-        app.auditor.record_failure(peer.ip(), outcome, event);
-        return response;
+    match record_event(&app, peer.ip(), outcome, call.authenticated, event.finish()).await {
+        Ok(()) => response,
+        Err(audit::EventLost) => {
+            tracing::error!(action = %call.action, "the audit event was not written: the call is answered as failed");
+            unaudited(call.namespace)
+        }
+    }
+}
+
+/// Writes a call's audit event: a failure before the caller was known one by one unless it
+/// floods; any other durably when the log is durable (an error then: nothing is reported done
+/// that the audit log does not hold).
+pub(crate) async fn record_event(
+    app: &App,
+    peer: std::net::IpAddr,
+    outcome: &'static str,
+    authenticated: bool,
+    event: Vec<u8>,
+) -> Result<(), audit::EventLost> {
+    if outcome != "Success" && !authenticated {
+        app.auditor.record_failure(peer, outcome, event);
+        return Ok(());
     }
     if app.auditor.is_durable() {
-        if app.auditor.record_durable(event).await.is_err() {
-            // Nothing is reported done that the audit log does not hold.
-            tracing::error!(action = %call.action, "the audit event was not written: the call is answered as failed");
-            return unaudited(call.namespace);
-        }
+        app.auditor.record_durable(event).await
     } else {
         app.auditor.record(event);
+        Ok(())
     }
-    response
 }
 
 /// The answer to a call whose durable audit event could not be written.
@@ -284,7 +297,7 @@ fn authenticated(
 /// the exchange that minted the key.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SignedIdentity<'a> {
+pub(crate) struct SignedIdentity<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     principal_id: String,
@@ -294,7 +307,8 @@ struct SignedIdentity<'a> {
 }
 
 impl SignedIdentity<'_> {
-    fn of(caller: &Caller) -> SignedIdentity<'_> {
+    /// The identity of `caller`.
+    pub(crate) fn of(caller: &Caller) -> SignedIdentity<'_> {
         SignedIdentity {
             kind: match caller {
                 Caller::Admin { .. } => "Root",
