@@ -50,7 +50,7 @@ mod values;
 pub use ast::{
     ActionElement, Condition, ConditionOperator, Effect, ElementValue, OperatorFamily,
     OperatorKind, PrincipalElement, PrincipalType, PrincipalValue, ResourceElement, SetQualifier,
-    Statement,
+    SourcePosition, Statement,
 };
 pub use context::{Context, ContextValue};
 pub use error::{PolicyError, PolicyErrorKind};
@@ -97,6 +97,36 @@ impl Policy {
     /// `Id`, if present.
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
+    }
+
+    /// The condition keys the policy reads, as IAM's `GetContextKeysFor*Policy` lists them:
+    /// per statement in document order, the policy variables of its `Resource` (or
+    /// `NotResource`), then its condition keys and the variables in their values; spelled as
+    /// first written, each key once (compared ignoring case).
+    pub fn context_keys(&self) -> Vec<String> {
+        let variables = self.version.as_deref() != Some("2008-10-17");
+        let mut keys: Vec<String> = Vec::new();
+        let mut add = |key: &str| {
+            if !keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                keys.push(key.to_owned());
+            }
+        };
+        for statement in &self.statements {
+            if variables && let Some(resource) = &statement.resource {
+                for value in &resource.values {
+                    pattern::variable_keys(&value.text).for_each(&mut add);
+                }
+            }
+            for condition in &statement.conditions {
+                add(&condition.key);
+                if variables {
+                    for value in &condition.values {
+                        pattern::variable_keys(&value.text).for_each(&mut add);
+                    }
+                }
+            }
+        }
+        keys
     }
 
     /// The kind the policy was validated as.

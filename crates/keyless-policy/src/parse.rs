@@ -8,7 +8,7 @@
 use crate::ast::{
     ActionElement, ArnPattern, AwsPrincipalMatcher, CompiledValues, Condition, ConditionOperator,
     DecimalValue, Effect, ElementValue, OperatorFamily, OperatorKind, PrincipalElement,
-    PrincipalType, PrincipalValue, ResourceElement, ResourcePattern, Statement,
+    PrincipalType, PrincipalValue, ResourceElement, ResourcePattern, SourcePosition, Statement,
 };
 use crate::error::{
     ACTION_TOO_MANY_COLONS, ACTION_VENDOR_MISSING, DUPLICATE_SID, INVALID_JSON, INVALID_PRINCIPAL,
@@ -313,6 +313,36 @@ fn condition_syntax(value: &Json, pointer: &str) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// The line and column of each of `offsets` (byte offsets into `text`, in ascending order),
+/// counted in one pass over the text.
+fn source_positions(text: &str, offsets: impl Iterator<Item = usize>) -> Vec<SourcePosition> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    let mut here = SourcePosition { line: 1, column: 1 };
+    for offset in offsets {
+        while let Some(&(at, c)) = chars.peek() {
+            if at >= offset {
+                break;
+            }
+            chars.next();
+            let crlf = c == '\r' && chars.peek().is_some_and(|&(_, next)| next == '\n');
+            if crlf {
+                // `\r\n` ends one line: its `\n` does.
+                here.column += 1;
+            } else if c == '\n' || c == '\r' {
+                here = SourcePosition {
+                    line: here.line + 1,
+                    column: 1,
+                };
+            } else {
+                here.column += 1;
+            }
+        }
+        out.push(here);
+    }
+    out
+}
+
 /// Parses and validates a document.
 pub(crate) fn parse_document(
     doc: &str,
@@ -339,7 +369,9 @@ pub(crate) fn parse_document(
         PolicyKind::Trust => INVALID_JSON,
         PolicyKind::Identity | PolicyKind::Session => SYNTAX_ERRORS,
     };
-    let root = json::parse(doc).map_err(|e| e.into_policy_error(invalid_json))?;
+    let (root, spans) =
+        json::parse_with_statement_spans(doc).map_err(|e| e.into_policy_error(invalid_json))?;
+    let positions = source_positions(doc, spans.iter().flat_map(|&(start, end)| [start, end]));
 
     // Grammar.
     let top = object_members(&root, "", "the policy document")?;
@@ -551,6 +583,11 @@ pub(crate) fn parse_document(
         .map(
             |(((((raw, effect), conditions), resource), action), principal)| Statement {
                 index: raw.index,
+                start: positions.get(2 * raw.index).copied().unwrap_or_default(),
+                end: positions
+                    .get(2 * raw.index + 1)
+                    .copied()
+                    .unwrap_or_default(),
                 sid: raw.sid.map(str::to_string),
                 effect,
                 pointer: raw.pointer.clone(),
