@@ -62,6 +62,7 @@ pub use trace::{
     Closest, ConditionTrace, ElementTrace, LayerTrace, PolicyLayer, PolicyTrace, SessionTrace,
     StatementTrace, render_session_trace_text, render_trace_text,
 };
+pub use values::ValueKind;
 
 /// A parsed and validated policy. Cheap to evaluate many times; `Send + Sync`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -362,6 +362,15 @@ pub fn decide(state: &StsState, caller: &Caller, query: PermissionQuery<'_>) -> 
         if !problems.is_empty() {
             decision.reason = format!("{}; {}", decision.reason, problems.join("; "));
         }
+        if let Some(boundary) = &role.model.permissions_boundary
+            && !state.managed_policies.contains_key(boundary)
+        {
+            decision.reason = format!(
+                "{}; the permissions boundary {boundary} no longer exists or does not compile, \
+                 so it allows nothing",
+                decision.reason
+            );
+        }
     }
     Authorization {
         decision,
@@ -464,6 +473,10 @@ mod tests {
     const ROLES_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"arn:aws:iam::000000000000:role/*"}]}"#;
 
     fn state() -> StsState {
+        state_with_boundary(None)
+    }
+
+    fn state_with_boundary(boundary: Option<&str>) -> StsState {
         let role = Role {
             name: "reader".to_owned(),
             path: "/".to_owned(),
@@ -471,6 +484,7 @@ mod tests {
             trust_policy: "{}".to_owned(),
             description: None,
             max_session_duration: 3600,
+            permissions_boundary: boundary.map(str::to_owned),
             tags: Vec::new(),
             created: 0,
             managed_by: ManagedBy::Api,
@@ -722,6 +736,63 @@ mod tests {
         assert_eq!(
             outside.because.unwrap().words("iam:ListRoles"),
             "because no permissions boundary allows the iam:ListRoles action"
+        );
+    }
+
+    #[test]
+    fn a_session_is_bounded_by_its_roles_boundary() {
+        let bounded = state_with_boundary(Some("arn:aws:iam::000000000000:policy/roles-only"));
+        let caller = session(&[], None);
+        assert!(
+            check(
+                &bounded,
+                &caller,
+                "iam:GetRole",
+                "arn:aws:iam::000000000000:role/x"
+            )
+            .is_ok()
+        );
+        let err = check(&bounded, &caller, "iam:ListRoles", "*").unwrap_err();
+        assert_eq!(
+            err.message(),
+            "User: arn:aws:sts::000000000000:assumed-role/reader/cicd is not authorized to perform: \
+             iam:ListRoles on resource: * because no permissions boundary allows the \
+             iam:ListRoles action"
+        );
+        let env = RequestEnv::default();
+        let allowed = decide(
+            &bounded,
+            &caller,
+            PermissionQuery {
+                action: "iam:GetRole",
+                resource: "arn:aws:iam::000000000000:role/x",
+                context: Context::new(),
+                env: &env,
+                now: 60,
+                trace: false,
+            },
+        );
+        let layers: Vec<PolicyLayer> = allowed.decision.matched.iter().map(|m| m.layer).collect();
+        assert_eq!(
+            layers,
+            [PolicyLayer::Identity, PolicyLayer::PermissionsBoundary]
+        );
+
+        // A boundary the state does not hold allows nothing.
+        let gone = state_with_boundary(Some("arn:aws:iam::000000000000:policy/deleted"));
+        let err = check(
+            &gone,
+            &caller,
+            "iam:GetRole",
+            "arn:aws:iam::000000000000:role/x",
+        )
+        .unwrap_err();
+        assert!(
+            err.reason().contains(
+                "the permissions boundary arn:aws:iam::000000000000:policy/deleted no longer exists"
+            ),
+            "{}",
+            err.reason()
         );
     }
 
