@@ -481,6 +481,31 @@ impl ActionResult {
     }
 }
 
+/// The page of `total` results that `marker` asks for, at most `max_items` long: its start,
+/// its end, and the marker of the next page when there is one (the index of its first
+/// result).
+fn page_of(
+    marker: Option<&str>,
+    max_items: usize,
+    total: usize,
+) -> Result<(usize, usize, Option<String>), Error> {
+    let start = match marker {
+        Some(marker) => decode_marker(marker)?
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0 && *n < total)
+            .ok_or_else(|| {
+                invalid_input(
+                    "The marker is not valid: pass the Marker of the previous page unchanged.",
+                )
+            })?,
+        None => 0,
+    };
+    let end = start.saturating_add(max_items).min(total);
+    let next = (end < total).then(|| encode_marker(&end.to_string()));
+    Ok((start, end, next))
+}
+
 /// Runs the simulation on `set` and renders the page the marker asks for.
 fn simulate(
     call: &Call<'_>,
@@ -489,19 +514,11 @@ fn simulate(
     ctx: &Context,
     caller: &str,
 ) -> Result<String, Error> {
-    let start = match &simulation.marker {
-        Some(marker) => decode_marker(marker)?
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n < simulation.actions.len())
-            .ok_or_else(|| {
-                invalid_input(
-                    "The marker is not valid: pass the Marker of the previous page unchanged.",
-                )
-            })?,
-        None => 0,
-    };
-    let end = (start + simulation.max_items).min(simulation.actions.len());
+    let (start, end, next_marker) = page_of(
+        simulation.marker.as_deref(),
+        simulation.max_items,
+        simulation.actions.len(),
+    )?;
     let resources = simulation.resources();
     let results: Vec<ActionResult> = simulation.actions[start..end]
         .iter()
@@ -513,7 +530,6 @@ fn simulate(
                 .collect(),
         })
         .collect();
-    let next_marker = (end < simulation.actions.len()).then(|| encode_marker(&end.to_string()));
     let per_resource = simulation.per_resource();
     Ok(call.respond(&|w| {
         w.open("EvaluationResults");
@@ -738,4 +754,418 @@ pub(crate) async fn context_keys_custom(call: &Call<'_>) -> Result<String, Error
     let inputs = parse_inputs(&inputs, "PolicyInputList")?;
     let keys = context_keys(inputs.iter().map(|(_, p)| p));
     Ok(respond_keys(call, &keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, values: &[&str], kind: Option<&str>) -> RawEntry {
+        RawEntry {
+            name: name.to_owned(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+            kind: kind.map(str::to_owned),
+        }
+    }
+
+    fn invalid_input_message(result: Result<impl std::fmt::Debug, Error>) -> String {
+        let err = result.expect_err("refused");
+        assert_eq!((err.code(), err.status()), ("InvalidInput", 400), "{err:?}");
+        err.message().into_owned()
+    }
+
+    #[test]
+    fn context_entries_become_typed_context_values() {
+        let ctx = context_of(&[
+            entry("aws:CurrentTime", &["2019-04-25T11:00:00Z"], Some("date")),
+            entry("test:ips", &["10.0.0.1", "2001:db8::1"], Some("ipList")),
+            entry("test:bin", &["aGVsbG8="], Some("binary")),
+            entry("test:n", &["1", "-2.5"], Some("numericList")),
+            entry("test:b", &["true", "false"], Some("booleanList")),
+            entry("test:s", &["x"], Some("stringList")),
+        ])
+        .expect("valid entries");
+        assert_eq!(
+            ctx.get("aws:currenttime"),
+            Some(&ContextValue::Single("2019-04-25T11:00:00Z".to_owned()))
+        );
+        assert_eq!(
+            ctx.get("test:ips"),
+            Some(&ContextValue::Multi(vec![
+                "10.0.0.1".to_owned(),
+                "2001:db8::1".to_owned()
+            ]))
+        );
+        assert_eq!(
+            ctx.get("test:s"),
+            Some(&ContextValue::Multi(vec!["x".to_owned()]))
+        );
+        for (kind, value) in [
+            ("numeric", "ten"),
+            ("boolean", "yes"),
+            ("date", "tomorrow"),
+            ("ip", "10.0.0.0/8"),
+            ("binary", "not base64!"),
+            ("numericList", "x"),
+            ("dateList", "x"),
+            ("ipList", "x"),
+            ("binaryList", "%"),
+            ("booleanList", "maybe"),
+        ] {
+            let message =
+                invalid_input_message(context_of(&[entry("test:k", &[value], Some(kind))]));
+            assert_eq!(
+                message,
+                format!("Invalid value {value} for the context entry test:k of type {kind}.")
+            );
+        }
+        let message = invalid_input_message(context_of(&[entry("test:k", &["1"], Some("int"))]));
+        assert!(message.starts_with("Invalid ContextKeyType int for the context entry test:k. Valid types are: string, stringList, numeric"), "{message}");
+        let message = invalid_input_message(context_of(&[entry("test:k", &["1"], None)]));
+        assert_eq!(message, "The context entry test:k has no ContextKeyType.");
+        let message = invalid_input_message(context_of(&[entry("test:k", &[], Some("string"))]));
+        assert_eq!(message, "The context entry test:k has no ContextKeyValues.");
+        let message =
+            invalid_input_message(context_of(&[entry("test:k", &["a", "b"], Some("string"))]));
+        assert!(message.contains("takes one value"), "{message}");
+        // An echoed value is bounded.
+        let long = "9".repeat(500) + "x";
+        let message =
+            invalid_input_message(context_of(&[entry("test:k", &[&long], Some("numeric"))]));
+        assert!(message.len() < 250, "{message}");
+    }
+
+    #[test]
+    fn inputs_are_identity_policies_with_iam_messages() {
+        let good = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
+        let parsed =
+            parse_inputs(&[good.to_owned(), good.to_owned()], "PolicyInputList").expect("valid");
+        let ids: Vec<String> = parsed.iter().map(|(s, _)| s.id()).collect();
+        assert_eq!(ids, ["PolicyInputList.1", "PolicyInputList.2"]);
+        let err = parse_inputs(&["{not json".to_owned()], "PolicyInputList").unwrap_err();
+        assert_eq!(
+            (err.code(), err.status(), err.message().as_ref()),
+            ("MalformedPolicyDocument", 400, "Syntax errors in policy.")
+        );
+        let principal = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}}"#;
+        let err = parse_inputs(&[principal.to_owned()], "PolicyInputList").unwrap_err();
+        assert_eq!(err.message(), "Has prohibited field Principal");
+        let boundary = parse_boundary(&[good.to_owned()]).expect("one boundary");
+        assert_eq!(boundary[0].0.id(), "PermissionsBoundaryPolicyInputList.1");
+        invalid_input_message(parse_boundary(&[good.to_owned(), good.to_owned()]));
+    }
+
+    fn simulation(actions: &[&str]) -> Simulation {
+        Simulation {
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            resources: Vec::new(),
+            resource_policy: None,
+            resource_owner: None,
+            caller_arn: None,
+            handling: None,
+            marker: None,
+            max_items: 100,
+            entries: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn simulation_parameters_are_checked() {
+        const ACCOUNT: &str = "000000000000";
+        assert!(
+            simulation(&["s3:GetObject", "iam:Get*"])
+                .check(ACCOUNT)
+                .is_ok()
+        );
+        let message = invalid_input_message(simulation(&["GetObject"]).check(ACCOUNT));
+        assert!(
+            message.starts_with("Invalid action name: GetObject."),
+            "{message}"
+        );
+        invalid_input_message(simulation(&["s3:a:b"]).check(ACCOUNT));
+        let many: Vec<String> = (0..=MAX_ACTIONS).map(|i| format!("s3:A{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        invalid_input_message(simulation(&many).check(ACCOUNT));
+        let mut s = simulation(&["s3:GetObject"]);
+        s.resources = vec!["*".to_owned(); MAX_RESOURCES + 1];
+        invalid_input_message(s.check(ACCOUNT));
+
+        let mut s = simulation(&["s3:GetObject"]);
+        s.handling = Some("EC2-VPC-EBS".to_owned());
+        assert!(s.check(ACCOUNT).is_ok());
+        s.handling = Some("EC2-Classic".to_owned());
+        invalid_input_message(s.check(ACCOUNT));
+
+        let mut s = simulation(&["s3:GetObject"]);
+        for owner in [ACCOUNT.to_owned(), format!("arn:aws:iam::{ACCOUNT}:root")] {
+            s.resource_owner = Some(owner);
+            assert!(s.check(ACCOUNT).is_ok());
+        }
+        s.resource_owner = Some("someone".to_owned());
+        assert_eq!(
+            invalid_input_message(s.check(ACCOUNT)),
+            "'someone' is not a valid as a Resource Owner."
+        );
+        s.resource_owner = Some("111122223333".to_owned());
+        invalid_input_message(s.check(ACCOUNT));
+
+        let mut s = simulation(&["s3:GetObject"]);
+        s.resource_policy = Some("{}".to_owned());
+        invalid_input_message(s.check(ACCOUNT));
+
+        let mut s = simulation(&["s3:GetObject"]);
+        assert_eq!(s.resources(), ["*"]);
+        assert!(!s.per_resource());
+        s.resources = vec!["arn:aws:s3:::b/k".to_owned()];
+        assert!(s.per_resource());
+    }
+
+    fn matched(id: &str) -> Matched {
+        Matched {
+            source_id: id.to_owned(),
+            start: SourcePosition {
+                line: 1,
+                column: 38,
+            },
+            end: SourcePosition {
+                line: 1,
+                column: 167,
+            },
+        }
+    }
+
+    #[test]
+    fn results_render_in_the_model_order() {
+        let result = ActionResult {
+            action: "s3:GetObject".to_owned(),
+            resources: vec![
+                ResourceResult {
+                    resource: "arn:aws:s3:::b/secret".to_owned(),
+                    decision: Decision::ExplicitDeny,
+                    matched: vec![matched("role_r_deny")],
+                    missing: vec!["aws:SourceIp".to_owned()],
+                    boundary_allows: Some(true),
+                },
+                ResourceResult {
+                    resource: "arn:aws:s3:::b/open".to_owned(),
+                    decision: Decision::Allow,
+                    matched: vec![matched("PolicyInputList.1")],
+                    missing: Vec::new(),
+                    boundary_allows: Some(false),
+                },
+            ],
+        };
+        let mut w = XmlWriter::with_capacity(1024);
+        render_result(&mut w, &result, true);
+        let position = "<StartPosition><Line>1</Line><Column>38</Column></StartPosition>\
+                        <EndPosition><Line>1</Line><Column>167</Column></EndPosition>";
+        assert_eq!(
+            w.finish(),
+            format!(
+                "<member><EvalActionName>s3:GetObject</EvalActionName><EvalResourceName>*</EvalResourceName>\
+                 <EvalDecision>explicitDeny</EvalDecision>\
+                 <MatchedStatements><member><SourcePolicyId>role_r_deny</SourcePolicyId>\
+                 <SourcePolicyType>IAM Policy</SourcePolicyType>{position}</member></MatchedStatements>\
+                 <MissingContextValues></MissingContextValues>\
+                 <PermissionsBoundaryDecisionDetail><AllowedByPermissionsBoundary>false</AllowedByPermissionsBoundary></PermissionsBoundaryDecisionDetail>\
+                 <EvalDecisionDetails></EvalDecisionDetails>\
+                 <ResourceSpecificResults>\
+                 <member><EvalResourceName>arn:aws:s3:::b/secret</EvalResourceName>\
+                 <EvalResourceDecision>explicitDeny</EvalResourceDecision>\
+                 <MatchedStatements><member><SourcePolicyId>role_r_deny</SourcePolicyId>\
+                 <SourcePolicyType>IAM Policy</SourcePolicyType>{position}</member></MatchedStatements>\
+                 <MissingContextValues><member>aws:SourceIp</member></MissingContextValues>\
+                 <EvalDecisionDetails></EvalDecisionDetails>\
+                 <PermissionsBoundaryDecisionDetail><AllowedByPermissionsBoundary>true</AllowedByPermissionsBoundary></PermissionsBoundaryDecisionDetail></member>\
+                 <member><EvalResourceName>arn:aws:s3:::b/open</EvalResourceName>\
+                 <EvalResourceDecision>allowed</EvalResourceDecision>\
+                 <MatchedStatements><member><SourcePolicyId>PolicyInputList.1</SourcePolicyId>\
+                 <SourcePolicyType>IAM Policy</SourcePolicyType>{position}</member></MatchedStatements>\
+                 <MissingContextValues></MissingContextValues>\
+                 <EvalDecisionDetails></EvalDecisionDetails>\
+                 <PermissionsBoundaryDecisionDetail><AllowedByPermissionsBoundary>false</AllowedByPermissionsBoundary></PermissionsBoundaryDecisionDetail></member>\
+                 </ResourceSpecificResults></member>"
+            )
+        );
+
+        // Without resources: missing keys at the top, no per-resource results, no details.
+        let star = ActionResult {
+            action: "s3:PutObject".to_owned(),
+            resources: vec![ResourceResult {
+                resource: "*".to_owned(),
+                decision: Decision::ImplicitDeny,
+                matched: Vec::new(),
+                missing: vec!["aws:MultiFactorAuthPresent".to_owned()],
+                boundary_allows: None,
+            }],
+        };
+        let mut w = XmlWriter::with_capacity(256);
+        render_result(&mut w, &star, false);
+        assert_eq!(
+            w.finish(),
+            "<member><EvalActionName>s3:PutObject</EvalActionName><EvalResourceName>*</EvalResourceName>\
+             <EvalDecision>implicitDeny</EvalDecision><MatchedStatements></MatchedStatements>\
+             <MissingContextValues><member>aws:MultiFactorAuthPresent</member></MissingContextValues></member>"
+        );
+    }
+
+    #[test]
+    fn decisions_name_the_statements_and_missing_keys_from_the_trace() {
+        let parse = |doc: &str| {
+            Policy::parse(
+                doc,
+                &ParseOptions::new(keyless_policy::PolicyKind::Identity),
+            )
+            .expect("valid")
+        };
+        let identity = parse(
+            r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}},
+            {"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/secret"}]}"#,
+        );
+        let boundary = parse(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#,
+        );
+        let set = PolicySet {
+            identity: vec![SourcedPolicy {
+                source: PolicySource::Input {
+                    id: "PolicyInputList.1".to_owned(),
+                },
+                policy: &identity,
+            }],
+            boundary: vec![SourcedPolicy {
+                source: PolicySource::Input {
+                    id: "PermissionsBoundaryPolicyInputList.1".to_owned(),
+                },
+                policy: &boundary,
+            }],
+            session: Vec::new(),
+        };
+        let ctx = Context::new();
+        let caller = "arn:aws:iam::000000000000:role/r";
+        let open = decide_one(&set, caller, "s3:GetObject", "arn:aws:s3:::b/open", &ctx);
+        assert_eq!(open.decision, Decision::Allow);
+        let ids: Vec<&str> = open.matched.iter().map(|m| m.source_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["PolicyInputList.1", "PermissionsBoundaryPolicyInputList.1"]
+        );
+        assert_eq!(open.matched[0].start, identity.statements()[0].start());
+        assert_eq!(open.missing, ["aws:SecureTransport"]);
+        assert_eq!(open.boundary_allows, Some(true));
+        let secret = decide_one(&set, caller, "s3:GetObject", "arn:aws:s3:::b/secret", &ctx);
+        assert_eq!(secret.decision, Decision::ExplicitDeny);
+        assert_eq!(secret.matched.len(), 1);
+        assert_eq!(secret.matched[0].end, identity.statements()[2].end());
+        let other = decide_one(&set, caller, "s3:PutObject", "*", &ctx);
+        assert_eq!(other.decision, Decision::ImplicitDeny);
+        assert!(other.matched.is_empty() && other.missing.is_empty());
+    }
+
+    fn state() -> StsState {
+        use keyless_credentials::session::{SealingKeyring, generate_sealing_key};
+        use keyless_sts::model::{ManagedBy, Role};
+        use keyless_sts::state::{StateInputs, StsOptions};
+        let role = Role {
+            name: "deployer".to_owned(),
+            path: "/ci/".to_owned(),
+            role_id: "AROAAAAAAAAAAAAAAAAAA".to_owned(),
+            trust_policy: "{}".to_owned(),
+            description: None,
+            max_session_duration: 3600,
+            permissions_boundary: None,
+            tags: Vec::new(),
+            created: 0,
+            managed_by: ManagedBy::Api,
+        };
+        StsState::build(StateInputs {
+            account: "000000000000",
+            providers: &[],
+            roles: &[role],
+            role_policies: &[],
+            managed_policies: &[],
+            attachments: &[],
+            builtin_jwks: &std::collections::HashMap::new(),
+            keyring: SealingKeyring::new(generate_sealing_key(1, 0), Vec::new()).expect("keyring"),
+            admin: None,
+            options: StsOptions::default(),
+        })
+    }
+
+    #[test]
+    fn entity_arns_name_roles_of_the_account() {
+        let state = state();
+        let found = |arn: &str| entity_role(&state, "000000000000", arn).map(|r| r.arn.clone());
+        assert_eq!(
+            found("arn:aws:iam::000000000000:role/ci/deployer").expect("the role"),
+            "arn:aws:iam::000000000000:role/ci/deployer"
+        );
+        for (arn, message) in [
+            (
+                "arn:aws:iam::000000000000:role/deployer",
+                "The role with name deployer cannot be found.",
+            ),
+            (
+                "arn:aws:iam::111122223333:role/ci/deployer",
+                "The role with name deployer cannot be found.",
+            ),
+            (
+                "arn:aws:iam::000000000000:role/nobody",
+                "The role with name nobody cannot be found.",
+            ),
+            (
+                "arn:aws:iam::000000000000:user/alice",
+                "The user with name alice cannot be found.",
+            ),
+            (
+                "arn:aws:iam::000000000000:group/devs",
+                "The group with name devs cannot be found.",
+            ),
+        ] {
+            let err = found(arn).unwrap_err();
+            assert_eq!(
+                (err.code(), err.status(), err.message().as_ref()),
+                ("NoSuchEntity", 404, message)
+            );
+        }
+        for arn in [
+            "arn:aws:sts::000000000000:assumed-role/deployer/s",
+            "arn:aws:iam::000000000000:policy/p",
+            "arn:aws:iam::000000000000:root",
+            "not an arn",
+        ] {
+            assert_eq!(
+                invalid_input_message(found(arn)),
+                format!("Invalid Entity Arn: {arn}")
+            );
+        }
+    }
+
+    #[test]
+    fn results_page_by_max_items_and_marker() {
+        let (start, end, next) = page_of(None, 2, 5).expect("first page");
+        assert_eq!((start, end), (0, 2));
+        let (start, end, next) = page_of(next.as_deref(), 2, 5).expect("second page");
+        assert_eq!((start, end), (2, 4));
+        let (start, end, last) = page_of(next.as_deref(), 2, 5).expect("last page");
+        assert_eq!((start, end, last), (4, 5, None));
+        assert_eq!(page_of(None, 100, 3).expect("one page"), (0, 3, None));
+        for bad in [
+            "%%%",
+            &encode_marker("x"),
+            &encode_marker("0"),
+            &encode_marker("5"),
+        ] {
+            invalid_input_message(page_of(Some(bad), 2, 5));
+        }
+    }
+
+    #[test]
+    fn action_names_and_echoes() {
+        assert!(is_action_name("s3:GetObject") && is_action_name("iam:Get*"));
+        assert!(!is_action_name("s3:") && !is_action_name(":x") && !is_action_name("s 3:x"));
+        assert_eq!(echoed("short"), "short");
+        assert_eq!(echoed(&"é".repeat(200)).chars().count(), MAX_ECHOED + 3);
+    }
 }
