@@ -339,6 +339,41 @@ def test_get_context_keys(admin, simulated):
     assert keys == ["aws:MultiFactorAuthPresent", "aws:PrincipalTag/team"]
 
 
+def test_a_resource_policy_grants_within_the_boundary(admin, simulated):
+    deployer = f"arn:aws:iam::{ACCOUNT}:role/gitlab-deployer"
+    nothing = json.dumps({"Version": "2012-10-17",
+                          "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]})
+    bucket = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": [deployer, simulated["arn"]]},
+         "Action": ["s3:GetObject", "s3:PutObject", "dynamodb:DeleteItem"], "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/secret/*"}]}
+    doc = json.dumps(bucket, indent=2)
+    [result] = ok(admin, "iam", "simulate-custom-policy", "--policy-input-list", nothing, "--resource-policy", doc,
+                  "--caller-arn", deployer, "--action-names", "s3:GetObject",
+                  "--resource-arns", "arn:aws:s3:::data/report.csv")["EvaluationResults"]
+    assert result["EvalDecision"] == "allowed"
+    assert result["MatchedStatements"] == [{
+        "SourcePolicyId": "ResourcePolicy", "SourcePolicyType": "Resource Policy",
+        "StartPosition": statement_positions(doc)[0][0], "EndPosition": statement_positions(doc)[0][1]}]
+    [result] = ok(admin, "iam", "simulate-custom-policy", "--policy-input-list", nothing, "--resource-policy", doc,
+                  "--caller-arn", deployer, "--action-names", "s3:GetObject",
+                  "--resource-arns", "arn:aws:s3:::data/secret/k")["EvaluationResults"]
+    assert result["EvalDecision"] == "explicitDeny"
+    err = fails(admin, "InvalidInput", "iam", "simulate-custom-policy", "--policy-input-list", nothing,
+                "--resource-policy", doc, "--action-names", "s3:GetObject")
+    assert "CallerArn" in err
+    fails(admin, "MalformedPolicyDocument", "iam", "simulate-custom-policy", "--policy-input-list", nothing,
+          "--resource-policy", nothing, "--caller-arn", deployer, "--action-names", "s3:GetObject")
+
+    # For the bounded role: the bucket policy grants s3:PutObject (the boundary allows s3:*), not
+    # dynamodb:DeleteItem (the boundary does not).
+    [put, delete] = simulate_principal(admin, simulated["arn"], "--resource-policy", doc,
+                                       "--action-names", "s3:PutObject", "dynamodb:DeleteItem")
+    assert put["EvalDecision"] == "allowed"
+    assert delete["EvalDecision"] == "implicitDeny"
+    assert delete["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": False}
+
+
 def test_simulation_errors(admin):
     fails(admin, "MalformedPolicyDocument", "iam", "simulate-custom-policy",
           "--policy-input-list", "{not json", "--action-names", "s3:GetObject")

@@ -29,6 +29,8 @@ const MAX_RESOURCES: usize = 1000;
 const MAX_ECHOED: usize = 128;
 /// The `SourcePolicyType` IAM's simulator reports for identity and boundary policies.
 const IAM_POLICY: &str = "IAM Policy";
+/// The `SourcePolicyType` reported for the `ResourcePolicy`.
+const RESOURCE_POLICY: &str = "Resource Policy";
 /// The `ResourceHandlingOption` values IAM accepts (EC2 scenarios; no keyless resource
 /// depends on them).
 const RESOURCE_HANDLING_OPTIONS: &[&str] = &[
@@ -179,11 +181,6 @@ impl Simulation {
                 )));
             }
         }
-        if self.resource_policy.is_some() {
-            return Err(invalid_input(
-                "Simulation of resource-based policies isn't supported for IAM roles.",
-            ));
-        }
         context_of(&self.entries)
     }
 
@@ -281,6 +278,23 @@ fn parse_inputs(docs: &[String], list: &str) -> Result<Vec<(PolicySource, Policy
         .collect()
 }
 
+/// The `ResourcePolicy`, parsed as a resource-based policy (`Principal` required).
+fn parse_resource_policy(doc: Option<&str>) -> Result<Vec<(PolicySource, Policy)>, Error> {
+    let Some(doc) = doc else {
+        return Ok(Vec::new());
+    };
+    let options = ParseOptions {
+        kind: keyless_policy::PolicyKind::Resource,
+        max_chars: None,
+    };
+    let policy =
+        Policy::parse(doc, &options).map_err(|e| Error::MalformedPolicyDocument(e.message))?;
+    let source = PolicySource::Input {
+        id: "ResourcePolicy".to_owned(),
+    };
+    Ok(vec![(source, policy)])
+}
+
 /// The policies given for the boundary: at most one, as IAM allows.
 fn parse_boundary(docs: &[String]) -> Result<Vec<(PolicySource, Policy)>, Error> {
     if docs.len() > 1 {
@@ -343,6 +357,7 @@ fn entity_role<'s>(state: &'s StsState, account: &str, arn: &str) -> Result<&'s 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Matched {
     source_id: String,
+    source_type: &'static str,
     start: SourcePosition,
     end: SourcePosition,
 }
@@ -392,18 +407,21 @@ fn layer_of<'s, 'p>(set: &'s PolicySet<'p>, layer: PolicyLayer) -> &'s [SourcedP
         PolicyLayer::Identity => &set.identity,
         PolicyLayer::PermissionsBoundary => &set.boundary,
         PolicyLayer::Session => &set.session,
+        PolicyLayer::Resource => &set.resource,
     }
 }
 
-/// Each policy of the trace with the policy it evaluated.
+/// Each policy of the trace with its layer and the policy it evaluated.
 fn traced_policies<'t, 's, 'p>(
     set: &'s PolicySet<'p>,
     trace: &'t SessionTrace,
-) -> impl Iterator<Item = (&'s SourcedPolicy<'p>, &'t PolicyTrace)> {
-    trace
-        .layers
-        .iter()
-        .flat_map(move |layer| layer_of(set, layer.layer).iter().zip(layer.policies.iter()))
+) -> impl Iterator<Item = (PolicyLayer, &'s SourcedPolicy<'p>, &'t PolicyTrace)> {
+    trace.layers.iter().flat_map(move |layer| {
+        layer_of(set, layer.layer)
+            .iter()
+            .zip(layer.policies.iter())
+            .map(move |(sourced, policy)| (layer.layer, sourced, policy))
+    })
 }
 
 /// Decides `action` on `resource`.
@@ -433,7 +451,7 @@ fn decide_one(
     };
     let mut matched = Vec::new();
     let mut missing = Vec::new();
-    for (sourced, policy_trace) in traced_policies(set, trace) {
+    for (layer, sourced, policy_trace) in traced_policies(set, trace) {
         for statement in &policy_trace.statements {
             let in_scope =
                 statement.action.matched && statement.resource.as_ref().is_none_or(|r| r.matched);
@@ -450,6 +468,11 @@ fn decide_one(
                     &mut matched,
                     Matched {
                         source_id: sourced.source.id(),
+                        source_type: if layer == PolicyLayer::Resource {
+                            RESOURCE_POLICY
+                        } else {
+                            IAM_POLICY
+                        },
                         start: parsed.start(),
                         end: parsed.end(),
                     },
@@ -554,7 +577,7 @@ fn render_matched(w: &mut XmlWriter, matched: &[Matched]) {
     for m in matched {
         w.open("member")
             .element("SourcePolicyId", &m.source_id)
-            .element("SourcePolicyType", IAM_POLICY);
+            .element("SourcePolicyType", m.source_type);
         for (tag, position) in [("StartPosition", m.start), ("EndPosition", m.end)] {
             w.open(tag)
                 .element("Line", &position.line.to_string())
@@ -658,12 +681,14 @@ pub(crate) async fn simulate_principal(call: &Call<'_>) -> Result<String, Error>
     let role = entity_role(&live.sts, account, &source)?;
     let inputs = parse_inputs(&inputs, "PolicyInputList")?;
     let boundary = parse_boundary(&boundaries)?;
+    let resource = parse_resource_policy(simulation.resource_policy.as_deref())?;
     let caller = caller_of(&live.sts, account, &simulation, &role.arn)?;
     let mut set = role.policy_set(&live.sts);
     set.identity.extend(sourced(&inputs));
     if !boundary.is_empty() {
         set.boundary = sourced(&boundary).collect();
     }
+    set.resource = sourced(&resource).collect();
     simulate(call, &set, &simulation, &ctx, &caller)
 }
 
@@ -689,8 +714,14 @@ pub(crate) async fn simulate_custom(call: &Call<'_>) -> Result<String, Error> {
             )));
         }
     }
+    if simulation.resource_policy.is_some() && simulation.caller_arn.is_none() {
+        return Err(invalid_input(
+            "CallerArn is required when ResourcePolicy is given.",
+        ));
+    }
     let inputs = parse_inputs(&inputs, "PolicyInputList")?;
     let boundary = parse_boundary(&boundaries)?;
+    let resource = parse_resource_policy(simulation.resource_policy.as_deref())?;
     let live = call.node.live.load();
     let caller = caller_of(
         &live.sts,
@@ -702,6 +733,7 @@ pub(crate) async fn simulate_custom(call: &Call<'_>) -> Result<String, Error> {
         identity: sourced(&inputs).collect(),
         boundary: sourced(&boundary).collect(),
         session: Vec::new(),
+        resource: sourced(&resource).collect(),
     };
     simulate(call, &set, &simulation, &ctx, &caller)
 }
@@ -850,6 +882,18 @@ mod tests {
         let principal = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}}"#;
         let err = parse_inputs(&[principal.to_owned()], "PolicyInputList").unwrap_err();
         assert_eq!(err.message(), "Has prohibited field Principal");
+        let resource = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"s3:*","Resource":"*"}}"#;
+        let parsed = parse_resource_policy(Some(resource)).expect("a resource policy");
+        assert_eq!(parsed[0].0.id(), "ResourcePolicy");
+        assert!(parse_resource_policy(None).expect("none").is_empty());
+        let err = parse_resource_policy(Some(good)).unwrap_err();
+        assert_eq!(
+            (err.code(), err.message().as_ref()),
+            (
+                "MalformedPolicyDocument",
+                "Missing required field Principal"
+            )
+        );
         let boundary = parse_boundary(&[good.to_owned()]).expect("one boundary");
         assert_eq!(boundary[0].0.id(), "PermissionsBoundaryPolicyInputList.1");
         invalid_input_message(parse_boundary(&[good.to_owned(), good.to_owned()]));
@@ -910,10 +954,6 @@ mod tests {
         invalid_input_message(s.check(ACCOUNT));
 
         let mut s = simulation(&["s3:GetObject"]);
-        s.resource_policy = Some("{}".to_owned());
-        invalid_input_message(s.check(ACCOUNT));
-
-        let mut s = simulation(&["s3:GetObject"]);
         assert_eq!(s.resources(), ["*"]);
         assert!(!s.per_resource());
         s.resources = vec!["arn:aws:s3:::b/k".to_owned()];
@@ -923,6 +963,7 @@ mod tests {
     fn matched(id: &str) -> Matched {
         Matched {
             source_id: id.to_owned(),
+            source_type: IAM_POLICY,
             start: SourcePosition {
                 line: 1,
                 column: 38,
@@ -1041,6 +1082,7 @@ mod tests {
                 policy: &boundary,
             }],
             session: Vec::new(),
+            resource: Vec::new(),
         };
         let ctx = Context::new();
         let caller = "arn:aws:iam::000000000000:role/r";

@@ -30,6 +30,10 @@ pub enum PolicyKind {
     Identity,
     /// A session policy passed to STS: same rules as [`PolicyKind::Identity`].
     Session,
+    /// A resource-based policy other than a trust policy (the `ResourcePolicy` of IAM's
+    /// policy simulator): `Principal` and `Resource`/`NotResource` required, `NotPrincipal`
+    /// prohibited.
+    Resource,
 }
 
 /// Parsing options.
@@ -44,11 +48,12 @@ pub struct ParseOptions {
 
 impl ParseOptions {
     /// Options with IAM's default size limits: trust 2048, identity 10240 (role inline
-    /// policy aggregate), session 2048.
+    /// policy aggregate), session 2048, resource 20480 (an S3 bucket policy's).
     pub fn new(kind: PolicyKind) -> Self {
         let max = match kind {
             PolicyKind::Trust | PolicyKind::Session => 2048,
             PolicyKind::Identity => 10240,
+            PolicyKind::Resource => 20480,
         };
         ParseOptions {
             kind,
@@ -353,7 +358,7 @@ pub(crate) fn parse_document(
         if size > max {
             let message = match opts.kind {
                 PolicyKind::Trust => format!("Cannot exceed quota for ACLSizePerRole: {max}"),
-                PolicyKind::Identity | PolicyKind::Session => {
+                PolicyKind::Identity | PolicyKind::Session | PolicyKind::Resource => {
                     format!("Cannot exceed quota for PolicySize: {max}")
                 }
             };
@@ -367,7 +372,7 @@ pub(crate) fn parse_document(
     }
     let invalid_json = match opts.kind {
         PolicyKind::Trust => INVALID_JSON,
-        PolicyKind::Identity | PolicyKind::Session => SYNTAX_ERRORS,
+        PolicyKind::Identity | PolicyKind::Session | PolicyKind::Resource => SYNTAX_ERRORS,
     };
     let (root, spans) =
         json::parse_with_statement_spans(doc).map_err(|e| e.into_policy_error(invalid_json))?;
@@ -450,6 +455,14 @@ pub(crate) fn parse_document(
             PolicyKind::Identity | PolicyKind::Session => {
                 if raw.principal.is_some() {
                     return Err(prohibited("Principal"));
+                }
+            }
+            PolicyKind::Resource => {
+                if raw.principal.is_none() {
+                    return Err(PolicyError::malformed(
+                        MISSING_PRINCIPAL,
+                        raw.pointer.clone(),
+                    ));
                 }
             }
         }
