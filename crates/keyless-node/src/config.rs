@@ -592,6 +592,7 @@ impl Config {
                 trust_policy: trust,
                 description: r.description.clone(),
                 max_session_duration: max,
+                permissions_boundary: None,
                 tags: r
                     .tags
                     .iter()
