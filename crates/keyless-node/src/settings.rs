@@ -21,4 +21,6 @@ pub struct Settings {
     pub clock_offset_secs: i64,
     /// The built-in issuers.
     pub issuers: Vec<IssuerSettings>,
+    /// Outbound identity federation.
+    pub outbound: crate::outbound::OutboundSettings,
 }

@@ -14,6 +14,7 @@ use crate::data::{self, DataOptions};
 use crate::dev;
 use crate::issuers::IssuerSettings;
 use crate::node::Node;
+use crate::outbound::OutboundSettings;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
 
@@ -67,6 +68,8 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         .map(|c| IssuerSettings::resolve(c, &opts.public_url))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    let outbound = OutboundSettings::resolve(&config.outbound, &opts.public_url)?;
+
     let mut data = opts.data.clone();
     if data.database.is_none() {
         data.database = config.server.database.clone();
@@ -80,6 +83,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     for issuer in &issuers {
         data::ensure_issuer_key(&store, &issuer.name, now).await?;
     }
+    crate::outbound::ensure_keys(&store, now).await?;
     let admin = data::ensure_admin(&store).await?;
     if admin.created {
         data::write_admin_file(&data.admin_file(), &admin.credentials)?;
@@ -94,6 +98,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     Runtime {
         account: account.clone(),
         issuers: issuers.clone(),
+        outbound_issuer: Some(outbound.issuer.clone()),
     }
     .write(&data.data_dir)?;
 
@@ -106,6 +111,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         dev: opts.dev,
         clock_offset_secs: opts.clock_offset_secs,
         issuers,
+        outbound,
     };
     let node = Node::new(settings, store).await?;
     for w in &node.live.load().sts.warnings {
@@ -198,6 +204,10 @@ pub async fn open_offline(data: &DataOptions) -> anyhow::Result<Node> {
         dev: false,
         clock_offset_secs: 0,
         issuers: runtime.issuers,
+        outbound: OutboundSettings {
+            issuer: runtime.outbound_issuer.unwrap_or_default(),
+            session_tags: Vec::new(),
+        },
     };
     Node::new(settings, store).await
 }
