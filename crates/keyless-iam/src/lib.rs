@@ -1,5 +1,5 @@
 //! The IAM Query API (version 2010-05-08) of a keyless node: OIDC providers, roles, inline and
-//! managed policies, each call SigV4-signed (service `iam`) and authorized. The server routes a
+//! managed policies, outbound identity federation's switch, each call SigV4-signed (service `iam`) and authorized. The server routes a
 //! Query request here once it has authenticated the caller; [`handle`] runs the operation and
 //! renders its XML.
 //!
@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod outbound;
 mod params;
 mod policies;
 mod providers;
@@ -74,6 +75,9 @@ pub const ACTIONS: &[&str] = &[
     "AttachRolePolicy",
     "DetachRolePolicy",
     "ListAttachedRolePolicies",
+    "EnableOutboundWebIdentityFederation",
+    "GetOutboundWebIdentityFederationInfo",
+    "DisableOutboundWebIdentityFederation",
 ];
 
 /// Whether `action` is an IAM operation this endpoint serves.
@@ -138,6 +142,9 @@ pub async fn handle(
         "AttachRolePolicy" => policies::attach(&call).await,
         "DetachRolePolicy" => policies::detach(&call).await,
         "ListAttachedRolePolicies" => policies::list_attached(&call).await,
+        "EnableOutboundWebIdentityFederation" => outbound::enable(&call).await,
+        "GetOutboundWebIdentityFederationInfo" => outbound::info(&call).await,
+        "DisableOutboundWebIdentityFederation" => outbound::disable(&call).await,
         other => Err(Error::invalid_action(other, IAM_VERSION)),
     }
 }

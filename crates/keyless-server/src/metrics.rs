@@ -55,6 +55,7 @@ const STS_ACTIONS: &[&str] = &[
     "AssumeRoleWithWebIdentity",
     "AssumeRole",
     "GetCallerIdentity",
+    "GetWebIdentityToken",
 ];
 
 /// A bounded label for a caller-chosen action name: the action itself when keyless serves it,
@@ -133,6 +134,17 @@ pub(crate) fn decision(provider: &str, role: &str, allowed: bool) {
         created
     });
     if allowed { allow } else { deny }.increment(1);
+}
+
+/// Records one `GetWebIdentityToken` outcome: `Issued` or the refusal's error code, by the
+/// requested algorithm (`RS256`, `ES384`, or `invalid` when the request named none that exists).
+pub(crate) fn outbound_token(algorithm: &'static str, outcome: &'static str) {
+    metrics::counter!(
+        "keyless_outbound_tokens_total",
+        "algorithm" => algorithm,
+        "outcome" => outcome
+    )
+    .increment(1);
 }
 
 /// Renders the Prometheus text, refreshing the gauges that are read on demand.
