@@ -13,6 +13,7 @@ use keyless_store::{IssuerKeyRecord, KeyState, SealingKeyRecord};
 use crate::out::outln;
 
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // the subcommands are `rotate-*`, as clap names them
 pub enum KeysCommand {
     /// Make a new sealing key current. Tokens sealed with the previous keys keep verifying on
     /// every replica (each picks the change up within a second); tokens older than the kept
