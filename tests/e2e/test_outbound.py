@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import jwt
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ACCOUNT, Server, aws, aws_env, free_port, json_out, keyless_binary, write_token
 
@@ -248,6 +249,54 @@ def test_refused_without_permission_by_audience_duration_and_validation(vendor, 
     rc, _, err = get_token(env, "--audience", "sts.amazonaws.com", "--signing-algorithm", "ES256")
     assert rc != 0 and "(ValidationError)" in err, err
     assert "Member must satisfy enum value set: [RS256, ES384]" in err
+
+
+def outbound_counts(server: Server) -> dict:
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    counts = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "keyless_outbound_tokens_total":
+                counts[(sample.labels["algorithm"], sample.labels["outcome"])] = sample.value
+    return counts
+
+
+def test_every_token_issued_or_refused_is_audited_and_counted(vendor, tmp_path):
+    before = outbound_counts(vendor)
+    env = session_env(vendor, tmp_path)
+    rc, out, err = get_token(env, "--audience", "sts.amazonaws.com", "--signing-algorithm", "ES384")
+    assert rc == 0, err
+    token = json_out(out)["WebIdentityToken"]
+    rc, _, err = get_token(env, "--audience", "https://evil.example", "--signing-algorithm", "RS256")
+    assert rc != 0 and "(AccessDenied)" in err
+
+    after = outbound_counts(vendor)
+    assert after.get(("ES384", "Issued"), 0) == before.get(("ES384", "Issued"), 0) + 1
+    assert after.get(("RS256", "AccessDenied"), 0) == before.get(("RS256", "AccessDenied"), 0) + 1
+
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    audit = vendor.data_dir / "audit.jsonl"
+    deadline = time.time() + 10
+    while True:
+        text = audit.read_text() if audit.exists() else ""
+        events = [json.loads(line) for line in text.splitlines()]
+        issued = [e for e in events if e.get("responseElements", {}).get("tokenId") == jti]
+        refused = [e for e in events if e.get("eventName") == "GetWebIdentityToken"
+                   and e.get("errorCode") == "AccessDenied"]
+        if issued and refused or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(issued) == 1, text[-2000:]
+    event = issued[0]
+    assert event["eventName"] == "GetWebIdentityToken"
+    assert event["responseElements"]["keyId"] == "EC384_0"
+    assert event["responseElements"]["subject"] == VENDOR_ARN
+    assert event["requestParameters"]["signingAlgorithm"] == "ES384"
+    assert event["userIdentity"]["arn"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/token-vendor/")
+    assert refused and "https://evil.example" in json.dumps(refused[-1]["requestParameters"])
+    # The token itself is never written.
+    assert token.split(".")[2] not in text
 
 
 def wait_for_kid(url: str, kid: str, signing: bool, env) -> str:
