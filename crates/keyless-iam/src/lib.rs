@@ -1,6 +1,6 @@
 //! The IAM Query API (version 2010-05-08) of a keyless node: OIDC providers, roles, inline and
-//! managed policies, permissions boundaries and the policy simulator, each call SigV4-signed
-//! (service `iam`) and authorized. The server routes a
+//! managed policies, permissions boundaries, the policy simulator and outbound identity
+//! federation's switch, each call SigV4-signed (service `iam`) and authorized. The server routes a
 //! Query request here once it has authenticated the caller; [`handle`] runs the operation and
 //! renders its XML.
 //!
@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+mod outbound;
 mod params;
 mod policies;
 mod providers;
@@ -83,6 +84,9 @@ pub const ACTIONS: &[&str] = &[
     "SimulateCustomPolicy",
     "GetContextKeysForPrincipalPolicy",
     "GetContextKeysForCustomPolicy",
+    "EnableOutboundWebIdentityFederation",
+    "GetOutboundWebIdentityFederationInfo",
+    "DisableOutboundWebIdentityFederation",
 ];
 
 /// Whether `action` is an IAM operation this endpoint serves.
@@ -153,6 +157,9 @@ pub async fn handle(
         "SimulateCustomPolicy" => simulate::simulate_custom(&call).await,
         "GetContextKeysForPrincipalPolicy" => simulate::context_keys_principal(&call).await,
         "GetContextKeysForCustomPolicy" => simulate::context_keys_custom(&call).await,
+        "EnableOutboundWebIdentityFederation" => outbound::enable(&call).await,
+        "GetOutboundWebIdentityFederationInfo" => outbound::info(&call).await,
+        "DisableOutboundWebIdentityFederation" => outbound::disable(&call).await,
         other => Err(Error::invalid_action(other, IAM_VERSION)),
     }
 }

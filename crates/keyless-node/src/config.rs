@@ -44,6 +44,9 @@ pub struct Config {
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Outbound identity federation (`GetWebIdentityToken`).
+    #[serde(default)]
+    pub outbound: crate::outbound::OutboundConfig,
     /// The authorization API's proxy mode.
     #[serde(default)]
     pub authorize: AuthorizeSection,
