@@ -56,13 +56,13 @@ const MSG_CONTENT_SHA256_MISMATCH: &str =
     "The provided 'x-amz-content-sha256' header does not match what was computed.";
 
 /// Characters left unencoded by RFC 3986 / SigV4 encoding: `A-Za-z0-9-_.~`.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
 /// Path encoding: unreserved characters and `/` are kept.
-const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
+pub const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// The parts of an HTTP request that SigV4 covers.
 #[derive(Clone, Copy)]
@@ -481,20 +481,26 @@ impl SigningKeyCache {
     }
 
     fn get_or_derive(&self, secret: &str, auth: &SignedAuth) -> hmac::Key {
+        self.key(secret, &auth.scope_date, &auth.region, &auth.service)
+    }
+
+    /// The signing key of `secret` for the scope `date` (`YYYYMMDD`), `region`, `service`,
+    /// derived once and then taken from the cache.
+    pub fn key(&self, secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
         let mut secret_digest = [0u8; 32];
         secret_digest.copy_from_slice(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref());
         let id = SigningKeyId {
             secret_digest,
-            date: auth.scope_date.clone(),
-            region: auth.region.clone(),
-            service: auth.service.clone(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
         };
         if let Ok(keys) = self.keys.lock()
             && let Some(key) = keys.get(&id)
         {
             return key.clone();
         }
-        let key = derive_signing_key(secret, &auth.scope_date, &auth.region, &auth.service);
+        let key = derive_signing_key(secret, date, region, service);
         if let Ok(mut keys) = self.keys.lock() {
             if keys.len() >= self.capacity {
                 keys.clear();
@@ -621,8 +627,10 @@ pub fn amz_date(timestamp: i64) -> String {
     format_amz_date(timestamp)
 }
 
-/// Derives `kSigning` from the secret and the credential scope.
-fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
+/// Derives `kSigning`, the HMAC-SHA256 key of a credential scope, from the secret and the
+/// scope's date (`YYYYMMDD`), region and service. S3's chunk and trailer signatures are made
+/// with the same key as the request's seed signature.
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
     let mut secret_key = Vec::with_capacity(4 + secret.len());
     secret_key.extend_from_slice(b"AWS4");
     secret_key.extend_from_slice(secret.as_bytes());
@@ -680,9 +688,9 @@ fn canonical_request(
     Some(out)
 }
 
-/// Appends a header value with surrounding whitespace trimmed and inner runs of spaces and tabs
-/// collapsed to one space.
-fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
+/// Appends a header value in canonical form: surrounding whitespace trimmed and inner runs of
+/// spaces and tabs collapsed to one space.
+pub fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let already_normal = !value.first().is_some_and(is_blank)
         && !value.last().is_some_and(is_blank)
@@ -1022,8 +1030,8 @@ fn is_valid_region(region: &str) -> bool {
         && bytes.iter().all(|b| label_char(b) || *b == b'-')
 }
 
-/// Parses `YYYYMMDDTHHMMSSZ` into Unix seconds.
-fn parse_amz_date(value: &str) -> Option<i64> {
+/// Parses `YYYYMMDDTHHMMSSZ` (`X-Amz-Date`) into Unix seconds.
+pub fn parse_amz_date(value: &str) -> Option<i64> {
     let bytes = value.as_bytes();
     if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
         return None;
@@ -1116,8 +1124,8 @@ fn describe_duration(seconds: i64) -> String {
     }
 }
 
-/// Lowercase hexadecimal.
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal, the encoding of SigV4's hashes and signatures.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {

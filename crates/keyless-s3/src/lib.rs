@@ -3,6 +3,8 @@
 //!
 //! - [`address`]: path-style and virtual-hosted addressing, bucket names.
 //! - [`error`]: S3's error codes, statuses, messages and XML body, in one place.
+//! - [`sigv4`]: S3's SigV4: header and presigned verification, payload modes, and signing
+//!   the request forwarded to the backend.
 //!
 //! ```
 //! use keyless_s3::address::{Addressing, Target};
@@ -20,5 +22,6 @@
 
 pub mod address;
 pub mod error;
+pub mod sigv4;
 
 pub use error::S3Error;
