@@ -17,8 +17,8 @@
 //!    sent when it holds characters a client may leave unencoded.
 //!
 //! A hex payload hash is only known to be right after the body's last byte: [`PayloadHash`]
-//! checks it as the body streams. The `STREAMING-*` modes hand the signing key, the seed
-//! signature and the scope to the aws-chunked decoder ([`S3Auth::chunk_signing`]).
+//! checks it as the body streams. The `STREAMING-*` modes hand the seed signature, the date
+//! and the scope to the aws-chunked decoder ([`crate::chunked`]).
 
 use std::fmt;
 
@@ -202,29 +202,6 @@ impl fmt::Debug for S3Auth {
     }
 }
 
-/// What the aws-chunked decoder needs to check chunk and trailer signatures: the seed
-/// request's signing key, time and scope, and its signature (the first "previous signature").
-#[derive(Clone)]
-pub struct ChunkSigning {
-    /// The signing key of the seed request.
-    pub key: hmac::Key,
-    /// The seed request's `X-Amz-Date`.
-    pub date: String,
-    /// `YYYYMMDD/region/s3/aws4_request`.
-    pub scope: String,
-    /// The seed signature, lower-case hex.
-    pub seed_signature: String,
-}
-
-impl fmt::Debug for ChunkSigning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChunkSigning")
-            .field("date", &self.date)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
-}
-
 impl S3Auth {
     /// The credential scope, `YYYYMMDD/region/s3/aws4_request`.
     pub fn scope(&self) -> String {
@@ -249,14 +226,10 @@ impl S3Auth {
         cache.key(secret, &self.scope_date, &self.region, SERVICE)
     }
 
-    /// What the aws-chunked decoder checks chunk signatures with.
-    pub fn chunk_signing(&self, key: hmac::Key) -> ChunkSigning {
-        ChunkSigning {
-            key,
-            date: self.date.clone(),
-            scope: self.scope(),
-            seed_signature: self.signature.clone(),
-        }
+    /// The seed signature, which the first chunk signature of an aws-chunked body chains
+    /// from ([`crate::chunked::ChunkSigning`]).
+    pub fn seed_signature(&self) -> &str {
+        &self.signature
     }
 }
 
@@ -936,9 +909,8 @@ mod tests {
         assert_eq!(auth.form.auth_type(), "REST-HEADER");
         assert_eq!(auth.age_millis(at("20261201T074046Z") + 60), 60_000);
         verify(&auth, &req, &key(&auth)).unwrap();
-        let signing = auth.chunk_signing(key(&auth));
-        assert_eq!(signing.scope, "20261201/us-east-1/s3/aws4_request");
-        assert_eq!(signing.seed_signature.len(), 64);
+        assert_eq!(auth.scope(), "20261201/us-east-1/s3/aws4_request");
+        assert_eq!(auth.seed_signature().len(), 64);
     }
 
     #[test]
