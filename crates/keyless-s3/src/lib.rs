@@ -3,6 +3,10 @@
 //!
 //! - [`address`]: path-style and virtual-hosted addressing, bucket names.
 //! - [`error`]: S3's error codes, statuses, messages and XML body, in one place.
+//! - [`checksum`]: the additional checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256): what a
+//!   request declares, incremental hashing, verification.
+//! - [`chunked`]: `aws-chunked` bodies: the incremental decoder that verifies chunk and trailer
+//!   signatures and checksums, and the encoder of the unsigned form.
 //! - [`sigv4`]: S3's SigV4: header and presigned verification, payload modes, and signing
 //!   the request forwarded to the backend.
 //!
@@ -21,6 +25,8 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod checksum;
+pub mod chunked;
 pub mod error;
 pub mod sigv4;
 
