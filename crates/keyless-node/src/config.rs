@@ -44,6 +44,109 @@ pub struct Config {
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The S3 gateway.
+    #[serde(default)]
+    pub s3_gateway: S3GatewayConfig,
+}
+
+/// `[s3_gateway]` settings. The gateway runs when `backend_url` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3GatewayConfig {
+    /// Where the gateway listens; `127.0.0.1:9000` by default.
+    pub listen: Option<SocketAddr>,
+    /// The S3-compatible store requests are forwarded to (`http://…` or `https://…`).
+    pub backend_url: Option<String>,
+    /// The region the backend's signatures are scoped to; `us-east-1` by default.
+    pub backend_region: Option<String>,
+    /// The region clients sign for; `us-east-1` by default.
+    pub region: Option<String>,
+    /// Serve virtual-hosted requests (`bucket.<suffix>`) too, e.g. `s3.example.internal`.
+    pub virtual_host_suffix: Option<String>,
+    /// A file (mode 0600) holding the backend's key as `AWS_ACCESS_KEY_ID=…` and
+    /// `AWS_SECRET_ACCESS_KEY=…` lines, when the environment does not
+    /// (`KEYLESS_S3_BACKEND_ACCESS_KEY_ID`, `KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY`).
+    pub backend_credentials_file: Option<PathBuf>,
+    /// Refused: keys do not belong in the config file.
+    #[serde(default)]
+    backend_access_key_id: Option<toml::Value>,
+    /// Refused: keys do not belong in the config file.
+    #[serde(default)]
+    backend_secret_access_key: Option<toml::Value>,
+}
+
+/// The environment variable of the S3 backend's access key ID.
+pub const S3_BACKEND_ACCESS_KEY_ENV: &str = "KEYLESS_S3_BACKEND_ACCESS_KEY_ID";
+/// The environment variable of the S3 backend's secret.
+pub const S3_BACKEND_SECRET_ENV: &str = "KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY";
+
+impl S3GatewayConfig {
+    /// The backend's key: from the environment when both variables are set, else from
+    /// `backend_credentials_file` (relative to `base`), which must be readable by its owner
+    /// only. Keys written in the config file itself are refused.
+    pub fn backend_key(
+        &self,
+        base: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<(String, String)> {
+        if self.backend_access_key_id.is_some() || self.backend_secret_access_key.is_some() {
+            anyhow::bail!(
+                "[s3_gateway]: the backend key does not belong in the config file: set {S3_BACKEND_ACCESS_KEY_ENV} and {S3_BACKEND_SECRET_ENV}, or name a 0600 file in backend_credentials_file"
+            );
+        }
+        let id = env(S3_BACKEND_ACCESS_KEY_ENV).filter(|v| !v.is_empty());
+        let secret = env(S3_BACKEND_SECRET_ENV).filter(|v| !v.is_empty());
+        match (id, secret, &self.backend_credentials_file) {
+            (Some(id), Some(secret), _) => Ok((id, secret)),
+            (Some(_), None, _) | (None, Some(_), _) => anyhow::bail!(
+                "set both {S3_BACKEND_ACCESS_KEY_ENV} and {S3_BACKEND_SECRET_ENV}, or neither"
+            ),
+            (None, None, Some(file)) => read_key_file(&base.join(file)),
+            (None, None, None) => anyhow::bail!(
+                "the S3 gateway needs the backend's key: set {S3_BACKEND_ACCESS_KEY_ENV} and {S3_BACKEND_SECRET_ENV}, or name a 0600 file in [s3_gateway] backend_credentials_file"
+            ),
+        }
+    }
+}
+
+/// Reads `AWS_ACCESS_KEY_ID=…` and `AWS_SECRET_ACCESS_KEY=…` (optionally after `export `)
+/// from a file only its owner may read.
+fn read_key_file(path: &Path) -> anyhow::Result<(String, String)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let shown = path.display();
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the S3 backend key file {shown}: {e}"))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "the S3 backend key file {shown} is readable by others (mode {mode:04o}): chmod 600 it"
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the S3 backend key file {shown}: {e}"))?;
+    let (mut id, mut secret) = (None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim();
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_owned();
+        match name.trim() {
+            "AWS_ACCESS_KEY_ID" => id = Some(value),
+            "AWS_SECRET_ACCESS_KEY" => secret = Some(value),
+            _ => {}
+        }
+    }
+    match (id, secret) {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok((id, secret)),
+        _ => anyhow::bail!(
+            "the S3 backend key file {shown} must hold AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=… lines"
+        ),
+    }
 }
 
 /// Where audit events go.

@@ -82,23 +82,13 @@ pub struct RequestHead<'a> {
     pub headers: &'a HeaderMap,
 }
 
-/// Where the signature came from (`s3:authType`).
+/// Where the signature came from (`s3:authType`: `operation::AuthType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthForm {
     /// The `Authorization` header: `REST-HEADER`.
     Header,
     /// A presigned URL: `REST-QUERY-STRING`.
     Query,
-}
-
-impl AuthForm {
-    /// The `s3:authType` value.
-    pub fn auth_type(self) -> &'static str {
-        match self {
-            AuthForm::Header => "REST-HEADER",
-            AuthForm::Query => "REST-QUERY-STRING",
-        }
-    }
 }
 
 /// What `x-amz-content-sha256` says about the body.
@@ -906,7 +896,7 @@ mod tests {
         assert_eq!(auth.access_key_id, "ASIATESTKEY000000000");
         assert_eq!(auth.security_token.as_deref(), Some("tok123"));
         assert_eq!(auth.payload, Payload::StreamingUnsignedTrailer);
-        assert_eq!(auth.form.auth_type(), "REST-HEADER");
+        assert_eq!(auth.form, AuthForm::Header);
         assert_eq!(auth.age_millis(at("20261201T074046Z") + 60), 60_000);
         verify(&auth, &req, &key(&auth)).unwrap();
         assert_eq!(auth.scope(), "20261201/us-east-1/s3/aws4_request");
