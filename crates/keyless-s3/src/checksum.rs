@@ -329,6 +329,9 @@ pub fn declared(headers: &HeaderMap) -> Result<Option<DeclaredChecksum>, S3Error
         (None, Some(algorithm)) => Some(DeclaredChecksum::Trailer(algorithm)),
         (None, None) => None,
     };
+    if headers.get_all(SDK_ALGORITHM_HEADER).iter().count() > 1 {
+        return Err(invalid(MSG_SDK_MISMATCH));
+    }
     if let Some(sdk) = headers.get(SDK_ALGORITHM_HEADER) {
         let algorithm = sdk
             .to_str()
@@ -569,6 +572,14 @@ mod tests {
         assert_eq!(
             refused(&[("x-amz-checksum-sha256", "BAD")]),
             "Value for x-amz-checksum-sha256 header is invalid."
+        );
+        assert_eq!(
+            refused(&[
+                ("x-amz-checksum-crc32", "rwg7LQ=="),
+                ("x-amz-sdk-checksum-algorithm", "CRC32"),
+                ("x-amz-sdk-checksum-algorithm", "SHA1"),
+            ]),
+            MSG_SDK_MISMATCH
         );
         let mut binary = HeaderMap::new();
         binary.insert(

@@ -25,7 +25,8 @@
 //!    (drops the connection) instead of ending it,
 //!
 //! never lets the backend see a complete body that has not verified, so the backend commits
-//! nothing. An empty payload has no byte to withhold: the caller sends nothing upstream before
+//! nothing. (Bytes after the body's end are an error reported after [`Event::Complete`]: the
+//! payload released then has verified.) An empty payload has no byte to withhold: the caller sends nothing upstream before
 //! [`Event::Complete`]. A caller that wants to release only verified bytes (no partial bytes
 //! at the backend at all) buffers the data up to each [`Event::ChunkVerified`] (chunks are at
 //! most a few MiB, and their size is declared up front); in the unsigned mode only the end
@@ -383,6 +384,13 @@ impl Decoder {
         let mode = PayloadMode::of_request(headers)?.ok_or_else(|| S3Error::InvalidRequest {
             message: "The request is not an aws-chunked upload.".to_owned(),
         })?;
+        if headers.get_all(DECODED_LENGTH_HEADER).iter().count() > 1 {
+            return Err(S3Error::invalid_argument(
+                "This header may appear only once.",
+                DECODED_LENGTH_HEADER,
+                "",
+            ));
+        }
         let length = headers
             .get(DECODED_LENGTH_HEADER)
             .ok_or(S3Error::MissingContentLength)?;
@@ -1435,6 +1443,14 @@ mod tests {
                 ("x-amz-trailer", "x-amz-checksum-md5"),
             ]),
             "InvalidRequest"
+        );
+        assert_eq!(
+            refused(&[
+                ("x-amz-content-sha256", STREAMING_UNSIGNED_TRAILER),
+                ("x-amz-decoded-content-length", "1"),
+                ("x-amz-decoded-content-length", "2"),
+            ]),
+            "InvalidArgument"
         );
         for mode in [
             PayloadMode::Signed,

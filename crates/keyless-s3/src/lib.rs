@@ -2,6 +2,8 @@
 //! its bytes.
 //!
 //! - [`address`]: path-style and virtual-hosted addressing, bucket names.
+//! - [`operation`]: which S3 operation a request is, and the IAM actions, resources and
+//!   condition keys it needs.
 //! - [`error`]: S3's error codes, statuses, messages and XML body, in one place.
 //! - [`checksum`]: the additional checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256): what a
 //!   request declares, incremental hashing, verification.
@@ -28,6 +30,8 @@ pub mod address;
 pub mod checksum;
 pub mod chunked;
 pub mod error;
+pub mod operation;
 pub mod sigv4;
+mod xml;
 
 pub use error::S3Error;
