@@ -3,8 +3,9 @@
 //!
 //! An upload is forwarded with a fixed `Content-Length`. What proves it intact (the SHA-256
 //! the client signed, the chunk signatures, the trailer's checksum) is known only after its
-//! last byte, so the last bytes are held back until then: one frame of a raw body, the last
-//! byte of an aws-chunked one (`keyless_s3::chunked`). On a failure the body ends with an
+//! last byte, so the body's last byte is held back until then (for an aws-chunked body by
+//! `keyless_s3::chunked`'s decoder). A backend thus always sees bytes arrive before a refused
+//! upload is cut short (some backends commit a body cut before its first byte as empty). On a failure the body ends with an
 //! error instead, the client connection to the backend is dropped, and the backend, short of
 //! its `Content-Length`, stores nothing. The failure is kept for the response to the client.
 
@@ -93,9 +94,14 @@ pub(crate) struct Upload {
     transform: Transform,
     length: u64,
     sent: u64,
+    /// The last byte received, withheld until the body has verified.
     held: Option<Bytes>,
+    /// The rest of the last frame received, sent after `held`'s byte of the frame before.
+    queued: Option<Bytes>,
     failure: Failure,
     done: bool,
+    /// Refused: the next poll ends the body with an error.
+    aborting: bool,
 }
 
 impl Upload {
@@ -106,16 +112,28 @@ impl Upload {
             length,
             sent: 0,
             held: None,
+            queued: None,
             failure,
             done: false,
+            aborting: false,
         }
     }
 
-    fn fail(&mut self, error: S3Error) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
+    /// Refuses the upload. The error reaches the backend connection on the next poll: the
+    /// bytes already handed over are flushed first, so the backend sees a body cut short, not
+    /// one cut before its first byte.
+    fn fail(
+        &mut self,
+        error: S3Error,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
         self.failure.set(error);
         self.done = true;
+        self.aborting = true;
         self.held = None;
-        Poll::Ready(Some(Err(Aborted)))
+        self.queued = None;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// The next bytes for the backend from `data`, or nothing yet.
@@ -128,7 +146,15 @@ impl Upload {
                 if data.is_empty() {
                     return Ok(None);
                 }
-                Ok(self.held.replace(data).filter(|b| !b.is_empty()))
+                let last = data.slice(data.len() - 1..);
+                let head = data.slice(..data.len() - 1);
+                match self.held.replace(last) {
+                    Some(previous) => {
+                        self.queued = (!head.is_empty()).then_some(head);
+                        Ok(Some(previous))
+                    }
+                    None => Ok((!head.is_empty()).then_some(head)),
+                }
             }
             Transform::Chunked { decoder, encoder } => {
                 let mut out = Vec::new();
@@ -167,14 +193,19 @@ impl Upload {
         Ok(self.held.take())
     }
 
-    fn emit(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
+    fn emit(
+        &mut self,
+        bytes: Bytes,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
         self.sent += bytes.len() as u64;
         if self.sent > self.length {
-            return self.fail(S3Error::invalid_argument(
+            let error = S3Error::invalid_argument(
                 "The body is longer than its declared length.",
                 "Content-Length",
                 &self.length.to_string(),
-            ));
+            );
+            return self.fail(error, cx);
         }
         Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
@@ -190,6 +221,12 @@ impl http_body::Body for Upload {
     ) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
         let this = self.get_mut();
         loop {
+            if this.aborting {
+                return Poll::Ready(Some(Err(Aborted)));
+            }
+            if let Some(queued) = this.queued.take() {
+                return this.emit(queued, cx);
+            }
             if this.done {
                 return Poll::Ready(None);
             }
@@ -200,24 +237,24 @@ impl http_body::Body for Upload {
                     };
                     this.failure.received(data.len() as u64);
                     match this.take(data) {
-                        Ok(Some(bytes)) => return this.emit(bytes),
+                        Ok(Some(bytes)) => return this.emit(bytes, cx),
                         Ok(None) => continue,
-                        Err(error) => return this.fail(error),
+                        Err(error) => return this.fail(error, cx),
                     }
                 }
-                Some(Err(_)) => return this.fail(S3Error::IncompleteBody),
+                Some(Err(_)) => return this.fail(S3Error::IncompleteBody, cx),
                 None => {
                     let last = match this.end() {
                         Ok(last) => last,
-                        Err(error) => return this.fail(error),
+                        Err(error) => return this.fail(error, cx),
                     };
                     let total = this.sent + last.as_ref().map_or(0, |b| b.len() as u64);
                     if total != this.length {
-                        return this.fail(S3Error::IncompleteBody);
+                        return this.fail(S3Error::IncompleteBody, cx);
                     }
                     this.done = true;
                     return match last {
-                        Some(bytes) => this.emit(bytes),
+                        Some(bytes) => this.emit(bytes, cx),
                         None => Poll::Ready(None),
                     };
                 }
@@ -226,7 +263,7 @@ impl http_body::Body for Upload {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done
+        self.done && !self.aborting && self.queued.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

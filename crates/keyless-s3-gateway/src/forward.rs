@@ -199,6 +199,14 @@ fn plan(parts: &http::request::Parts, authorized: &Authorized) -> Result<Plan, S
             Payload::Sha256(hex) => (Some(sigv4::PayloadHash::new(hex)), hex.clone()),
             _ => (None, UNSIGNED_PAYLOAD.to_owned()),
         };
+        // An empty body has no byte to withhold: its hash is checked before anything is sent.
+        let hash = match hash {
+            Some(hash) if length == 0 => {
+                hash.finish()?;
+                None
+            }
+            hash => hash,
+        };
         return Ok(Plan {
             transform: Transform::Raw { hash },
             length,
