@@ -32,6 +32,9 @@ NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 # A second role any project may assume, with the --dev S3 policy's shape and an explicit
 # deny, so that two projects and both AccessDenied variants can be seen.
 CONFIG = """
+[s3_gateway]
+virtual_host_suffix = "s3.keyless.test"
+
 [[role]]
 name = "artifacts-ci"
 trust_policy = '''
@@ -46,7 +49,7 @@ trust_policy = '''
   document = '''
   {"Version": "2012-10-17",
    "Statement": [
-     {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging", "s3:GetObjectTagging"],
+     {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject", "s3:PutObjectTagging", "s3:GetObjectTagging"],
       "Resource": "arn:aws:s3:::artifacts/${gitlab.com:project_path}/*"},
      {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::artifacts",
       "Condition": {"StringLike": {"s3:prefix": "${gitlab.com:project_path}/*"}}},
@@ -384,10 +387,10 @@ def sign_v4(creds, method, path, query, headers, payload_hash, amz_date, region=
 
 
 def signed_request(server, creds, method, path, body, payload_hash=None, extra_headers=None,
-                   chunk_body=None, region="us-east-1"):
+                   chunk_body=None, region="us-east-1", host=None):
     netloc = urllib.parse.urlsplit(server.s3_url).netloc
     amz_date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    headers = {"host": netloc, "x-amz-date": amz_date,
+    headers = {"host": host or netloc, "x-amz-date": amz_date,
                "x-amz-content-sha256": payload_hash or hashlib.sha256(body).hexdigest(),
                "x-amz-security-token": creds["SessionToken"]}
     headers.update(extra_headers or {})
@@ -560,3 +563,95 @@ def urllib_open(url):
         with urllib.request.urlopen(url, timeout=10) as r:
             yield r.read().decode()
     return opened()
+
+
+def test_virtual_hosted_addressing(gateway):
+    creds = exchange(gateway, "vhost/app")
+    port = urllib.parse.urlsplit(gateway.s3_url).port
+    host = f"artifacts.s3.keyless.test:{port}"
+    status, text = signed_request(gateway, creds, "PUT", "/vhost/app/k", b"virtual", host=host)
+    assert status == 200, text
+    status, text = signed_request(gateway, creds, "GET", "/vhost/app/k", b"", host=host)
+    assert (status, text) == (200, "virtual")
+    status, text = signed_request(gateway, creds, "GET", "/other/app/k", b"", host=host)
+    assert status == 403 and 'resource: &quot;arn:aws:s3:::artifacts/other/app/k&quot;' in text, text
+
+
+def test_rclone_and_s3cmd(gateway, tmp_path):
+    creds = exchange(gateway, "tools/app")
+    netloc = urllib.parse.urlsplit(gateway.s3_url).netloc
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("from rclone")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    rclone = ["rclone", "--config", "/dev/null", "--s3-provider", "Other",
+              "--s3-endpoint", gateway.s3_url, "--s3-access-key-id", creds["AccessKeyId"],
+              "--s3-secret-access-key", creds["SecretAccessKey"],
+              "--s3-session-token", creds["SessionToken"], "--s3-region", "us-east-1",
+              "--s3-force-path-style=true", "--s3-acl", "private", "--s3-no-check-bucket"]
+    p = subprocess.run([*rclone, "copy", str(src), ":s3:artifacts/tools/app/rclone"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([*rclone, "cat", ":s3:artifacts/tools/app/rclone/a.txt"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.stdout == "from rclone", p.stderr
+    p = subprocess.run([*rclone, "ls", ":s3:artifacts/tools/app/rclone"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert "a.txt" in p.stdout, p.stderr
+
+    s3cmd = ["s3cmd", "--config", "/dev/null", "--no-ssl", f"--host={netloc}",
+             f"--host-bucket={netloc}", f"--access_key={creds['AccessKeyId']}",
+             f"--secret_key={creds['SecretAccessKey']}", f"--access_token={creds['SessionToken']}",
+             "--region=us-east-1"]
+    (src / "b.txt").write_text("from s3cmd")
+    p = subprocess.run([*s3cmd, "put", str(src / "b.txt"), "s3://artifacts/tools/app/s3cmd/b.txt"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run([*s3cmd, "get", "s3://artifacts/tools/app/s3cmd/b.txt", str(tmp_path / "b.back")],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (tmp_path / "b.back").read_text() == "from s3cmd"
+    p = subprocess.run([*s3cmd, "ls", "s3://artifacts/tools/app/s3cmd/"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert "b.txt" in p.stdout, p.stdout + p.stderr
+    p = subprocess.run([*s3cmd, "get", "s3://artifacts/other/app/x", str(tmp_path / "x")],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "403" in p.stdout + p.stderr
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_a_1_gib_upload_and_download_in_bounded_memory(gateway, tmp_path):
+    creds = exchange(gateway, "big/app")
+    env = cli_env(gateway, creds, tmp_path / "home")
+    big = tmp_path / "1g.bin"
+    with open(big, "wb") as f:
+        block = os.urandom(1024 * 1024)
+        for _ in range(1024):
+            f.write(block)
+    code, out, err = run(env, "s3", "cp", str(big), "s3://artifacts/big/app/1g.bin", timeout=1200)
+    assert code == 0, err
+    back = tmp_path / "1g.back"
+    code, out, err = run(env, "s3", "cp", "s3://artifacts/big/app/1g.bin", str(back), timeout=1200)
+    assert code == 0, err
+    assert back.stat().st_size == 1 << 30
+    assert filecmp_same(big, back)
+    big.unlink()
+    back.unlink()
+    peak = peak_rss_kib(gateway.proc.pid)
+    assert peak < 100 * 1024, f"keyless serve peaked at {peak} KiB"
+
+
+def filecmp_same(a: Path, b: Path) -> bool:
+    with open(a, "rb") as x, open(b, "rb") as y:
+        while True:
+            p, q = x.read(1 << 20), y.read(1 << 20)
+            if p != q:
+                return False
+            if not p:
+                return True
