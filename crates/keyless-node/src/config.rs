@@ -792,6 +792,74 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_s3_backend_key_comes_from_the_environment_or_a_private_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let config = Config::parse(
+            "[s3_gateway]\nbackend_url = \"http://127.0.0.1:8333\"\nbackend_credentials_file = \"backend.env\"\n",
+            "k.toml",
+        )
+        .unwrap();
+        let gateway = &config.s3_gateway;
+        let env = |id: &'static str, secret: &'static str| {
+            move |name: &str| match name {
+                S3_BACKEND_ACCESS_KEY_ENV => Some(id.to_owned()),
+                S3_BACKEND_SECRET_ENV => Some(secret.to_owned()),
+                _ => None,
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            gateway.backend_key(dir.path(), env("AK", "SK")).unwrap(),
+            ("AK".to_owned(), "SK".to_owned())
+        );
+        let half = gateway.backend_key(dir.path(), env("AK", "")).unwrap_err();
+        assert!(half.to_string().contains("both"), "{half}");
+
+        let file = dir.path().join("backend.env");
+        std::fs::write(
+            &file,
+            "export AWS_ACCESS_KEY_ID=FILEAK\nAWS_SECRET_ACCESS_KEY=\"file secret\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let open = gateway.backend_key(dir.path(), |_| None).unwrap_err();
+        assert!(open.to_string().contains("chmod 600"), "{open}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            gateway.backend_key(dir.path(), |_| None).unwrap(),
+            ("FILEAK".to_owned(), "file secret".to_owned())
+        );
+        std::fs::write(&file, "AWS_ACCESS_KEY_ID=only\n").unwrap();
+        assert!(gateway.backend_key(dir.path(), |_| None).is_err());
+
+        let none = Config::parse("[s3_gateway]\nbackend_url = \"http://h\"\n", "k.toml").unwrap();
+        let missing = none
+            .s3_gateway
+            .backend_key(dir.path(), |_| None)
+            .unwrap_err();
+        assert!(
+            missing.to_string().contains(S3_BACKEND_ACCESS_KEY_ENV),
+            "{missing}"
+        );
+
+        let inline = Config::parse(
+            "[s3_gateway]\nbackend_url = \"http://h\"\nbackend_secret_access_key = \"s\"\n",
+            "k.toml",
+        )
+        .unwrap();
+        let refused = inline
+            .s3_gateway
+            .backend_key(dir.path(), env("AK", "SK"))
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("does not belong in the config file"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn reports_syntax_errors_with_line_and_column() {
         let e = Config::parse("[server]\nlisten = 12\n", "k.toml").unwrap_err();
         assert_eq!(e.file, "k.toml");
