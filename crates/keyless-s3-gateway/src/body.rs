@@ -17,10 +17,8 @@ use axum::body::Body;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use keyless_s3::S3Error;
-use keyless_s3::chunked::{ChunkEncoder, ChunkSigning, Decoder, Event};
-use keyless_s3::sigv4::{Payload, PayloadHash};
-
-use crate::Authorized;
+use keyless_s3::chunked::{ChunkEncoder, Decoder, Event};
+use keyless_s3::sigv4::PayloadHash;
 
 /// The error an upload ends with; its S3 error is in its [`Failure`].
 #[derive(Debug)]
@@ -326,54 +324,5 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// The aws-chunked decoder of an authorized request, with its signing state in the signed
-/// modes.
-pub(crate) fn decoder(
-    headers: &http::HeaderMap,
-    authorized: &Authorized,
-) -> Result<Decoder, S3Error> {
-    let auth = &authorized.auth;
-    let signing = match auth.payload {
-        Payload::StreamingSigned | Payload::StreamingSignedTrailer => Some(ChunkSigning::new(
-            &auth.access_key_id,
-            &authorized.secret,
-            &auth.date,
-            &auth.scope(),
-            auth.seed_signature(),
-        )?),
-        _ => None,
-    };
-    Decoder::for_request(headers, signing)
-}
-
-/// A body read whole, checked against the signature: its SHA-256, or its chunk signatures
-/// and checksum (then decoded).
-pub(crate) fn verify_whole(
-    raw: &[u8],
-    authorized: &Authorized,
-    headers: &http::HeaderMap,
-) -> Result<Bytes, S3Error> {
-    match &authorized.auth.payload {
-        Payload::Sha256(hex) => {
-            let mut hash = PayloadHash::new(hex);
-            hash.update(raw);
-            hash.finish()?;
-            Ok(Bytes::copy_from_slice(raw))
-        }
-        Payload::Unsigned => Ok(Bytes::copy_from_slice(raw)),
-        _ => {
-            let mut decoder = decoder(headers, authorized)?;
-            let mut out = Vec::with_capacity(raw.len());
-            for event in decoder.feed(raw)? {
-                if let Event::Data(bytes) = event {
-                    out.extend_from_slice(bytes);
-                }
-            }
-            decoder.finish()?;
-            Ok(Bytes::from(out))
-        }
     }
 }

@@ -4,6 +4,8 @@
 //! with the backend's key; the backend's status, headers and body relayed back with the
 //! gateway's request IDs.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,6 +18,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use keyless_credentials::sigv4::{PATH_UNRESERVED, SigningKeyCache, amz_date};
+use keyless_node::audit::Auditor;
+use keyless_node::node::Node;
 use keyless_s3::S3Error;
 use keyless_s3::address::{Target, bucket_arn};
 use keyless_s3::checksum::{self, DeclaredChecksum};
@@ -24,9 +28,10 @@ use keyless_s3::sigv4::{self, CONTENT_SHA256, PRESIGN_PARAMETERS, Payload, UNSIG
 use keyless_sts::context::RequestEnv;
 use percent_encoding::percent_encode;
 
+use crate::authorize::{Authorized, auth_context, decide};
 use crate::body::{Download, Failure, Transform, Upload};
 use crate::record::{self, Record};
-use crate::{Authorized, BackendKey, Gateway, auth_context, decide, error_response, ids};
+use crate::respond::{error_response, ids};
 
 /// The chunk size of a re-framed upload.
 const FORWARD_CHUNK_SIZE: usize = 64 * 1024;
@@ -37,6 +42,24 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the response head may take once the request is sent, and an idle pooled
 /// connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The backend's long-lived key, which the gateway signs every forwarded request with.
+#[derive(Clone)]
+pub struct BackendKey {
+    /// The access key ID.
+    pub access_key_id: String,
+    /// The secret.
+    pub secret_access_key: String,
+}
+
+impl fmt::Debug for BackendKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendKey")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
 
 /// Headers that describe one connection (RFC 9110 §7.6.1), the client's credentials, and what
 /// the gateway sets itself: never forwarded.
@@ -215,7 +238,7 @@ fn plan(parts: &http::request::Parts, authorized: &Authorized) -> Result<Plan, S
             content_encoding: None,
         });
     }
-    let decoder = crate::body::decoder(headers, authorized)?;
+    let decoder = crate::authorize::decoder(headers, authorized)?;
     let decoded = decoder.decoded_length();
     // The rest of Content-Encoding, without aws-chunked.
     let other_encodings: Vec<String> = headers
@@ -263,7 +286,14 @@ fn plan(parts: &http::request::Parts, authorized: &Authorized) -> Result<Plan, S
     })
 }
 
-impl Gateway {
+/// Sends authorized requests to the backend and their answers back, recording each.
+pub(crate) struct Forwarder {
+    pub(crate) backend: Backend,
+    pub(crate) node: Arc<Node>,
+    pub(crate) auditor: Auditor,
+}
+
+impl Forwarder {
     /// Forwards an authorized request and relays the backend's answer.
     pub(crate) async fn forward(
         &self,
