@@ -61,7 +61,8 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     let mut declared = config.declared_entities(&file, &base, now)?;
     let account = config.account().to_owned();
     if opts.dev {
-        dev::add_entities(&mut declared, &account, now);
+        let s3 = config.s3_gateway.backend_url.is_some();
+        dev::add_entities(&mut declared, &account, now, s3);
     }
     let issuers = issuer_configs
         .iter()

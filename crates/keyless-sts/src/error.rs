@@ -379,6 +379,16 @@ pub enum Refused {
         /// The resource's ARN.
         resource: String,
     },
+    /// A signed caller refused an S3 action, whose message quotes the resource as S3 does:
+    /// `User: <caller> is not authorized to perform: <action> on resource: "<resource>"`.
+    S3Caller {
+        /// The caller's ARN.
+        caller: String,
+        /// The action refused.
+        action: String,
+        /// The resource's ARN.
+        resource: String,
+    },
     /// An API only the admin credentials may call.
     AdminOnly,
 }
@@ -401,6 +411,19 @@ impl Denial {
                     "User: {caller} is not authorized to perform: {action} on resource: {resource}"
                 ),
             },
+            Refused::S3Caller {
+                caller,
+                action,
+                resource,
+            } => {
+                let base = format!(
+                    "User: {caller} is not authorized to perform: {action} on resource: \"{resource}\""
+                );
+                match &self.because {
+                    Some(because) => format!("{base} {}", because.words(action)),
+                    None => base,
+                }
+            }
             Refused::AdminOnly => "Only the admin credentials may call this API.".to_owned(),
         };
         let mut message = if self.show_reason {
