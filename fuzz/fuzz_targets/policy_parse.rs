@@ -15,7 +15,12 @@ use keyless_policy::{
 };
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [PolicyKind; 3] = [PolicyKind::Identity, PolicyKind::Trust, PolicyKind::Session];
+const KINDS: [PolicyKind; 4] = [
+    PolicyKind::Identity,
+    PolicyKind::Trust,
+    PolicyKind::Session,
+    PolicyKind::Resource,
+];
 
 struct RequestSpec<'a> {
     action: &'a str,
@@ -83,8 +88,16 @@ fn parse_request(text: &str) -> RequestSpec<'_> {
 
 fn inspect(policy: &Policy) {
     let _ = (policy.version(), policy.id(), policy.kind());
+    let _ = policy.context_keys();
+    let mut previous_end = (1, 1);
     for statement in policy.statements() {
         let _ = (statement.index(), statement.sid(), statement.effect());
+        // Positions are 1-based and move forward through the document.
+        let (start, end) = (statement.start(), statement.end());
+        assert!(start.line >= 1 && start.column >= 1);
+        assert!(previous_end <= (start.line, start.column));
+        assert!((start.line, start.column) < (end.line, end.column));
+        previous_end = (end.line, end.column);
         let _ = statement.pointer();
         if let Some(principal) = statement.principal() {
             let _ = (principal.is_wildcard(), principal.values().len());

@@ -32,6 +32,7 @@
 //!     trust_policy: "{}".into(),
 //!     description: None,
 //!     max_session_duration: 3600,
+//!     permissions_boundary: None,
 //!     tags: Vec::new(),
 //!     created: 0,
 //!     managed_by: ManagedBy::Api,
