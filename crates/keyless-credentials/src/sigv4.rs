@@ -56,13 +56,13 @@ const MSG_CONTENT_SHA256_MISMATCH: &str =
     "The provided 'x-amz-content-sha256' header does not match what was computed.";
 
 /// Characters left unencoded by RFC 3986 / SigV4 encoding: `A-Za-z0-9-_.~`.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
 /// Path encoding: unreserved characters and `/` are kept.
-const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
+pub const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// The parts of an HTTP request that SigV4 covers.
 #[derive(Clone, Copy)]
@@ -504,20 +504,26 @@ impl SigningKeyCache {
     }
 
     fn get_or_derive(&self, secret: &str, auth: &SignedAuth) -> hmac::Key {
+        self.key(secret, &auth.scope_date, &auth.region, &auth.service)
+    }
+
+    /// The signing key of `secret` for the scope `date` (`YYYYMMDD`), `region`, `service`,
+    /// derived once and then taken from the cache.
+    pub fn key(&self, secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
         let mut secret_digest = [0u8; 32];
         secret_digest.copy_from_slice(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref());
         let id = SigningKeyId {
             secret_digest,
-            date: auth.scope_date.clone(),
-            region: auth.region.clone(),
-            service: auth.service.clone(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
         };
         if let Ok(keys) = self.keys.lock()
             && let Some(key) = keys.get(&id)
         {
             return key.clone();
         }
-        let key = derive_signing_key(secret, &auth.scope_date, &auth.region, &auth.service);
+        let key = derive_signing_key(secret, date, region, service);
         if let Ok(mut keys) = self.keys.lock() {
             if keys.len() >= self.capacity {
                 keys.clear();
@@ -733,9 +739,9 @@ fn canonical_request(
     Some(out)
 }
 
-/// Appends a header value with surrounding whitespace trimmed and inner runs of spaces and tabs
-/// collapsed to one space.
-fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
+/// Appends a header value in canonical form: surrounding whitespace trimmed and inner runs of
+/// spaces and tabs collapsed to one space.
+pub fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let already_normal = !value.first().is_some_and(is_blank)
         && !value.last().is_some_and(is_blank)
@@ -1083,8 +1089,8 @@ fn is_valid_region(region: &str) -> bool {
         && bytes.iter().all(|b| label_char(b) || *b == b'-')
 }
 
-/// Parses `YYYYMMDDTHHMMSSZ` into Unix seconds.
-fn parse_amz_date(value: &str) -> Option<i64> {
+/// Parses `YYYYMMDDTHHMMSSZ` (`X-Amz-Date`) into Unix seconds.
+pub fn parse_amz_date(value: &str) -> Option<i64> {
     let bytes = value.as_bytes();
     if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
         return None;

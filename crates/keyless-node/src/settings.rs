@@ -21,6 +21,8 @@ pub struct Settings {
     pub clock_offset_secs: i64,
     /// The built-in issuers.
     pub issuers: Vec<IssuerSettings>,
+    /// Outbound identity federation.
+    pub outbound: crate::outbound::OutboundSettings,
     /// The token of the authorization API's proxy mode; the mode is off without one.
     pub authorizer_token: Option<AuthorizerToken>,
 }

@@ -14,6 +14,7 @@ use crate::data::{self, DataOptions};
 use crate::dev;
 use crate::issuers::IssuerSettings;
 use crate::node::Node;
+use crate::outbound::OutboundSettings;
 use crate::runtime::Runtime;
 use crate::settings::{AUTHORIZER_TOKEN_ENV, AuthorizerToken, Settings};
 
@@ -60,12 +61,15 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     let mut declared = config.declared_entities(&file, &base, now)?;
     let account = config.account().to_owned();
     if opts.dev {
-        dev::add_entities(&mut declared, &account, now);
+        let s3 = config.s3_gateway.backend_url.is_some();
+        dev::add_entities(&mut declared, &account, now, s3);
     }
     let issuers = issuer_configs
         .iter()
         .map(|c| IssuerSettings::resolve(c, &opts.public_url))
         .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let outbound = OutboundSettings::resolve(&config.outbound, &opts.public_url)?;
 
     let mut data = opts.data.clone();
     if data.database.is_none() {
@@ -80,6 +84,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     for issuer in &issuers {
         data::ensure_issuer_key(&store, &issuer.name, now).await?;
     }
+    crate::outbound::ensure_keys(&store, now).await?;
     let admin = data::ensure_admin(&store).await?;
     if admin.created {
         data::write_admin_file(&data.admin_file(), &admin.credentials)?;
@@ -94,6 +99,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     Runtime {
         account: account.clone(),
         issuers: issuers.clone(),
+        outbound_issuer: Some(outbound.issuer.clone()),
     }
     .write(&data.data_dir)?;
 
@@ -110,6 +116,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
             std::env::var(AUTHORIZER_TOKEN_ENV).ok(),
             config.authorize.nginx_token.as_deref(),
         )?,
+        outbound,
     };
     let node = Node::new(settings, store).await?;
     for w in &node.live.load().sts.warnings {
@@ -203,6 +210,10 @@ pub async fn open_offline(data: &DataOptions) -> anyhow::Result<Node> {
         clock_offset_secs: 0,
         issuers: runtime.issuers,
         authorizer_token: None,
+        outbound: OutboundSettings {
+            issuer: runtime.outbound_issuer.unwrap_or_default(),
+            session_tags: Vec::new(),
+        },
     };
     Node::new(settings, store).await
 }

@@ -9,6 +9,8 @@
 //!   request declares, incremental hashing, verification.
 //! - [`chunked`]: `aws-chunked` bodies: the incremental decoder that verifies chunk and trailer
 //!   signatures and checksums, and the encoder of the unsigned form.
+//! - [`sigv4`]: S3's SigV4: header and presigned verification, payload modes, and signing
+//!   the request forwarded to the backend.
 //!
 //! ```
 //! use keyless_s3::address::{Addressing, Target};
@@ -29,6 +31,7 @@ pub mod checksum;
 pub mod chunked;
 pub mod error;
 pub mod operation;
+pub mod sigv4;
 mod xml;
 
 pub use error::S3Error;

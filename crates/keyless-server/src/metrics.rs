@@ -58,6 +58,7 @@ const STS_ACTIONS: &[&str] = &[
     "Authorize",
     "AuthorizeNginx",
     "AuthorizeEnvoy",
+    "GetWebIdentityToken",
 ];
 
 /// A bounded label for a caller-chosen action name: the action itself when keyless serves it,
@@ -167,6 +168,17 @@ pub(crate) fn authorization(mode: &'static str, decision: Option<bool>, outcome:
         created
     });
     counter.increment(1);
+}
+
+/// Records one `GetWebIdentityToken` outcome: `Issued` or the refusal's error code, by the
+/// requested algorithm (`RS256`, `ES384`, or `invalid` when the request named none that exists).
+pub(crate) fn outbound_token(algorithm: &'static str, outcome: &'static str) {
+    metrics::counter!(
+        "keyless_outbound_tokens_total",
+        "algorithm" => algorithm,
+        "outcome" => outcome
+    )
+    .increment(1);
 }
 
 /// Renders the Prometheus text, refreshing the gauges that are read on demand.

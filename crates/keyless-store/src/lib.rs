@@ -51,6 +51,7 @@ mod crypto;
 mod entities;
 mod error;
 mod keys;
+mod outbound;
 mod pages;
 mod policies;
 mod rows;
@@ -71,7 +72,8 @@ pub use changes::{ChangeListener, ChangedEntities, Changes, KeyRecords, RoleReco
 pub use crypto::{MASTER_KEY_LEN, MasterKey};
 pub use error::StoreError;
 pub use keys::{AdminCredentials, IssuerKeyRecord, KeyState, SealingKeyRecord};
-pub use pages::{ListedPolicy, PageRequest};
+pub use outbound::{OutboundFederation, OutboundKeyRecord, OutboundRecords};
+pub use pages::{ListedPolicy, PageRequest, PolicyUsage};
 pub use policies::MAX_POLICY_VERSIONS;
 
 use crypto::Sealer;
@@ -103,6 +105,8 @@ pub struct Snapshot {
     pub issuer_keys: Vec<IssuerKeyRecord>,
     /// The IAM API administrator's credentials, once initialised.
     pub admin: Option<AdminCredentials>,
+    /// Outbound identity federation: the switch and the signing keys.
+    pub outbound: OutboundRecords,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +286,7 @@ impl Store {
             sealing_keys: keys::list_sealing_keys(&mut tx, &self.sealer).await?,
             issuer_keys: keys::list_issuer_keys(&mut tx, &self.sealer).await?,
             admin: keys::read_admin(&mut tx, &self.sealer).await?,
+            outbound: outbound::read_outbound(&mut tx, &self.sealer).await?,
         };
         tx.commit().await?;
         Ok(snapshot)

@@ -75,6 +75,20 @@ pub enum Error {
     /// 400 `InvalidAuthorizationMessageException`: an encoded authorization message that is
     /// malformed, altered, expired, or of another account.
     InvalidAuthorizationMessage,
+    /// 409 `FeatureEnabled` (IAM): outbound identity federation is already enabled.
+    FeatureEnabled,
+    /// 404 `FeatureDisabled` (IAM): outbound identity federation is not enabled.
+    FeatureDisabled,
+    /// 403 `OutboundWebIdentityFederationDisabledException`: `GetWebIdentityToken` while the
+    /// account's outbound identity federation is off.
+    OutboundFederationDisabled,
+    /// 403 `SessionDurationEscalationException`: the token would outlive the calling session.
+    SessionDurationEscalation,
+    /// 400 `JWTPayloadSizeExceededException`: the token's claims are larger than the limit.
+    JwtPayloadSizeExceeded {
+        /// The limit, in bytes of JSON.
+        limit: usize,
+    },
     /// 500 `InternalFailure` (STS). The message never carries internal detail.
     Internal,
     /// 500 `ServiceFailure` (IAM). The message never carries internal detail.
@@ -120,6 +134,11 @@ impl Error {
             Error::InvalidInput(_) => "InvalidInput",
             Error::UnmodifiableEntity { .. } => "UnmodifiableEntity",
             Error::InvalidAuthorizationMessage => "InvalidAuthorizationMessageException",
+            Error::FeatureEnabled => "FeatureEnabled",
+            Error::FeatureDisabled => "FeatureDisabled",
+            Error::OutboundFederationDisabled => "OutboundWebIdentityFederationDisabledException",
+            Error::SessionDurationEscalation => "SessionDurationEscalationException",
+            Error::JwtPayloadSizeExceeded { .. } => "JWTPayloadSizeExceededException",
             Error::Internal => "InternalFailure",
             Error::ServiceFailure => "ServiceFailure",
             Error::Unavailable => "ServiceUnavailable",
@@ -144,15 +163,20 @@ impl Error {
             | Error::PackedPolicyTooLarge { .. }
             | Error::InvalidInput(_)
             | Error::UnmodifiableEntity { .. }
-            | Error::InvalidAuthorizationMessage => 400,
+            | Error::InvalidAuthorizationMessage
+            | Error::JwtPayloadSizeExceeded { .. } => 400,
             Error::Signature(e) => e.code.status(),
-            Error::AccessDenied(_) | Error::InvalidAuthorizerToken => 403,
+            Error::AccessDenied(_)
+            | Error::InvalidAuthorizerToken
+            | Error::OutboundFederationDisabled
+            | Error::SessionDurationEscalation => 403,
             Error::Unauthenticated(_) => 401,
-            Error::NoSuchEntity(_) | Error::AuthorizerOff => 404,
+            Error::NoSuchEntity(_) | Error::AuthorizerOff | Error::FeatureDisabled => 404,
             Error::MethodNotAllowed => 405,
-            Error::EntityAlreadyExists(_) | Error::DeleteConflict(_) | Error::LimitExceeded(_) => {
-                409
-            }
+            Error::EntityAlreadyExists(_)
+            | Error::DeleteConflict(_)
+            | Error::LimitExceeded(_)
+            | Error::FeatureEnabled => 409,
             Error::RequestEntityTooLarge { .. } => 413,
             Error::Internal | Error::ServiceFailure => 500,
             Error::Unavailable => 503,
@@ -197,6 +221,21 @@ impl Error {
             Error::InvalidAuthorizationMessage => Cow::Borrowed(
                 "The encoded authorization message is not valid: it was altered, has expired, or belongs to another account.",
             ),
+            Error::FeatureEnabled => Cow::Borrowed(
+                "Outbound identity federation is already enabled for this account. To view the issuer URL, use the GetOutboundWebIdentityFederationInfo operation.",
+            ),
+            Error::FeatureDisabled => {
+                Cow::Borrowed("Outbound identity federation is not enabled for this account.")
+            }
+            Error::OutboundFederationDisabled => Cow::Borrowed(
+                "Outbound web identity federation is not enabled for this account. Enable it with the IAM EnableOutboundWebIdentityFederation operation.",
+            ),
+            Error::SessionDurationEscalation => Cow::Borrowed(
+                "The requested token duration would extend the session beyond its original expiration time.",
+            ),
+            Error::JwtPayloadSizeExceeded { limit } => Cow::Owned(format!(
+                "The JWT payload exceeds the maximum size of {limit} bytes. Reduce the number of request tags or audiences."
+            )),
             Error::Internal | Error::ServiceFailure => Cow::Borrowed(MSG_UNKNOWN_FAILURE),
             Error::Unavailable => {
                 Cow::Borrowed("The request has failed due to a temporary failure of the server.")
@@ -340,6 +379,16 @@ pub enum Refused {
         /// The resource's ARN.
         resource: String,
     },
+    /// A signed caller refused an S3 action, whose message quotes the resource as S3 does:
+    /// `User: <caller> is not authorized to perform: <action> on resource: "<resource>"`.
+    S3Caller {
+        /// The caller's ARN.
+        caller: String,
+        /// The action refused.
+        action: String,
+        /// The resource's ARN.
+        resource: String,
+    },
     /// An API only the admin credentials may call.
     AdminOnly,
 }
@@ -362,6 +411,19 @@ impl Denial {
                     "User: {caller} is not authorized to perform: {action} on resource: {resource}"
                 ),
             },
+            Refused::S3Caller {
+                caller,
+                action,
+                resource,
+            } => {
+                let base = format!(
+                    "User: {caller} is not authorized to perform: {action} on resource: \"{resource}\""
+                );
+                match &self.because {
+                    Some(because) => format!("{base} {}", because.words(action)),
+                    None => base,
+                }
+            }
             Refused::AdminOnly => "Only the admin credentials may call this API.".to_owned(),
         };
         let mut message = if self.show_reason {
@@ -416,6 +478,23 @@ mod tests {
             ),
             (Error::NoSuchEntity("n".into()), "NoSuchEntity", 404),
             (Error::DeleteConflict("d".into()), "DeleteConflict", 409),
+            (Error::FeatureEnabled, "FeatureEnabled", 409),
+            (Error::FeatureDisabled, "FeatureDisabled", 404),
+            (
+                Error::OutboundFederationDisabled,
+                "OutboundWebIdentityFederationDisabledException",
+                403,
+            ),
+            (
+                Error::SessionDurationEscalation,
+                "SessionDurationEscalationException",
+                403,
+            ),
+            (
+                Error::JwtPayloadSizeExceeded { limit: 8192 },
+                "JWTPayloadSizeExceededException",
+                400,
+            ),
             (Error::Internal, "InternalFailure", 500),
             (Error::ServiceFailure, "ServiceFailure", 500),
             (Error::Unavailable, "ServiceUnavailable", 503),
