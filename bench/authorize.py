@@ -188,8 +188,9 @@ http {{
         self.start_server()
         callers = self.role_sessions(CALLER_ROLE, "example/project", 100)
         gateways = self.role_sessions(GATEWAY_ROLE, "example/gateway", 10)
-        self.results["tokens"] = {"valid": len(callers), "denied": 0, "jwks_cold": 0, "mint_seconds": 0,
-                                  "token_bytes": 0, "body_bytes": 0}
+        # The report's token line: the sessions' tokens, the callers' and the gateways'.
+        self.results["tokens"] = {"valid": len(callers) + len(gateways), "denied": 0, "jwks_cold": 0,
+                                  "mint_seconds": 0, "token_bytes": 0, "body_bytes": 0}
         all_ok = lambda r: {"valid": r["non_2xx"] == 0 and r["socket_errors"] == 0}
         if "caller-identity" in SCENARIOS:
             lines = self.caller_identity(callers)
@@ -218,8 +219,9 @@ http {{
         self.results["server_threads_end"] = lb.thread_names(self.pid)
         lb.stop_all()
         self.server_log.close()
-        self.results["server_log"] = {"bytes": os.path.getsize(self.path("server.log")),
-                                      "bytes_per_measured_request": 0}
+        size = os.path.getsize(self.path("server.log"))
+        total = sum(r["requests"] for r in self.results["runs"])
+        self.results["server_log"] = {"bytes": size, "bytes_per_measured_request": round(size / max(1, total), 1)}
         lb.report(self)
         self.ratios()
 
