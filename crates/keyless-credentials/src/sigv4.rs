@@ -56,13 +56,13 @@ const MSG_CONTENT_SHA256_MISMATCH: &str =
     "The provided 'x-amz-content-sha256' header does not match what was computed.";
 
 /// Characters left unencoded by RFC 3986 / SigV4 encoding: `A-Za-z0-9-_.~`.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
 /// Path encoding: unreserved characters and `/` are kept.
-const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
+pub const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// The parts of an HTTP request that SigV4 covers.
 #[derive(Clone, Copy)]
@@ -324,6 +324,25 @@ pub fn parse(
     expected_service: &str,
     now: i64,
 ) -> Result<SignedAuth, SigV4Error> {
+    parse_scoped(req, Some(expected_service), now)
+}
+
+/// [`parse`] for a request that another service received and forwards for verification: the
+/// credential scope may name any service (syntactically valid), which [`SignedAuth::service`]
+/// reports, unless `expected_service` names the one it must be.
+pub fn parse_forwarded(
+    req: &RequestParts<'_>,
+    expected_service: Option<&str>,
+    now: i64,
+) -> Result<SignedAuth, SigV4Error> {
+    parse_scoped(req, expected_service, now)
+}
+
+fn parse_scoped(
+    req: &RequestParts<'_>,
+    expected_service: Option<&str>,
+    now: i64,
+) -> Result<SignedAuth, SigV4Error> {
     let raw = extract_auth(req)?;
 
     if !raw
@@ -396,10 +415,14 @@ pub fn parse(
             "Credential should be scoped to a valid region, not '{region}'."
         ));
     }
-    if service != expected_service {
-        scope_errors.push(format!(
-            "Credential should be scoped to correct service: '{expected_service}'."
-        ));
+    match expected_service {
+        Some(expected) if service != expected => scope_errors.push(format!(
+            "Credential should be scoped to correct service: '{expected}'."
+        )),
+        None if !is_valid_service(service) => scope_errors.push(format!(
+            "Credential should be scoped to a valid service, not '{service}'."
+        )),
+        _ => {}
     }
     if terminator != SCOPE_TERMINATOR {
         scope_errors.push(format!(
@@ -481,20 +504,26 @@ impl SigningKeyCache {
     }
 
     fn get_or_derive(&self, secret: &str, auth: &SignedAuth) -> hmac::Key {
+        self.key(secret, &auth.scope_date, &auth.region, &auth.service)
+    }
+
+    /// The signing key of `secret` for the scope `date` (`YYYYMMDD`), `region`, `service`,
+    /// derived once and then taken from the cache.
+    pub fn key(&self, secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
         let mut secret_digest = [0u8; 32];
         secret_digest.copy_from_slice(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref());
         let id = SigningKeyId {
             secret_digest,
-            date: auth.scope_date.clone(),
-            region: auth.region.clone(),
-            service: auth.service.clone(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
         };
         if let Ok(keys) = self.keys.lock()
             && let Some(key) = keys.get(&id)
         {
             return key.clone();
         }
-        let key = derive_signing_key(secret, &auth.scope_date, &auth.region, &auth.service);
+        let key = derive_signing_key(secret, date, region, service);
         if let Ok(mut keys) = self.keys.lock() {
             if keys.len() >= self.capacity {
                 keys.clear();
@@ -520,13 +549,41 @@ impl fmt::Debug for SigningKeyCache {
     }
 }
 
+/// [`verify_cached`] for a forwarded request whose body the verifier does not have:
+/// `payload_hash` stands for it in the canonical request (the hex SHA-256 of the body, or
+/// `UNSIGNED-PAYLOAD`), and `x-amz-content-sha256`, when present, must equal it.
+pub fn verify_forwarded(
+    auth: &SignedAuth,
+    req: &RequestParts<'_>,
+    payload_hash: &str,
+    secret_access_key: &str,
+    cache: &SigningKeyCache,
+) -> Result<(), SigV4Error> {
+    verify_hashed(auth, req, payload_hash, secret_access_key, Some(cache))
+}
+
+/// The hex SHA-256 of `body`, the payload hash of a signed request.
+pub fn payload_hash(body: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, body).as_ref())
+}
+
 fn verify_inner(
     auth: &SignedAuth,
     req: &RequestParts<'_>,
     secret_access_key: &str,
     cache: Option<&SigningKeyCache>,
 ) -> Result<(), SigV4Error> {
-    let payload_hash = hex(digest::digest(&digest::SHA256, req.body).as_ref());
+    let payload_hash = payload_hash(req.body);
+    verify_hashed(auth, req, &payload_hash, secret_access_key, cache)
+}
+
+fn verify_hashed(
+    auth: &SignedAuth,
+    req: &RequestParts<'_>,
+    payload_hash: &str,
+    secret_access_key: &str,
+    cache: Option<&SigningKeyCache>,
+) -> Result<(), SigV4Error> {
     let mut claimed_hashes = req.headers.get_all(CONTENT_SHA256_HEADER).iter();
     if let Some(claimed) = claimed_hashes.next()
         && (claimed.as_bytes() != payload_hash.as_bytes() || claimed_hashes.next().is_some())
@@ -535,7 +592,7 @@ fn verify_inner(
     }
 
     let canonical_request =
-        canonical_request(auth, req, &payload_hash).ok_or_else(SigV4Error::signature_mismatch)?;
+        canonical_request(auth, req, payload_hash).ok_or_else(SigV4Error::signature_mismatch)?;
     let string_to_sign = format!(
         "{ALGORITHM}\n{}\n{}\n{}",
         auth.date,
@@ -621,8 +678,10 @@ pub fn amz_date(timestamp: i64) -> String {
     format_amz_date(timestamp)
 }
 
-/// Derives `kSigning` from the secret and the credential scope.
-fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
+/// Derives `kSigning`, the HMAC-SHA256 key of a credential scope, from the secret and the
+/// scope's date (`YYYYMMDD`), region and service. S3's chunk and trailer signatures are made
+/// with the same key as the request's seed signature.
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
     let mut secret_key = Vec::with_capacity(4 + secret.len());
     secret_key.extend_from_slice(b"AWS4");
     secret_key.extend_from_slice(secret.as_bytes());
@@ -680,9 +739,9 @@ fn canonical_request(
     Some(out)
 }
 
-/// Appends a header value with surrounding whitespace trimmed and inner runs of spaces and tabs
-/// collapsed to one space.
-fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
+/// Appends a header value in canonical form: surrounding whitespace trimmed and inner runs of
+/// spaces and tabs collapsed to one space.
+pub fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let already_normal = !value.first().is_some_and(is_blank)
         && !value.last().is_some_and(is_blank)
@@ -1012,6 +1071,14 @@ impl QueryAuth {
 
 /// True for a syntactically valid region name: 1–63 lowercase letters, digits and hyphens,
 /// starting and ending with a letter or digit (e.g. `us-east-1`, `eu-west-1`).
+/// Whether `service` can be a credential scope's service: 1–64 characters of `a-z0-9-`.
+fn is_valid_service(service: &str) -> bool {
+    (1..=64).contains(&service.len())
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn is_valid_region(region: &str) -> bool {
     let bytes = region.as_bytes();
     let label_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -1022,8 +1089,8 @@ fn is_valid_region(region: &str) -> bool {
         && bytes.iter().all(|b| label_char(b) || *b == b'-')
 }
 
-/// Parses `YYYYMMDDTHHMMSSZ` into Unix seconds.
-fn parse_amz_date(value: &str) -> Option<i64> {
+/// Parses `YYYYMMDDTHHMMSSZ` (`X-Amz-Date`) into Unix seconds.
+pub fn parse_amz_date(value: &str) -> Option<i64> {
     let bytes = value.as_bytes();
     if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
         return None;
@@ -1116,8 +1183,8 @@ fn describe_duration(seconds: i64) -> String {
     }
 }
 
-/// Lowercase hexadecimal.
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal, the encoding of SigV4's hashes and signatures.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {

@@ -47,6 +47,132 @@ pub struct Config {
     /// Outbound identity federation (`GetWebIdentityToken`).
     #[serde(default)]
     pub outbound: crate::outbound::OutboundConfig,
+    /// The authorization API's proxy mode.
+    #[serde(default)]
+    pub authorize: AuthorizeSection,
+    /// The S3 gateway.
+    #[serde(default)]
+    pub s3_gateway: S3GatewayConfig,
+}
+
+/// `[authorize]`: the proxy mode of the authorization API (nginx `auth_request`, Envoy
+/// `ext_authz`), off unless a token is set here or in `KEYLESS_AUTHORIZE_NGINX_TOKEN`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeSection {
+    /// The token the proxy sends as `X-Keyless-Authorizer-Token` (at least 16 characters).
+    pub nginx_token: Option<String>,
+}
+
+impl std::fmt::Debug for AuthorizeSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizeSection")
+            .field(
+                "nginx_token",
+                &self.nginx_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// `[s3_gateway]` settings. The gateway runs when `backend_url` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3GatewayConfig {
+    /// Where the gateway listens; `127.0.0.1:9000` by default.
+    pub listen: Option<SocketAddr>,
+    /// The S3-compatible store requests are forwarded to (`http://…` or `https://…`).
+    pub backend_url: Option<String>,
+    /// The region the backend's signatures are scoped to; `us-east-1` by default.
+    pub backend_region: Option<String>,
+    /// The region clients sign for; `us-east-1` by default.
+    pub region: Option<String>,
+    /// Serve virtual-hosted requests (`bucket.<suffix>`) too, e.g. `s3.example.internal`.
+    pub virtual_host_suffix: Option<String>,
+    /// A file (mode 0600) holding the backend's key as `AWS_ACCESS_KEY_ID=…` and
+    /// `AWS_SECRET_ACCESS_KEY=…` lines, when the environment does not
+    /// (`KEYLESS_S3_BACKEND_ACCESS_KEY_ID`, `KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY`).
+    pub backend_credentials_file: Option<PathBuf>,
+    /// Refused: keys do not belong in the config file.
+    #[serde(default)]
+    backend_access_key_id: Option<toml::Value>,
+    /// Refused: keys do not belong in the config file.
+    #[serde(default)]
+    backend_secret_access_key: Option<toml::Value>,
+}
+
+/// The environment variable of the S3 backend's access key ID.
+pub const S3_BACKEND_ACCESS_KEY_ENV: &str = "KEYLESS_S3_BACKEND_ACCESS_KEY_ID";
+/// The environment variable of the S3 backend's secret.
+pub const S3_BACKEND_SECRET_ENV: &str = "KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY";
+
+impl S3GatewayConfig {
+    /// The backend's key: from the environment when both variables are set, else from
+    /// `backend_credentials_file` (relative to `base`), which must be readable by its owner
+    /// only. Keys written in the config file itself are refused.
+    pub fn backend_key(
+        &self,
+        base: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<(String, String)> {
+        if self.backend_access_key_id.is_some() || self.backend_secret_access_key.is_some() {
+            anyhow::bail!(
+                "[s3_gateway]: the backend key does not belong in the config file: set {S3_BACKEND_ACCESS_KEY_ENV} and {S3_BACKEND_SECRET_ENV}, or name a 0600 file in backend_credentials_file"
+            );
+        }
+        let id = env(S3_BACKEND_ACCESS_KEY_ENV).filter(|v| !v.is_empty());
+        let secret = env(S3_BACKEND_SECRET_ENV).filter(|v| !v.is_empty());
+        match (id, secret, &self.backend_credentials_file) {
+            (Some(id), Some(secret), _) => Ok((id, secret)),
+            (Some(_), None, _) | (None, Some(_), _) => anyhow::bail!(
+                "set both {S3_BACKEND_ACCESS_KEY_ENV} and {S3_BACKEND_SECRET_ENV}, or neither"
+            ),
+            (None, None, Some(file)) => read_key_file(&base.join(file)),
+            (None, None, None) => anyhow::bail!(
+                "the S3 gateway needs the backend's key: set {S3_BACKEND_ACCESS_KEY_ENV} and {S3_BACKEND_SECRET_ENV}, or name a 0600 file in [s3_gateway] backend_credentials_file"
+            ),
+        }
+    }
+}
+
+/// Reads `AWS_ACCESS_KEY_ID=…` and `AWS_SECRET_ACCESS_KEY=…` (optionally after `export `)
+/// from a file only its owner may read.
+fn read_key_file(path: &Path) -> anyhow::Result<(String, String)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let shown = path.display();
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the S3 backend key file {shown}: {e}"))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "the S3 backend key file {shown} is readable by others (mode {mode:04o}): chmod 600 it"
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the S3 backend key file {shown}: {e}"))?;
+    let (mut id, mut secret) = (None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim();
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_owned();
+        match name.trim() {
+            "AWS_ACCESS_KEY_ID" => id = Some(value),
+            "AWS_SECRET_ACCESS_KEY" => secret = Some(value),
+            _ => {}
+        }
+    }
+    match (id, secret) {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok((id, secret)),
+        _ => anyhow::bail!(
+            "the S3 backend key file {shown} must hold AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=… lines"
+        ),
+    }
 }
 
 /// Where audit events go.
@@ -572,6 +698,7 @@ impl Config {
                 trust_policy: trust,
                 description: r.description.clone(),
                 max_session_duration: max,
+                permissions_boundary: None,
                 tags: r
                     .tags
                     .iter()
@@ -690,6 +817,74 @@ fn line_col(text: &str, offset: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_s3_backend_key_comes_from_the_environment_or_a_private_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let config = Config::parse(
+            "[s3_gateway]\nbackend_url = \"http://127.0.0.1:8333\"\nbackend_credentials_file = \"backend.env\"\n",
+            "k.toml",
+        )
+        .unwrap();
+        let gateway = &config.s3_gateway;
+        let env = |id: &'static str, secret: &'static str| {
+            move |name: &str| match name {
+                S3_BACKEND_ACCESS_KEY_ENV => Some(id.to_owned()),
+                S3_BACKEND_SECRET_ENV => Some(secret.to_owned()),
+                _ => None,
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            gateway.backend_key(dir.path(), env("AK", "SK")).unwrap(),
+            ("AK".to_owned(), "SK".to_owned())
+        );
+        let half = gateway.backend_key(dir.path(), env("AK", "")).unwrap_err();
+        assert!(half.to_string().contains("both"), "{half}");
+
+        let file = dir.path().join("backend.env");
+        std::fs::write(
+            &file,
+            "export AWS_ACCESS_KEY_ID=FILEAK\nAWS_SECRET_ACCESS_KEY=\"file secret\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let open = gateway.backend_key(dir.path(), |_| None).unwrap_err();
+        assert!(open.to_string().contains("chmod 600"), "{open}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            gateway.backend_key(dir.path(), |_| None).unwrap(),
+            ("FILEAK".to_owned(), "file secret".to_owned())
+        );
+        std::fs::write(&file, "AWS_ACCESS_KEY_ID=only\n").unwrap();
+        assert!(gateway.backend_key(dir.path(), |_| None).is_err());
+
+        let none = Config::parse("[s3_gateway]\nbackend_url = \"http://h\"\n", "k.toml").unwrap();
+        let missing = none
+            .s3_gateway
+            .backend_key(dir.path(), |_| None)
+            .unwrap_err();
+        assert!(
+            missing.to_string().contains(S3_BACKEND_ACCESS_KEY_ENV),
+            "{missing}"
+        );
+
+        let inline = Config::parse(
+            "[s3_gateway]\nbackend_url = \"http://h\"\nbackend_secret_access_key = \"s\"\n",
+            "k.toml",
+        )
+        .unwrap();
+        let refused = inline
+            .s3_gateway
+            .backend_key(dir.path(), env("AK", "SK"))
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("does not belong in the config file"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn reports_syntax_errors_with_line_and_column() {

@@ -45,6 +45,34 @@ pub(crate) const PERMISSIONS: &str = r#"{
   ]
 }"#;
 
+/// The bucket `--dev` lets each project work under its own prefix of, with an S3 backend.
+pub const S3_BUCKET: &str = "artifacts";
+
+/// The role's S3 permission policy with `--dev` and an S3 backend: each project reads, writes,
+/// tags and deletes under `artifacts/<project_path>/`, and lists only that prefix.
+pub fn s3_permissions() -> String {
+    format!(
+        r#"{{
+  "Version": "2012-10-17",
+  "Statement": [
+    {{
+      "Sid": "OwnPrefix",
+      "Effect": "Allow",
+      "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObjectTagging", "s3:GetObjectAttributes"],
+      "Resource": "arn:aws:s3:::{S3_BUCKET}/${{gitlab.com:project_path}}/*"
+    }},
+    {{
+      "Sid": "ListOwnPrefix",
+      "Effect": "Allow",
+      "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+      "Resource": "arn:aws:s3:::{S3_BUCKET}",
+      "Condition": {{ "StringLike": {{ "s3:prefix": ["${{gitlab.com:project_path}}/*"] }} }}
+    }}
+  ]
+}}"#
+    )
+}
+
 /// The dev issuer's `[[issuer]]` settings.
 pub fn issuer() -> IssuerConfig {
     IssuerConfig {
@@ -56,7 +84,8 @@ pub fn issuer() -> IssuerConfig {
 }
 
 /// Adds the dev provider and role to `declared`, unless the config already declares them.
-pub(crate) fn add_entities(declared: &mut DeclaredEntities, account: &str, now: i64) {
+/// With `s3`, the role also gets [`s3_permissions`].
+pub(crate) fn add_entities(declared: &mut DeclaredEntities, account: &str, now: i64, s3: bool) {
     if !declared.providers.iter().any(|p| p.url == ISSUER_ISS) {
         declared.providers.push(OidcProvider {
             url: ISSUER_ISS.to_owned(),
@@ -81,6 +110,7 @@ pub(crate) fn add_entities(declared: &mut DeclaredEntities, account: &str, now: 
             trust_policy: trust_policy(account),
             description: Some("keyless --dev: deploys from example/project".to_owned()),
             max_session_duration: 3600,
+            permissions_boundary: None,
             tags: Vec::new(),
             created: now,
             managed_by: ManagedBy::Config,
@@ -90,5 +120,12 @@ pub(crate) fn add_entities(declared: &mut DeclaredEntities, account: &str, now: 
             policy_name: "read-only".to_owned(),
             document: PERMISSIONS.to_owned(),
         });
+        if s3 {
+            declared.role_policies.push(RolePolicy {
+                role_name: ROLE_NAME.to_owned(),
+                policy_name: "s3-own-prefix".to_owned(),
+                document: s3_permissions(),
+            });
+        }
     }
 }

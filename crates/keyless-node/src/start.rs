@@ -16,7 +16,7 @@ use crate::issuers::IssuerSettings;
 use crate::node::Node;
 use crate::outbound::OutboundSettings;
 use crate::runtime::Runtime;
-use crate::settings::Settings;
+use crate::settings::{AUTHORIZER_TOKEN_ENV, AuthorizerToken, Settings};
 
 /// How to start a node.
 #[derive(Debug, Clone)]
@@ -61,7 +61,8 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     let mut declared = config.declared_entities(&file, &base, now)?;
     let account = config.account().to_owned();
     if opts.dev {
-        dev::add_entities(&mut declared, &account, now);
+        let s3 = config.s3_gateway.backend_url.is_some();
+        dev::add_entities(&mut declared, &account, now, s3);
     }
     let issuers = issuer_configs
         .iter()
@@ -111,6 +112,10 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         dev: opts.dev,
         clock_offset_secs: opts.clock_offset_secs,
         issuers,
+        authorizer_token: AuthorizerToken::resolve(
+            std::env::var(AUTHORIZER_TOKEN_ENV).ok(),
+            config.authorize.nginx_token.as_deref(),
+        )?,
         outbound,
     };
     let node = Node::new(settings, store).await?;
@@ -204,6 +209,7 @@ pub async fn open_offline(data: &DataOptions) -> anyhow::Result<Node> {
         dev: false,
         clock_offset_secs: 0,
         issuers: runtime.issuers,
+        authorizer_token: None,
         outbound: OutboundSettings {
             issuer: runtime.outbound_issuer.unwrap_or_default(),
             session_tags: Vec::new(),

@@ -2,7 +2,15 @@
 //! its bytes.
 //!
 //! - [`address`]: path-style and virtual-hosted addressing, bucket names.
+//! - [`operation`]: which S3 operation a request is, and the IAM actions, resources and
+//!   condition keys it needs.
 //! - [`error`]: S3's error codes, statuses, messages and XML body, in one place.
+//! - [`checksum`]: the additional checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256): what a
+//!   request declares, incremental hashing, verification.
+//! - [`chunked`]: `aws-chunked` bodies: the incremental decoder that verifies chunk and trailer
+//!   signatures and checksums, and the encoder of the unsigned form.
+//! - [`sigv4`]: S3's SigV4: header and presigned verification, payload modes, and signing
+//!   the request forwarded to the backend.
 //!
 //! ```
 //! use keyless_s3::address::{Addressing, Target};
@@ -19,6 +27,11 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod checksum;
+pub mod chunked;
 pub mod error;
+pub mod operation;
+pub mod sigv4;
+mod xml;
 
 pub use error::S3Error;

@@ -1,5 +1,6 @@
 //! HTTP routes: the AWS Query API on any path, the built-in issuers' and the outbound
-//! issuer's discovery and JWKS, the mint and explain APIs, health checks and metrics.
+//! issuer's discovery and JWKS, the mint, explain and authorization APIs, health checks and
+//! metrics.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use keyless_credentials::sigv4::RequestParts;
 use keyless_node::config::MetricsAccess;
 use keyless_node::issuers::MintJob;
@@ -44,6 +45,13 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/issuers/{name}/oauth/discovery/keys", get(jwks))
         .route("/keyless/issuers/{name}/mint", post(mint))
         .route("/keyless/explain", post(explain))
+        .route("/keyless/authorize", post(crate::authorize::json))
+        .route("/keyless/authorize/nginx", any(crate::authorize::nginx))
+        .route(crate::authorize::ENVOY_PREFIX, any(crate::authorize::envoy))
+        .route(
+            &format!("{}/{{*path}}", crate::authorize::ENVOY_PREFIX),
+            any(crate::authorize::envoy),
+        )
         .fallback(crate::query::query_api)
         .with_state(app)
 }
@@ -359,7 +367,9 @@ fn admin_only() -> Error {
     .into()
 }
 
-fn json_error(err: &Error, request_id: &str) -> Response {
+/// A keyless JSON API's error: `{"Error": {"Code", "Message", "Type"}, "RequestId"}` with
+/// the error's status.
+pub(crate) fn json_error(err: &Error, request_id: &str) -> Response {
     let body = serde_json::json!({
         "Error": { "Code": err.code(), "Message": err.message(), "Type": err.fault_type() },
         "RequestId": request_id,

@@ -1,6 +1,6 @@
 //! The keyless HTTP server: the AWS Query API (STS here, IAM in `keyless-iam`), the built-in
-//! issuers' endpoints, the mint and explain APIs, health checks and Prometheus metrics, all on
-//! a [`keyless_node::Node`].
+//! issuers' endpoints, the mint, explain and authorization APIs, health checks and Prometheus
+//! metrics, all on a [`keyless_node::Node`].
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+mod authorize;
 mod body;
 mod http;
 mod listener;
@@ -98,7 +99,16 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     /// Seconds added to the clock (development mode only, for tests of expiry).
     pub clock_offset_secs: i64,
+    /// The S3 gateway's listen address; overrides `[s3_gateway] listen`.
+    pub s3_gateway_listen: Option<SocketAddr>,
+    /// The S3 backend; overrides `[s3_gateway] backend_url` (the gateway runs when one is set).
+    pub s3_backend_url: Option<String>,
+    /// The S3 backend's region; overrides `[s3_gateway] backend_region`.
+    pub s3_backend_region: Option<String>,
 }
+
+/// Where the S3 gateway listens unless told.
+const DEFAULT_S3_LISTEN: &str = "127.0.0.1:9000";
 
 /// What the routes serve from: the node, its audit log and the HTTP settings.
 #[derive(Clone)]
@@ -134,10 +144,19 @@ pub fn router(node: Arc<Node>, auditor: Auditor) -> axum::Router {
 /// Runs the server until SIGINT or SIGTERM. The port opens only once the node is ready: the
 /// data directory, the keys and the live state complete.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
-    let config = match &opts.config {
+    let mut config = match &opts.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if let Some(url) = &opts.s3_backend_url {
+        config.s3_gateway.backend_url = Some(url.clone());
+    }
+    if let Some(region) = &opts.s3_backend_region {
+        config.s3_gateway.backend_region = Some(region.clone());
+    }
+    if let Some(listen) = opts.s3_gateway_listen {
+        config.s3_gateway.listen = Some(listen);
+    }
     let base = opts
         .config
         .as_deref()
@@ -163,6 +182,34 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .or_else(|| server.public_url.clone())
         .unwrap_or_else(|| format!("{scheme}://{bound}"));
     let descriptors = raise_descriptor_limit();
+    let s3_gateway = config.s3_gateway.clone();
+    let s3_socket = match &s3_gateway.backend_url {
+        Some(backend_url) => {
+            let key = s3_gateway.backend_key(&base, |name| std::env::var(name).ok())?;
+            let listen = match s3_gateway.listen {
+                Some(listen) => listen,
+                None => DEFAULT_S3_LISTEN.parse()?,
+            };
+            let settings = keyless_s3_gateway::GatewaySettings {
+                region: s3_gateway
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+                virtual_host_suffix: s3_gateway.virtual_host_suffix.clone(),
+                backend_url: backend_url.clone(),
+                backend_region: s3_gateway
+                    .backend_region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+                backend_key: keyless_s3_gateway::BackendKey {
+                    access_key_id: key.0,
+                    secret_access_key: key.1,
+                },
+            };
+            Some((bind(listen)?, settings))
+        }
+        None => None,
+    };
 
     let audit = config.audit.clone();
     let started = start::start(NodeOptions {
@@ -265,14 +312,54 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let s3_task = match s3_socket {
+        Some((socket, settings)) => {
+            let address = socket.local_addr()?;
+            let s3_listener = socket
+                .listen(1024)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+            let backend = settings.backend_url.clone();
+            let gateway = Arc::new(keyless_s3_gateway::Gateway::new(
+                node.clone(),
+                auditor.clone(),
+                settings,
+            )?);
+            say!("keyless: S3 gateway on http://{address}, forwarding to {backend}");
+            let mut stopping = stopping.clone();
+            Some((
+                address,
+                tokio::spawn(listener::run(
+                    s3_listener,
+                    gateway.router(false),
+                    limits,
+                    None,
+                    async move {
+                        let _ = stopping.changed().await;
+                    },
+                )),
+            ))
+        }
+        None => None,
+    };
     if opts.dev {
         print_dev_banner(&public_url, node.account(), &started.data.data_dir);
+        if let Some((address, _)) = &s3_task {
+            print_s3_banner(
+                *address,
+                &public_url,
+                node.account(),
+                &started.data.data_dir,
+            );
+        }
     }
     say!("keyless: listening on {scheme}://{bound}");
     listener::run(main, router, limits, tls, shutdown_signal()).await;
     let _ = stop.send(true);
     drop(stopping);
     if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
+    if let Some((_, task)) = s3_task {
         let _ = task.await;
     }
     // Every answered request's event reaches the sink before the process exits.
@@ -359,6 +446,24 @@ Try it:
         iss = dev::ISSUER_ISS,
         base = keyless_node::issuers::issuer_base_url(public_url, dev::ISSUER_NAME),
         cid = dev::CLIENT_ID,
+        project = dev::PROJECT,
+    );
+}
+
+fn print_s3_banner(address: SocketAddr, public_url: &str, account: &str, data_dir: &Path) {
+    let data = data_dir.display();
+    say!(
+        "  s3        http://{address}: the role works under s3://{bucket}/<project_path>/ (the bucket must exist on the backend)
+
+Try the S3 gateway, as a GitLab job's profile does:
+  keyless token mint --data-dir {data} --issuer {name} --project-path {project} --ref main > /tmp/web_identity_token
+  export AWS_ROLE_ARN=arn:aws:iam::{account}:role/{role} AWS_WEB_IDENTITY_TOKEN_FILE=/tmp/web_identity_token
+  export AWS_ENDPOINT_URL_STS={public_url} AWS_ENDPOINT_URL_S3=http://{address} AWS_DEFAULT_REGION=us-east-1
+  aws s3 cp ./file s3://{bucket}/{project}/file
+  aws s3 ls s3://{bucket}/{project}/",
+        role = dev::ROLE_NAME,
+        bucket = dev::S3_BUCKET,
+        name = dev::ISSUER_NAME,
         project = dev::PROJECT,
     );
 }

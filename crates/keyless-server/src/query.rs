@@ -135,22 +135,35 @@ pub(crate) async fn query_api(
         }
     };
     crate::metrics::request(&call.action, outcome, started.elapsed().as_secs_f64());
-    let event = event.finish();
-    if outcome != "Success" && !call.authenticated {
-        // A failure before the caller was known: written one by one unless it floods.
-        app.auditor.record_failure(peer.ip(), outcome, event);
-        return response;
+    match record_event(&app, peer.ip(), outcome, call.authenticated, event.finish()).await {
+        Ok(()) => response,
+        Err(audit::EventLost) => {
+            tracing::error!(action = %call.action, "the audit event was not written: the call is answered as failed");
+            unaudited(call.namespace)
+        }
+    }
+}
+
+/// Writes a call's audit event: a failure before the caller was known one by one unless it
+/// floods; any other durably when the log is durable (an error then: nothing is reported done
+/// that the audit log does not hold).
+pub(crate) async fn record_event(
+    app: &App,
+    peer: std::net::IpAddr,
+    outcome: &'static str,
+    authenticated: bool,
+    event: Vec<u8>,
+) -> Result<(), audit::EventLost> {
+    if outcome != "Success" && !authenticated {
+        app.auditor.record_failure(peer, outcome, event);
+        return Ok(());
     }
     if app.auditor.is_durable() {
-        if app.auditor.record_durable(event).await.is_err() {
-            // Nothing is reported done that the audit log does not hold.
-            tracing::error!(action = %call.action, "the audit event was not written: the call is answered as failed");
-            return unaudited(call.namespace);
-        }
+        app.auditor.record_durable(event).await
     } else {
         app.auditor.record(event);
+        Ok(())
     }
-    response
 }
 
 /// The answer to a call whose durable audit event could not be written.
@@ -290,7 +303,7 @@ fn authenticated(
 /// the exchange that minted the key.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SignedIdentity<'a> {
+pub(crate) struct SignedIdentity<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     principal_id: String,
@@ -300,7 +313,8 @@ struct SignedIdentity<'a> {
 }
 
 impl SignedIdentity<'_> {
-    fn of(caller: &Caller) -> SignedIdentity<'_> {
+    /// The identity of `caller`.
+    pub(crate) fn of(caller: &Caller) -> SignedIdentity<'_> {
         SignedIdentity {
             kind: match caller {
                 Caller::Admin { .. } => "Root",
@@ -382,10 +396,15 @@ impl Serialize for Parameters<'_> {
 
 /// The parameters of the STS and IAM operations keyless serves, with list indexes as `N`.
 const KNOWN_PARAMETERS: &[&str] = &[
+    "ActionNames.member.N",
     "AssumeRolePolicyDocument",
     "Audience.member.N",
+    "CallerArn",
     "ClientID",
     "ClientIDList.member.N",
+    "ContextEntries.member.N.ContextKeyName",
+    "ContextEntries.member.N.ContextKeyType",
+    "ContextEntries.member.N.ContextKeyValues.member.N",
     "Description",
     "DurationSeconds",
     "EncodedMessage",
@@ -398,13 +417,20 @@ const KNOWN_PARAMETERS: &[&str] = &[
     "Path",
     "PathPrefix",
     "PermissionsBoundary",
+    "PermissionsBoundaryPolicyInputList.member.N",
     "Policy",
     "PolicyArn",
     "PolicyArns.member.N.arn",
     "PolicyDocument",
+    "PolicyInputList.member.N",
     "PolicyName",
+    "PolicySourceArn",
     "PolicyUsageFilter",
     "ProviderId",
+    "ResourceArns.member.N",
+    "ResourceHandlingOption",
+    "ResourceOwner",
+    "ResourcePolicy",
     "RoleArn",
     "RoleName",
     "RoleSessionName",

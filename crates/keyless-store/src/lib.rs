@@ -73,7 +73,7 @@ pub use crypto::{MASTER_KEY_LEN, MasterKey};
 pub use error::StoreError;
 pub use keys::{AdminCredentials, IssuerKeyRecord, KeyState, SealingKeyRecord};
 pub use outbound::{OutboundFederation, OutboundKeyRecord, OutboundRecords};
-pub use pages::{ListedPolicy, PageRequest};
+pub use pages::{ListedPolicy, PageRequest, PolicyUsage};
 pub use policies::MAX_POLICY_VERSIONS;
 
 use crypto::Sealer;

@@ -95,6 +95,15 @@ pub enum Error {
     ServiceFailure,
     /// 503 `ServiceUnavailable`.
     Unavailable,
+    /// 401: the signature of a request forwarded to the authorization API failed (the
+    /// `SigV4Error`'s code and message, with 401 rather than its own status, so that a
+    /// forwarder tells its caller's failure from its own).
+    Unauthenticated(SigV4Error),
+    /// 404 `NotFound`: the proxy authorization mode is off (no authorizer token configured).
+    AuthorizerOff,
+    /// 403 `InvalidAuthorizerToken`: the proxy's `X-Keyless-Authorizer-Token` is missing or
+    /// wrong.
+    InvalidAuthorizerToken,
 }
 
 /// AWS's message for an unknown internal failure.
@@ -133,6 +142,9 @@ impl Error {
             Error::Internal => "InternalFailure",
             Error::ServiceFailure => "ServiceFailure",
             Error::Unavailable => "ServiceUnavailable",
+            Error::Unauthenticated(e) => e.code.as_str(),
+            Error::AuthorizerOff => "NotFound",
+            Error::InvalidAuthorizerToken => "InvalidAuthorizerToken",
         }
     }
 
@@ -155,9 +167,11 @@ impl Error {
             | Error::JwtPayloadSizeExceeded { .. } => 400,
             Error::Signature(e) => e.code.status(),
             Error::AccessDenied(_)
+            | Error::InvalidAuthorizerToken
             | Error::OutboundFederationDisabled
             | Error::SessionDurationEscalation => 403,
-            Error::NoSuchEntity(_) | Error::FeatureDisabled => 404,
+            Error::Unauthenticated(_) => 401,
+            Error::NoSuchEntity(_) | Error::AuthorizerOff | Error::FeatureDisabled => 404,
             Error::MethodNotAllowed => 405,
             Error::EntityAlreadyExists(_)
             | Error::DeleteConflict(_)
@@ -195,7 +209,7 @@ impl Error {
             Error::IncompleteBody => Cow::Borrowed(
                 "The request body ended before the number of bytes the Content-Length header announced.",
             ),
-            Error::Signature(e) => Cow::Borrowed(&e.message),
+            Error::Signature(e) | Error::Unauthenticated(e) => Cow::Borrowed(&e.message),
             Error::Token(e) => Cow::Borrowed(&e.message),
             Error::AccessDenied(d) => d.message(),
             Error::PackedPolicyTooLarge { percent } => Cow::Owned(format!(
@@ -225,6 +239,12 @@ impl Error {
             Error::Internal | Error::ServiceFailure => Cow::Borrowed(MSG_UNKNOWN_FAILURE),
             Error::Unavailable => {
                 Cow::Borrowed("The request has failed due to a temporary failure of the server.")
+            }
+            Error::AuthorizerOff => Cow::Borrowed(
+                "The proxy authorization mode is off: configure [authorize] nginx_token or KEYLESS_AUTHORIZE_NGINX_TOKEN.",
+            ),
+            Error::InvalidAuthorizerToken => {
+                Cow::Borrowed("The X-Keyless-Authorizer-Token header is missing or wrong.")
             }
         }
     }
@@ -359,6 +379,16 @@ pub enum Refused {
         /// The resource's ARN.
         resource: String,
     },
+    /// A signed caller refused an S3 action, whose message quotes the resource as S3 does:
+    /// `User: <caller> is not authorized to perform: <action> on resource: "<resource>"`.
+    S3Caller {
+        /// The caller's ARN.
+        caller: String,
+        /// The action refused.
+        action: String,
+        /// The resource's ARN.
+        resource: String,
+    },
     /// An API only the admin credentials may call.
     AdminOnly,
 }
@@ -381,6 +411,19 @@ impl Denial {
                     "User: {caller} is not authorized to perform: {action} on resource: {resource}"
                 ),
             },
+            Refused::S3Caller {
+                caller,
+                action,
+                resource,
+            } => {
+                let base = format!(
+                    "User: {caller} is not authorized to perform: {action} on resource: \"{resource}\""
+                );
+                match &self.because {
+                    Some(because) => format!("{base} {}", because.words(action)),
+                    None => base,
+                }
+            }
             Refused::AdminOnly => "Only the admin credentials may call this API.".to_owned(),
         };
         let mut message = if self.show_reason {
@@ -455,6 +498,13 @@ mod tests {
             (Error::Internal, "InternalFailure", 500),
             (Error::ServiceFailure, "ServiceFailure", 500),
             (Error::Unavailable, "ServiceUnavailable", 503),
+            (
+                Error::Unauthenticated(SigV4Error::expired_token()),
+                "ExpiredToken",
+                401,
+            ),
+            (Error::AuthorizerOff, "NotFound", 404),
+            (Error::InvalidAuthorizerToken, "InvalidAuthorizerToken", 403),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), error.status()), (code, status), "{error}");

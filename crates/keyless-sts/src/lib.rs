@@ -28,6 +28,7 @@ pub mod context;
 mod denial;
 mod error;
 pub mod explain;
+pub mod forwarded;
 mod mint;
 pub mod model;
 pub mod permissions;

@@ -114,6 +114,16 @@ struct ServeArgs {
     /// Shift the server clock, e.g. `-1000s` (with --dev only; for testing expiry).
     #[arg(long, hide = true, allow_hyphen_values = true)]
     clock_offset: Option<String>,
+    /// Where the S3 gateway listens [default: 127.0.0.1:9000].
+    #[arg(long)]
+    s3_gateway_listen: Option<SocketAddr>,
+    /// Run the S3 gateway, forwarding to this S3-compatible store (its key from
+    /// KEYLESS_S3_BACKEND_ACCESS_KEY_ID and KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY).
+    #[arg(long)]
+    s3_backend_url: Option<String>,
+    /// The region the S3 backend's signatures are scoped to [default: us-east-1].
+    #[arg(long)]
+    s3_backend_region: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -167,6 +177,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 dev: args.dev,
                 public_url: args.public_url,
                 clock_offset_secs,
+                s3_gateway_listen: args.s3_gateway_listen,
+                s3_backend_url: args.s3_backend_url,
+                s3_backend_region: args.s3_backend_region,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

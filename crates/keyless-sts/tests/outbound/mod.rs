@@ -55,6 +55,7 @@ pub fn setup() -> Setup {
         tags: Vec::new(),
         created: NOW,
         managed_by: ManagedBy::Config,
+        permissions_boundary: None,
     };
     let policies = [RolePolicy {
         role_name: VENDOR.to_owned(),
