@@ -229,6 +229,9 @@ def test_refused_without_permission_by_audience_duration_and_validation(vendor, 
     rc, _, err = get_token(plain, "--audience", "sts.amazonaws.com", "--signing-algorithm", "RS256")
     assert rc != 0 and "(AccessDenied)" in err, err
     assert "is not authorized to perform: sts:GetWebIdentityToken" in err
+    rc, _, err = aws(plain, "iam", "get-outbound-web-identity-federation-info")
+    assert rc != 0 and "(AccessDenied)" in err, err
+    assert "iam:GetOutboundWebIdentityFederationInfo on resource: *" in err
 
     env = session_env(vendor, tmp_path, duration=900)
     rc, _, err = get_token(env, "--audience", "https://evil.example", "--signing-algorithm", "ES384")

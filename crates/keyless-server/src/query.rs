@@ -831,6 +831,9 @@ mod tests {
         assert!(is_known_parameter("RoleArn"));
         assert!(is_known_parameter("Tags.member.12.Key"));
         assert!(is_known_parameter("PolicyArns.member.1.arn"));
+        assert!(is_known_parameter("Audience.member.10"));
+        assert!(is_known_parameter("SigningAlgorithm"));
+        assert!(is_known_parameter("SubjectMode"));
         assert!(!is_known_parameter("Tags.member.x.Key"));
         assert!(!is_known_parameter("Junk"));
         assert!(!is_known_parameter(&"A".repeat(300)));

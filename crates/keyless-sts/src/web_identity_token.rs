@@ -343,7 +343,9 @@ fn principal_arn(caller: &Caller) -> String {
 /// format or separator character other than a plain space.
 fn check_origin_subject(subject: &str) -> Result<(), Error> {
     let invalid = subject.trim().is_empty()
-        || subject.len() >= 4 && subject[..4].eq_ignore_ascii_case("arn:")
+        || subject
+            .get(..4)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("arn:"))
         || subject.starts_with(' ')
         || subject.ends_with(' ')
         || subject
@@ -659,5 +661,7 @@ mod tests {
         }
         assert!(check_origin_subject("project_path:group/app:ref_type:branch:ref:main").is_ok());
         assert!(check_origin_subject("with space").is_ok());
+        assert!(check_origin_subject("ü-subject").is_ok());
+        assert!(check_origin_subject("abcü").is_ok());
     }
 }
