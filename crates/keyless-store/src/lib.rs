@@ -36,7 +36,6 @@
 //!     tags: Vec::new(),
 //!     created: 0,
 //!     managed_by: ManagedBy::Api,
-//!     permissions_boundary: None,
 //! };
 //! store.create_role(&role).await.unwrap();
 //! assert_eq!(store.get_role("deployer").await.unwrap(), role);
