@@ -7,8 +7,25 @@
 # Knobs (environment): BENCH_DURATION (10), BENCH_WARMUP (2), BENCH_REPEATS (3),
 # BENCH_CONNS ("32 256"), BENCH_TOKENS (10000), BENCH_SCENARIOS (all), BENCH_SERVER_CPU (0),
 # BENCH_LOAD_CPU (1), BENCH_VENV (/tmp/keyless-bench-venv), BENCH_KEEP_LOG (0), KEYLESS_BIN.
+#
+# `bench/run.sh authorize` runs bench/authorize.py instead: the authorization API and nginx
+# auth_request (needs nginx, installed with apt-get when run as root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+main=bench/loadbench.py
+if [ "${1:-}" = authorize ]; then
+  shift
+  main=bench/authorize.py
+  if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get install -y -qq nginx || { apt-get update -qq && apt-get install -y -qq nginx; }
+    else
+      echo "nginx is missing: sudo apt-get install nginx" >&2
+      exit 2
+    fi
+  fi
+fi
 
 if [ "$(nproc)" -lt 2 ]; then
   echo "needs at least 2 CPUs (server and load generator on different cores)" >&2
@@ -44,4 +61,4 @@ if [ -z "${KEYLESS_BIN:-}" ]; then
   cargo build --release -p keyless
 fi
 
-exec "$venv/bin/python" bench/loadbench.py "$@"
+exec "$venv/bin/python" "$main" "$@"

@@ -385,6 +385,32 @@ def test_a_managed_policy_attached_and_changed_on_one_replica_governs_sessions_o
         holds(lambda team=team: not may(on_a[team], "get_role", RoleName=team))
 
 
+def test_a_permissions_boundary_set_on_one_replica_bounds_sessions_on_the_other(replicas):
+    a, b = replicas("a"), replicas("b")
+    iam_a, iam_b = a.iam(), b.iam()
+    iam_a.create_role(RoleName="bounded", AssumeRolePolicyDocument=ROOT_TRUST)
+    iam_a.put_role_policy(RoleName="bounded", PolicyName="both", PolicyDocument=allow("iam:*"))
+    boundary = iam_a.create_policy(PolicyName="get-only", PolicyDocument=allow("iam:GetRole"))["Policy"]["Arn"]
+    session = eventually(lambda: session_creds(b, "bounded"))
+    on_b = b.iam(**session)
+    holds(lambda: may(on_b, "list_roles"))
+
+    # Set through A: B's sessions are bounded at once.
+    iam_a.put_role_permissions_boundary(RoleName="bounded", PermissionsBoundary=boundary)
+    holds(lambda: not may(on_b, "list_roles"))
+    assert may(on_b, "get_role", RoleName="bounded")
+    assert iam_b.get_role(RoleName="bounded")["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+
+    # A new default version of the boundary through B reaches A's sessions.
+    on_a = a.iam(**session)
+    iam_b.create_policy_version(PolicyArn=boundary, PolicyDocument=allow("iam:List*"), SetAsDefault=True)
+    holds(lambda: may(on_a, "list_roles") and not may(on_a, "get_role", RoleName="bounded"))
+
+    # Removed through B: A's sessions have the role's whole permissions again.
+    iam_b.delete_role_permissions_boundary(RoleName="bounded")
+    holds(lambda: may(on_a, "get_role", RoleName="bounded"))
+
+
 def test_a_replica_behind_a_trimmed_change_log_reloads_fully_and_agrees(tmp_path, replicas):
     config = tmp_path / "keyless.toml"
     config.write_text("[server]\nchange_log_generations = 4\n")

@@ -324,6 +324,25 @@ pub fn parse(
     expected_service: &str,
     now: i64,
 ) -> Result<SignedAuth, SigV4Error> {
+    parse_scoped(req, Some(expected_service), now)
+}
+
+/// [`parse`] for a request that another service received and forwards for verification: the
+/// credential scope may name any service (syntactically valid), which [`SignedAuth::service`]
+/// reports, unless `expected_service` names the one it must be.
+pub fn parse_forwarded(
+    req: &RequestParts<'_>,
+    expected_service: Option<&str>,
+    now: i64,
+) -> Result<SignedAuth, SigV4Error> {
+    parse_scoped(req, expected_service, now)
+}
+
+fn parse_scoped(
+    req: &RequestParts<'_>,
+    expected_service: Option<&str>,
+    now: i64,
+) -> Result<SignedAuth, SigV4Error> {
     let raw = extract_auth(req)?;
 
     if !raw
@@ -396,10 +415,14 @@ pub fn parse(
             "Credential should be scoped to a valid region, not '{region}'."
         ));
     }
-    if service != expected_service {
-        scope_errors.push(format!(
-            "Credential should be scoped to correct service: '{expected_service}'."
-        ));
+    match expected_service {
+        Some(expected) if service != expected => scope_errors.push(format!(
+            "Credential should be scoped to correct service: '{expected}'."
+        )),
+        None if !is_valid_service(service) => scope_errors.push(format!(
+            "Credential should be scoped to a valid service, not '{service}'."
+        )),
+        _ => {}
     }
     if terminator != SCOPE_TERMINATOR {
         scope_errors.push(format!(
@@ -526,13 +549,41 @@ impl fmt::Debug for SigningKeyCache {
     }
 }
 
+/// [`verify_cached`] for a forwarded request whose body the verifier does not have:
+/// `payload_hash` stands for it in the canonical request (the hex SHA-256 of the body, or
+/// `UNSIGNED-PAYLOAD`), and `x-amz-content-sha256`, when present, must equal it.
+pub fn verify_forwarded(
+    auth: &SignedAuth,
+    req: &RequestParts<'_>,
+    payload_hash: &str,
+    secret_access_key: &str,
+    cache: &SigningKeyCache,
+) -> Result<(), SigV4Error> {
+    verify_hashed(auth, req, payload_hash, secret_access_key, Some(cache))
+}
+
+/// The hex SHA-256 of `body`, the payload hash of a signed request.
+pub fn payload_hash(body: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, body).as_ref())
+}
+
 fn verify_inner(
     auth: &SignedAuth,
     req: &RequestParts<'_>,
     secret_access_key: &str,
     cache: Option<&SigningKeyCache>,
 ) -> Result<(), SigV4Error> {
-    let payload_hash = hex(digest::digest(&digest::SHA256, req.body).as_ref());
+    let payload_hash = payload_hash(req.body);
+    verify_hashed(auth, req, &payload_hash, secret_access_key, cache)
+}
+
+fn verify_hashed(
+    auth: &SignedAuth,
+    req: &RequestParts<'_>,
+    payload_hash: &str,
+    secret_access_key: &str,
+    cache: Option<&SigningKeyCache>,
+) -> Result<(), SigV4Error> {
     let mut claimed_hashes = req.headers.get_all(CONTENT_SHA256_HEADER).iter();
     if let Some(claimed) = claimed_hashes.next()
         && (claimed.as_bytes() != payload_hash.as_bytes() || claimed_hashes.next().is_some())
@@ -541,7 +592,7 @@ fn verify_inner(
     }
 
     let canonical_request =
-        canonical_request(auth, req, &payload_hash).ok_or_else(SigV4Error::signature_mismatch)?;
+        canonical_request(auth, req, payload_hash).ok_or_else(SigV4Error::signature_mismatch)?;
     let string_to_sign = format!(
         "{ALGORITHM}\n{}\n{}\n{}",
         auth.date,
@@ -1020,6 +1071,14 @@ impl QueryAuth {
 
 /// True for a syntactically valid region name: 1–63 lowercase letters, digits and hyphens,
 /// starting and ending with a letter or digit (e.g. `us-east-1`, `eu-west-1`).
+/// Whether `service` can be a credential scope's service: 1–64 characters of `a-z0-9-`.
+fn is_valid_service(service: &str) -> bool {
+    (1..=64).contains(&service.len())
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn is_valid_region(region: &str) -> bool {
     let bytes = region.as_bytes();
     let label_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();

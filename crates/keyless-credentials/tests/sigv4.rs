@@ -1065,3 +1065,76 @@ fn cached_signing_keys_verify_like_fresh_ones_and_follow_the_secret() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Forwarded requests (the authorization API): the body stays with the service
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn forwarded_request_verifies_with_the_payload_hash_instead_of_the_body() {
+    use keyless_credentials::sigv4::{
+        SigningKeyCache, parse_forwarded, payload_hash, verify_forwarded,
+    };
+    let cache = SigningKeyCache::default();
+    let mut forwarded = botocore_gci_eu_west_1();
+    let hash = payload_hash(GCI_BODY);
+    forwarded.body.clear();
+    // Any service is accepted when the forwarder names none, and reported.
+    let auth = parse_forwarded(&forwarded.parts(), None, NOW).expect("parses");
+    assert_eq!(auth.service, "sts");
+    verify_forwarded(&auth, &forwarded.parts(), &hash, SECRET, &cache).expect("verifies");
+    // The hash of another body, or of the empty body, does not.
+    assert_eq!(
+        verify_forwarded(
+            &auth,
+            &forwarded.parts(),
+            &payload_hash(b""),
+            SECRET,
+            &cache
+        )
+        .err(),
+        Some(SigV4Error::signature_mismatch())
+    );
+    // A named service must be the scope's.
+    let wrong = parse_forwarded(&forwarded.parts(), Some("execute-api"), NOW);
+    assert_error(
+        wrong,
+        "SignatureDoesNotMatch",
+        403,
+        "Credential should be scoped to correct service: 'execute-api'.",
+    );
+    parse_forwarded(&forwarded.parts(), Some("sts"), NOW).expect("the named service");
+    // A claimed x-amz-content-sha256 must be the forwarded hash.
+    forwarded.set("x-amz-content-sha256", &payload_hash(b"other"));
+    forwarded.headers.remove("authorization");
+    forwarded.set(
+        "authorization",
+        "AWS4-HMAC-SHA256 Credential=ASIAQ3WZ7KXJ2NPLR5TY/20261125/eu-west-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=00",
+    );
+    let auth = parse_forwarded(&forwarded.parts(), None, NOW).expect("parses");
+    let err = verify_forwarded(&auth, &forwarded.parts(), &hash, SECRET, &cache).unwrap_err();
+    assert_eq!(err.code.as_str(), "XAmzContentSHA256Mismatch");
+}
+
+#[test]
+fn forwarded_scope_service_must_be_a_service_name() {
+    use keyless_credentials::sigv4::parse_forwarded;
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/Bad_Service/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+    let request = TestRequest::new(
+        "GET",
+        "/",
+        "",
+        &[
+            ("host", "example.amazonaws.com"),
+            ("x-amz-date", "20150830T123600Z"),
+            ("authorization", auth),
+        ],
+        b"",
+    );
+    assert_error(
+        parse_forwarded(&request.parts(), None, SUITE_NOW),
+        "SignatureDoesNotMatch",
+        403,
+        "Credential should be scoped to a valid service, not 'Bad_Service'.",
+    );
+}

@@ -1,5 +1,6 @@
 //! The IAM Query API (version 2010-05-08) of a keyless node: OIDC providers, roles, inline and
-//! managed policies, each call SigV4-signed (service `iam`) and authorized. The server routes a
+//! managed policies, permissions boundaries, the policy simulator and outbound identity
+//! federation's switch, each call SigV4-signed (service `iam`) and authorized. The server routes a
 //! Query request here once it has authenticated the caller; [`handle`] runs the operation and
 //! renders its XML.
 //!
@@ -10,7 +11,8 @@
 //! ```
 //!
 //! * Every call is authorized before it runs: the admin key may do everything; a role session
-//!   may do what its permissions (the role's identity policies ∩ its session policies) allow
+//!   may do what its permissions (the role's identity policies ∩ its permissions boundary ∩
+//!   its session policies) allow
 //!   for `iam:<Action>` on the resource IAM scopes that action to (see [`authz`]).
 //! * Entities declared in the config file (`ManagedBy::Config`) are read-only through the API:
 //!   writes to them fail with `UnmodifiableEntity`, since the next start would undo them.
@@ -19,11 +21,13 @@
 
 #![warn(missing_docs)]
 
+mod outbound;
 mod params;
 mod policies;
 mod providers;
 mod render;
 mod roles;
+mod simulate;
 
 use keyless_node::Node;
 use keyless_policy::Context;
@@ -62,6 +66,8 @@ pub const ACTIONS: &[&str] = &[
     "GetRolePolicy",
     "ListRolePolicies",
     "DeleteRolePolicy",
+    "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
     "CreatePolicy",
     "GetPolicy",
     "GetPolicyVersion",
@@ -74,6 +80,13 @@ pub const ACTIONS: &[&str] = &[
     "AttachRolePolicy",
     "DetachRolePolicy",
     "ListAttachedRolePolicies",
+    "SimulatePrincipalPolicy",
+    "SimulateCustomPolicy",
+    "GetContextKeysForPrincipalPolicy",
+    "GetContextKeysForCustomPolicy",
+    "EnableOutboundWebIdentityFederation",
+    "GetOutboundWebIdentityFederationInfo",
+    "DisableOutboundWebIdentityFederation",
 ];
 
 /// Whether `action` is an IAM operation this endpoint serves.
@@ -126,6 +139,8 @@ pub async fn handle(
         "GetRolePolicy" => roles::get_inline_policy(&call).await,
         "ListRolePolicies" => roles::list_inline_policies(&call).await,
         "DeleteRolePolicy" => roles::delete_inline_policy(&call).await,
+        "PutRolePermissionsBoundary" => roles::put_permissions_boundary(&call).await,
+        "DeleteRolePermissionsBoundary" => roles::delete_permissions_boundary(&call).await,
         "CreatePolicy" => policies::create(&call).await,
         "GetPolicy" => policies::get(&call).await,
         "GetPolicyVersion" => policies::get_version(&call).await,
@@ -138,6 +153,13 @@ pub async fn handle(
         "AttachRolePolicy" => policies::attach(&call).await,
         "DetachRolePolicy" => policies::detach(&call).await,
         "ListAttachedRolePolicies" => policies::list_attached(&call).await,
+        "SimulatePrincipalPolicy" => simulate::simulate_principal(&call).await,
+        "SimulateCustomPolicy" => simulate::simulate_custom(&call).await,
+        "GetContextKeysForPrincipalPolicy" => simulate::context_keys_principal(&call).await,
+        "GetContextKeysForCustomPolicy" => simulate::context_keys_custom(&call).await,
+        "EnableOutboundWebIdentityFederation" => outbound::enable(&call).await,
+        "GetOutboundWebIdentityFederationInfo" => outbound::info(&call).await,
+        "DisableOutboundWebIdentityFederation" => outbound::disable(&call).await,
         other => Err(Error::invalid_action(other, IAM_VERSION)),
     }
 }

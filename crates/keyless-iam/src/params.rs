@@ -146,6 +146,12 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// An optional ARN (`arnType`, 20 to 2048 characters).
+    pub(crate) fn optional_arn(&mut self, name: &str, member: &str) -> Option<String> {
+        self.params.get(name)?;
+        Some(self.arn(name, member))
+    }
+
     /// A required policy document (`policyDocumentType`).
     pub(crate) fn policy_document(&mut self, name: &str, member: &str) -> String {
         match self.required(name, member) {
@@ -303,6 +309,41 @@ impl<'a> Checker<'a> {
         items.into_iter().map(str::to_owned).collect()
     }
 
+    /// A list of policy documents (`SimulationPolicyListType`), each a `policyDocumentType`;
+    /// with `required`, at least one.
+    pub(crate) fn policy_list(&mut self, name: &str, member: &str, required: bool) -> Vec<String> {
+        let items = self.params.list(name, None);
+        if required && items.is_empty() {
+            self.violations.required(member, None);
+        }
+        for (index, item) in items.iter().enumerate() {
+            let item_member = format!("{member}.{}.member", index + 1);
+            self.violations.length(&item_member, item, 1, 131_072);
+            self.violations.pattern(
+                &item_member,
+                item,
+                validate::POLICY_PATTERN,
+                validate::is_policy_char,
+            );
+        }
+        items.into_iter().map(str::to_owned).collect()
+    }
+
+    /// A required list of strings, each `min` to `max` characters.
+    pub(crate) fn required_string_list(
+        &mut self,
+        name: &str,
+        member: &str,
+        min: usize,
+        max: usize,
+    ) -> Vec<String> {
+        let items = self.string_list(name, member, min, max);
+        if items.is_empty() {
+            self.violations.required(member, None);
+        }
+        items
+    }
+
     /// Whether the list parameter `name` is present at all (possibly empty, as `name=`).
     pub(crate) fn has_list(&self, name: &str) -> bool {
         self.params.get(name).is_some() || self.params.has_prefix(&format!("{name}.member."))
@@ -421,7 +462,7 @@ pub(crate) fn encode_marker(last_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(last_key.as_bytes())
 }
 
-fn decode_marker(marker: &str) -> Result<String, Error> {
+pub(crate) fn decode_marker(marker: &str) -> Result<String, Error> {
     URL_SAFE_NO_PAD
         .decode(marker.as_bytes())
         .ok()

@@ -38,7 +38,7 @@ pub(crate) fn check_managed_policy(doc: &str) -> Result<(), Error> {
 }
 
 /// Checks that `arn` is a policy ARN of this account; `missing` is the error otherwise.
-fn check_policy_arn(
+pub(crate) fn check_policy_arn(
     call: &Call<'_>,
     arn: &str,
     missing: impl FnOnce() -> Error,
@@ -108,7 +108,14 @@ pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     call.written().await;
     let account = call.account();
     Ok(call.respond(&|w| {
-        render::policy(w, "Policy", &policy, account, 0, PolicyDetail::Created);
+        render::policy(
+            w,
+            "Policy",
+            &policy,
+            account,
+            keyless_store::PolicyUsage::default(),
+            PolicyDetail::Created,
+        );
     }))
 }
 
@@ -119,15 +126,15 @@ pub(crate) async fn get(call: &Call<'_>) -> Result<String, Error> {
     c.finish()?;
     call.authorize(&arn, Context::new())?;
     let policy = find(call, &arn).await?;
-    let count = call
+    let usage = call
         .node
         .store
-        .attachment_count(&policy.name)
+        .policy_usage(&policy.name)
         .await
         .map_err(store_error)?;
     let account = call.account();
     Ok(call.respond(&|w| {
-        render::policy(w, "Policy", &policy, account, count, PolicyDetail::Full);
+        render::policy(w, "Policy", &policy, account, usage, PolicyDetail::Full);
     }))
 }
 
@@ -307,7 +314,7 @@ pub(crate) async fn list(call: &Call<'_>) -> Result<String, Error> {
                 "member",
                 &listed.policy,
                 account,
-                listed.attachments,
+                listed.usage,
                 PolicyDetail::Listed,
             );
         }

@@ -1,5 +1,6 @@
 //! IAM's XML shapes: roles, managed policies, tags, and the response envelope.
 
+use keyless_store::PolicyUsage;
 use keyless_sts::model::{ManagedPolicy, Role, Tag};
 use keyless_sts::time::iso8601;
 use keyless_sts::xml::{self, XmlWriter};
@@ -63,9 +64,9 @@ pub(crate) fn truncation(w: &mut XmlWriter, next_marker: Option<&str>) {
 /// Which members of a role a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RoleDetail {
-    /// CreateRole, GetRole: everything, tags included.
+    /// CreateRole, GetRole: everything, the permissions boundary and tags included.
     Full,
-    /// ListRoles: no tags (as IAM).
+    /// ListRoles: no permissions boundary, no tags (as IAM).
     Listed,
 }
 
@@ -80,6 +81,14 @@ pub(crate) fn role(w: &mut XmlWriter, tag: &str, role: &Role, account: &str, det
         .element("AssumeRolePolicyDocument", &url_encode(&role.trust_policy));
     w.optional("Description", role.description.as_deref());
     w.element("MaxSessionDuration", &role.max_session_duration.to_string());
+    if detail == RoleDetail::Full
+        && let Some(boundary) = &role.permissions_boundary
+    {
+        w.open("PermissionsBoundary")
+            .element("PermissionsBoundaryType", "Policy")
+            .element("PermissionsBoundaryArn", boundary)
+            .close("PermissionsBoundary");
+    }
     if detail == RoleDetail::Full && !role.tags.is_empty() {
         tags(w, &role.tags);
     }
@@ -103,7 +112,7 @@ pub(crate) fn policy(
     tag: &str,
     policy: &ManagedPolicy,
     account: &str,
-    attachment_count: i64,
+    usage: PolicyUsage,
     detail: PolicyDetail,
 ) {
     let default_version = policy.default_version().map(|v| v.version_id.as_str());
@@ -113,8 +122,11 @@ pub(crate) fn policy(
         .element("Arn", &policy.arn(account))
         .element("Path", &policy.path)
         .optional("DefaultVersionId", default_version)
-        .element("AttachmentCount", &attachment_count.to_string())
-        .element("PermissionsBoundaryUsageCount", "0")
+        .element("AttachmentCount", &usage.attachments.to_string())
+        .element(
+            "PermissionsBoundaryUsageCount",
+            &usage.permissions_boundaries.to_string(),
+        )
         .element("IsAttachable", "true");
     if detail == PolicyDetail::Full {
         w.optional("Description", policy.description.as_deref());
@@ -140,6 +152,7 @@ mod tests {
             trust_policy: r#"{"Version": "2012-10-17"}"#.to_owned(),
             description: Some("a & b".to_owned()),
             max_session_duration: 3600,
+            permissions_boundary: None,
             tags: vec![Tag {
                 key: "team".to_owned(),
                 value: "platform".to_owned(),
@@ -210,11 +223,23 @@ mod tests {
             managed_by: ManagedBy::Api,
         };
         let mut w = XmlWriter::with_capacity(256);
-        policy(&mut w, "Policy", &p, "000000000000", 2, PolicyDetail::Full);
+        let usage = PolicyUsage {
+            attachments: 2,
+            permissions_boundaries: 1,
+        };
+        policy(
+            &mut w,
+            "Policy",
+            &p,
+            "000000000000",
+            usage,
+            PolicyDetail::Full,
+        );
         let out = w.finish();
         assert!(out.contains("<Arn>arn:aws:iam::000000000000:policy/push</Arn>"));
         assert!(out.contains("<DefaultVersionId>v1</DefaultVersionId>"));
         assert!(out.contains("<AttachmentCount>2</AttachmentCount>"));
+        assert!(out.contains("<PermissionsBoundaryUsageCount>1</PermissionsBoundaryUsageCount>"));
         assert!(out.contains("<IsAttachable>true</IsAttachable>"));
         assert!(out.contains("<Description>pushes</Description>"));
         assert!(out.contains("<UpdateDate>1970-01-01T00:01:00Z</UpdateDate>"));
@@ -224,7 +249,7 @@ mod tests {
             "member",
             &p,
             "000000000000",
-            0,
+            PolicyUsage::default(),
             PolicyDetail::Listed,
         );
         assert!(!w.finish().contains("Description"));

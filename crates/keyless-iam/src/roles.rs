@@ -7,9 +7,10 @@ use keyless_sts::Error;
 use keyless_sts::model::{ManagedBy, Role, RolePolicy};
 
 use super::params::Checker;
+use super::policies::check_policy_arn;
 use super::render::{self, RoleDetail};
 use super::{
-    Call, check_unique_tag_keys, invalid_input, limit_exceeded, merge_tags, remove_tags,
+    Call, check_unique_tag_keys, limit_exceeded, merge_tags, no_such_entity, remove_tags,
     request_tag_context, store_error, tag_keys_context, unmodifiable,
 };
 
@@ -151,13 +152,20 @@ pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     let description = c.role_description("Description", "description");
     let max_session_duration = c.integer("MaxSessionDuration", "maxSessionDuration", 3600, 43_200);
     let tags = c.tags("Tags", "tags");
-    let boundary = c.get("PermissionsBoundary");
+    let boundary = c.optional_arn("PermissionsBoundary", "permissionsBoundary");
     c.finish()?;
     // IAM authorizes a call before it validates the documents it carries.
     let arn = format!("arn:aws:iam::{}:role{path}{name}", call.account());
-    call.authorize(&arn, request_tag_context(&tags))?;
-    if boundary.is_some() {
-        return Err(invalid_input("Permissions boundaries are not supported."));
+    let mut ctx = request_tag_context(&tags);
+    if let Some(boundary) = &boundary {
+        ctx.insert(
+            "iam:PermissionsBoundary",
+            ContextValue::Single(boundary.clone()),
+        );
+    }
+    call.authorize(&arn, ctx)?;
+    if let Some(boundary) = &boundary {
+        check_policy_arn(call, boundary, || no_such_boundary(boundary))?;
     }
     let parsed_trust = check_trust_policy(&trust_policy)?;
     check_unique_tag_keys(tags.iter().map(|t| t.key.as_str()))?;
@@ -172,6 +180,7 @@ pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
         max_session_duration: max_session_duration
             .and_then(|d| u32::try_from(d).ok())
             .unwrap_or(3600),
+        permissions_boundary: boundary,
         tags,
         created: call.node.now(),
         managed_by: ManagedBy::Api,
@@ -184,6 +193,56 @@ pub(crate) async fn create(call: &Call<'_>) -> Result<String, Error> {
     call.written().await;
     let account = call.account();
     Ok(call.respond(&|w| render::role(w, "Role", &role, account, RoleDetail::Full)))
+}
+
+/// NoSuchEntity for a permissions boundary that names no managed policy, as IAM words it.
+fn no_such_boundary(arn: &str) -> Error {
+    no_such_entity(format!(
+        "Scope ARN: {arn} does not exist or is not attachable."
+    ))
+}
+
+/// PutRolePermissionsBoundary: sets (or replaces) the managed policy that bounds the role's
+/// permissions.
+pub(crate) async fn put_permissions_boundary(call: &Call<'_>) -> Result<String, Error> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("RoleName", "roleName", 64);
+    let boundary = c.arn("PermissionsBoundary", "permissionsBoundary");
+    c.finish()?;
+    let mut ctx = Context::new();
+    ctx.insert(
+        "iam:PermissionsBoundary",
+        ContextValue::Single(boundary.clone()),
+    );
+    authorize_on_role(call, &name, ctx)?;
+    check_policy_arn(call, &boundary, || no_such_boundary(&boundary))?;
+    modifiable_role(call, &name).await?;
+    call.node
+        .store
+        .set_role_permissions_boundary(&name, Some(&boundary))
+        .await
+        .map_err(store_error)?;
+    call.written().await;
+    Ok(call.respond_empty())
+}
+
+/// DeleteRolePermissionsBoundary: the role is bounded no more (a role without a boundary is
+/// left as it is).
+pub(crate) async fn delete_permissions_boundary(call: &Call<'_>) -> Result<String, Error> {
+    let mut c = Checker::new(call.params);
+    let name = c.name("RoleName", "roleName", 64);
+    c.finish()?;
+    authorize_on_role(call, &name, Context::new())?;
+    let role = modifiable_role(call, &name).await?;
+    if role.permissions_boundary.is_some() {
+        call.node
+            .store
+            .set_role_permissions_boundary(&name, None)
+            .await
+            .map_err(store_error)?;
+        call.written().await;
+    }
+    Ok(call.respond_empty())
 }
 
 /// GetRole.

@@ -44,9 +44,35 @@ pub struct Config {
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Outbound identity federation (`GetWebIdentityToken`).
+    #[serde(default)]
+    pub outbound: crate::outbound::OutboundConfig,
+    /// The authorization API's proxy mode.
+    #[serde(default)]
+    pub authorize: AuthorizeSection,
     /// The S3 gateway.
     #[serde(default)]
     pub s3_gateway: S3GatewayConfig,
+}
+
+/// `[authorize]`: the proxy mode of the authorization API (nginx `auth_request`, Envoy
+/// `ext_authz`), off unless a token is set here or in `KEYLESS_AUTHORIZE_NGINX_TOKEN`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeSection {
+    /// The token the proxy sends as `X-Keyless-Authorizer-Token` (at least 16 characters).
+    pub nginx_token: Option<String>,
+}
+
+impl std::fmt::Debug for AuthorizeSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizeSection")
+            .field(
+                "nginx_token",
+                &self.nginx_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// `[s3_gateway]` settings. The gateway runs when `backend_url` is set.
@@ -672,6 +698,7 @@ impl Config {
                 trust_policy: trust,
                 description: r.description.clone(),
                 max_session_duration: max,
+                permissions_boundary: None,
                 tags: r
                     .tags
                     .iter()

@@ -110,6 +110,7 @@ pub(crate) fn add_entities(declared: &mut DeclaredEntities, account: &str, now: 
             trust_policy: trust_policy(account),
             description: Some("keyless --dev: deploys from example/project".to_owned()),
             max_session_duration: 3600,
+            permissions_boundary: None,
             tags: Vec::new(),
             created: now,
             managed_by: ManagedBy::Config,

@@ -30,6 +30,7 @@ pub mod dev;
 pub mod issuers;
 pub mod live;
 pub mod node;
+pub mod outbound;
 mod runtime;
 pub mod settings;
 pub mod start;

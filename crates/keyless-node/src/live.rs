@@ -13,6 +13,7 @@ use keyless_store::{
     AdminCredentials, ChangedEntities, IssuerKeyRecord, KeyState, SealingKeyRecord, Snapshot,
 };
 use keyless_sts::state::{LongTermKey, RoleInput, StateInputs, StateUpdate, StsOptions, StsState};
+use keyless_sts::web_identity_token::Outbound;
 
 use crate::issuers::{self, BuiltinIssuer};
 use crate::settings::Settings;
@@ -36,6 +37,8 @@ pub struct Live {
     pub sts: StsState,
     /// The built-in issuers, by name.
     pub issuers: HashMap<String, Arc<BuiltinIssuer>>,
+    /// Outbound identity federation: the switch and the signing keys.
+    pub outbound: Arc<Outbound>,
 }
 
 /// The keys of a state, loaded.
@@ -117,6 +120,10 @@ impl Live {
             key_ages: keys.ages,
             sts,
             issuers: keys.issuers,
+            outbound: Arc::new(crate::outbound::load(
+                &settings.outbound,
+                &snapshot.outbound,
+            )?),
         })
     }
 
@@ -167,11 +174,16 @@ impl Live {
             keys: new_keys,
             builtin_jwks: builtin_jwks.as_ref(),
         };
+        let outbound = match &changed.outbound {
+            Some(records) => Arc::new(crate::outbound::load(&settings.outbound, records)?),
+            None => self.outbound.clone(),
+        };
         Ok(Live {
             generation: changed.generation,
             key_ages,
             sts: self.sts.apply(update),
             issuers,
+            outbound,
         })
     }
 }

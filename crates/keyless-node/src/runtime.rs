@@ -17,6 +17,8 @@ pub struct Runtime {
     pub account: String,
     /// The built-in issuers.
     pub issuers: Vec<IssuerSettings>,
+    /// The outbound issuer URL (absent in files written before outbound federation).
+    pub outbound_issuer: Option<String>,
 }
 
 impl Runtime {
@@ -34,7 +36,11 @@ impl Runtime {
                 })
             })
             .collect();
-        let doc = serde_json::json!({ "account": self.account, "issuers": list });
+        let doc = serde_json::json!({
+            "account": self.account,
+            "issuers": list,
+            "outbound_issuer": self.outbound_issuer,
+        });
         let path = dir.join(RUNTIME_FILE);
         let tmp = dir.join(format!("{RUNTIME_FILE}.tmp"));
         crate::data::write_private_file(&tmp, &serde_json::to_vec_pretty(&doc)?)?;
@@ -74,7 +80,12 @@ impl Runtime {
                     .unwrap_or(keyless_oidc::issuer::DEFAULT_TTL_SECS),
             })
             .collect();
-        Ok(Runtime { account, issuers })
+        let outbound_issuer = doc["outbound_issuer"].as_str().map(str::to_owned);
+        Ok(Runtime {
+            account,
+            issuers,
+            outbound_issuer,
+        })
     }
 }
 
@@ -98,6 +109,7 @@ mod tests {
                 profile: keyless_oidc::issuer::Profile::Github,
                 default_ttl: 600,
             }],
+            outbound_issuer: Some("https://ci.example/outbound".into()),
         };
         runtime.write(dir.path()).unwrap();
         let read = Runtime::read(dir.path()).unwrap();
@@ -108,5 +120,9 @@ mod tests {
             keyless_oidc::issuer::Profile::Github
         );
         assert_eq!(read.issuers[0].default_ttl, 600);
+        assert_eq!(
+            read.outbound_issuer.as_deref(),
+            Some("https://ci.example/outbound")
+        );
     }
 }

@@ -14,8 +14,9 @@ use crate::data::{self, DataOptions};
 use crate::dev;
 use crate::issuers::IssuerSettings;
 use crate::node::Node;
+use crate::outbound::OutboundSettings;
 use crate::runtime::Runtime;
-use crate::settings::Settings;
+use crate::settings::{AUTHORIZER_TOKEN_ENV, AuthorizerToken, Settings};
 
 /// How to start a node.
 #[derive(Debug, Clone)]
@@ -68,6 +69,8 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         .map(|c| IssuerSettings::resolve(c, &opts.public_url))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    let outbound = OutboundSettings::resolve(&config.outbound, &opts.public_url)?;
+
     let mut data = opts.data.clone();
     if data.database.is_none() {
         data.database = config.server.database.clone();
@@ -81,6 +84,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     for issuer in &issuers {
         data::ensure_issuer_key(&store, &issuer.name, now).await?;
     }
+    crate::outbound::ensure_keys(&store, now).await?;
     let admin = data::ensure_admin(&store).await?;
     if admin.created {
         data::write_admin_file(&data.admin_file(), &admin.credentials)?;
@@ -95,6 +99,7 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
     Runtime {
         account: account.clone(),
         issuers: issuers.clone(),
+        outbound_issuer: Some(outbound.issuer.clone()),
     }
     .write(&data.data_dir)?;
 
@@ -107,6 +112,11 @@ pub async fn start(opts: NodeOptions) -> anyhow::Result<Started> {
         dev: opts.dev,
         clock_offset_secs: opts.clock_offset_secs,
         issuers,
+        authorizer_token: AuthorizerToken::resolve(
+            std::env::var(AUTHORIZER_TOKEN_ENV).ok(),
+            config.authorize.nginx_token.as_deref(),
+        )?,
+        outbound,
     };
     let node = Node::new(settings, store).await?;
     for w in &node.live.load().sts.warnings {
@@ -199,6 +209,11 @@ pub async fn open_offline(data: &DataOptions) -> anyhow::Result<Node> {
         dev: false,
         clock_offset_secs: 0,
         issuers: runtime.issuers,
+        authorizer_token: None,
+        outbound: OutboundSettings {
+            issuer: runtime.outbound_issuer.unwrap_or_default(),
+            session_tags: Vec::new(),
+        },
     };
     Node::new(settings, store).await
 }

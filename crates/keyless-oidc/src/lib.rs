@@ -29,4 +29,5 @@ pub mod issuer;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod outbound;
 pub mod verify;

@@ -420,10 +420,23 @@ impl Condition {
     }
 }
 
+/// A place in a policy document's text, as IAM's policy simulator reports it
+/// (`StartPosition`, `EndPosition`): 1-based line and column, columns counted in characters,
+/// `\n`, `\r\n` and a lone `\r` each ending a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct SourcePosition {
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1: the characters before it on its line, plus one.
+    pub column: usize,
+}
+
 /// A validated statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub(crate) index: usize,
+    pub(crate) start: SourcePosition,
+    pub(crate) end: SourcePosition,
     pub(crate) sid: Option<String>,
     pub(crate) effect: Effect,
     pub(crate) pointer: String,
@@ -437,6 +450,18 @@ impl Statement {
     /// Position in the document's statement list.
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// Where the statement starts in the document's text, as IAM's simulator counts it: just
+    /// after the `[` of the `Statement` array for the first statement, where the previous
+    /// statement ended for the others, just after the `{` of a single `Statement` object.
+    pub fn start(&self) -> SourcePosition {
+        self.start
+    }
+
+    /// Where the statement ends in the document's text: just after its closing `}`.
+    pub fn end(&self) -> SourcePosition {
+        self.end
     }
 
     /// `Sid`, if present.

@@ -95,13 +95,21 @@ impl JsonError {
     }
 }
 
-/// Parses a complete JSON document.
-pub(crate) fn parse(text: &str) -> Result<Json, JsonError> {
+/// Parses a complete JSON document, and returns with it where each statement of a policy
+/// document lies: the byte offsets at which IAM's simulator starts and ends it (see
+/// [`crate::SourcePosition`]). A top-level `Statement` object starts just after its `{`; the
+/// first statement of a `Statement` array just after the `[`, each later one where the one
+/// before ended; a statement ends just after its closing `}`.
+pub(crate) fn parse_with_statement_spans(
+    text: &str,
+) -> Result<(Json, Vec<(usize, usize)>), JsonError> {
     let mut parser = Parser {
         bytes: text.as_bytes(),
         text,
         pos: 0,
         path: Vec::new(),
+        record_items: false,
+        statement_spans: Vec::new(),
     };
     parser.skip_ws();
     let value = parser.value(0)?;
@@ -109,7 +117,7 @@ pub(crate) fn parse(text: &str) -> Result<Json, JsonError> {
     if parser.pos != parser.bytes.len() {
         return Err(parser.invalid("trailing characters after the document"));
     }
-    Ok(value)
+    Ok((value, parser.statement_spans))
 }
 
 struct Parser<'a> {
@@ -117,6 +125,9 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     path: Vec<String>,
+    /// The next array read is the top-level `Statement`: record its items' spans.
+    record_items: bool,
+    statement_spans: Vec<(usize, usize)>,
 }
 
 impl Parser<'_> {
@@ -190,9 +201,20 @@ impl Parser<'_> {
             }
             self.pos += 1;
             self.skip_ws();
+            let mut object_start = None;
+            if depth == 0 && key == "Statement" {
+                match self.peek() {
+                    Some(b'[') => self.record_items = true,
+                    Some(b'{') => object_start = Some(self.pos + 1),
+                    _ => {}
+                }
+            }
             self.path.push(key.clone());
             let value = self.value(depth + 1)?;
             self.path.pop();
+            if let Some(start) = object_start {
+                self.statement_spans.push((start, self.pos));
+            }
             members.push((key, value));
             self.skip_ws();
             match self.peek() {
@@ -207,7 +229,9 @@ impl Parser<'_> {
     }
 
     fn array(&mut self, depth: usize) -> Result<Json, JsonError> {
+        let record = std::mem::take(&mut self.record_items);
         self.pos += 1;
+        let mut item_start = self.pos;
         let mut items = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b']') {
@@ -219,6 +243,10 @@ impl Parser<'_> {
             self.path.push(items.len().to_string());
             let value = self.value(depth + 1)?;
             self.path.pop();
+            if record {
+                self.statement_spans.push((item_start, self.pos));
+                item_start = self.pos;
+            }
             items.push(value);
             self.skip_ws();
             match self.peek() {
@@ -345,6 +373,10 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str) -> Result<Json, JsonError> {
+        parse_with_statement_spans(text).map(|(value, _)| value)
+    }
 
     #[test]
     fn parses_nested_values_in_order() {

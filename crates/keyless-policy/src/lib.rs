@@ -50,7 +50,7 @@ mod values;
 pub use ast::{
     ActionElement, Condition, ConditionOperator, Effect, ElementValue, OperatorFamily,
     OperatorKind, PrincipalElement, PrincipalType, PrincipalValue, ResourceElement, SetQualifier,
-    Statement,
+    SourcePosition, Statement,
 };
 pub use context::{Context, ContextValue};
 pub use error::{PolicyError, PolicyErrorKind};
@@ -62,6 +62,7 @@ pub use trace::{
     Closest, ConditionTrace, ElementTrace, LayerTrace, PolicyLayer, PolicyTrace, SessionTrace,
     StatementTrace, render_session_trace_text, render_trace_text,
 };
+pub use values::ValueKind;
 
 /// A parsed and validated policy. Cheap to evaluate many times; `Send + Sync`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,36 @@ impl Policy {
     /// `Id`, if present.
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
+    }
+
+    /// The condition keys the policy reads, as IAM's `GetContextKeysFor*Policy` lists them:
+    /// per statement in document order, the policy variables of its `Resource` (or
+    /// `NotResource`), then its condition keys and the variables in their values; spelled as
+    /// first written, each key once (compared ignoring case).
+    pub fn context_keys(&self) -> Vec<String> {
+        let variables = self.version.as_deref() != Some("2008-10-17");
+        let mut keys: Vec<String> = Vec::new();
+        let mut add = |key: &str| {
+            if !keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                keys.push(key.to_owned());
+            }
+        };
+        for statement in &self.statements {
+            if variables && let Some(resource) = &statement.resource {
+                for value in &resource.values {
+                    pattern::variable_keys(&value.text).for_each(&mut add);
+                }
+            }
+            for condition in &statement.conditions {
+                add(&condition.key);
+                if variables {
+                    for value in &condition.values {
+                        pattern::variable_keys(&value.text).for_each(&mut add);
+                    }
+                }
+            }
+        }
+        keys
     }
 
     /// The kind the policy was validated as.
@@ -257,10 +288,11 @@ pub struct Layer<'a> {
 
 /// Layered evaluation: an explicit Deny in any policy of any layer denies; otherwise every
 /// layer must allow. The [`PolicyLayer::Identity`] layer is always required (no identity
-/// policy = implicit deny); a boundary or session layer with no policies is absent and
+/// policy = implicit deny), except that an Allow of the [`PolicyLayer::Resource`] layer
+/// stands in for it; a boundary, session or resource layer with no policies is absent and
 /// does not restrict.
 pub fn evaluate_layers(layers: &[Layer<'_>], req: &Request<'_>) -> Decision {
-    let mut all_layers_allow = true;
+    let mut allows = Vec::with_capacity(layers.len());
     for layer in layers {
         if layer.policies.is_empty() && layer.kind != PolicyLayer::Identity {
             continue;
@@ -273,9 +305,20 @@ pub fn evaluate_layers(layers: &[Layer<'_>], req: &Request<'_>) -> Decision {
                 Decision::ImplicitDeny => {}
             }
         }
-        all_layers_allow &= layer_allows;
+        allows.push((layer.kind, layer_allows));
     }
-    if all_layers_allow && layers.iter().any(|l| l.kind == PolicyLayer::Identity) {
+    combine_layers(&allows)
+}
+
+/// Allow when the identity layer (or, standing in for it, the resource layer) allows and
+/// every other present layer allows; nothing denied.
+fn combine_layers(allows: &[(PolicyLayer, bool)]) -> Decision {
+    let allowed = |kind| allows.iter().any(|&(k, a)| k == kind && a);
+    let granted = allowed(PolicyLayer::Identity) || allowed(PolicyLayer::Resource);
+    let limited = allows.iter().all(|&(kind, allows)| {
+        matches!(kind, PolicyLayer::Identity | PolicyLayer::Resource) || allows
+    });
+    if granted && limited {
         Decision::Allow
     } else {
         Decision::ImplicitDeny
@@ -286,7 +329,7 @@ pub fn evaluate_layers(layers: &[Layer<'_>], req: &Request<'_>) -> Decision {
 pub fn evaluate_layers_traced(layers: &[Layer<'_>], req: &Request<'_>) -> (Decision, SessionTrace) {
     let mut traces = Vec::with_capacity(layers.len());
     let mut any_deny = false;
-    let mut all_layers_allow = true;
+    let mut allows = Vec::with_capacity(layers.len());
     for layer in layers {
         if layer.policies.is_empty() && layer.kind != PolicyLayer::Identity {
             continue;
@@ -307,7 +350,7 @@ pub fn evaluate_layers_traced(layers: &[Layer<'_>], req: &Request<'_>) -> (Decis
             Decision::ImplicitDeny
         };
         any_deny |= decision == Decision::ExplicitDeny;
-        all_layers_allow &= decision == Decision::Allow;
+        allows.push((layer.kind, decision == Decision::Allow));
         traces.push(LayerTrace {
             layer: layer.kind,
             decision,
@@ -316,10 +359,8 @@ pub fn evaluate_layers_traced(layers: &[Layer<'_>], req: &Request<'_>) -> (Decis
     }
     let decision = if any_deny {
         Decision::ExplicitDeny
-    } else if all_layers_allow && layers.iter().any(|l| l.kind == PolicyLayer::Identity) {
-        Decision::Allow
     } else {
-        Decision::ImplicitDeny
+        combine_layers(&allows)
     };
     (
         decision,

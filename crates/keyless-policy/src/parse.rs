@@ -8,7 +8,7 @@
 use crate::ast::{
     ActionElement, ArnPattern, AwsPrincipalMatcher, CompiledValues, Condition, ConditionOperator,
     DecimalValue, Effect, ElementValue, OperatorFamily, OperatorKind, PrincipalElement,
-    PrincipalType, PrincipalValue, ResourceElement, ResourcePattern, Statement,
+    PrincipalType, PrincipalValue, ResourceElement, ResourcePattern, SourcePosition, Statement,
 };
 use crate::error::{
     ACTION_TOO_MANY_COLONS, ACTION_VENDOR_MISSING, DUPLICATE_SID, INVALID_JSON, INVALID_PRINCIPAL,
@@ -30,6 +30,10 @@ pub enum PolicyKind {
     Identity,
     /// A session policy passed to STS: same rules as [`PolicyKind::Identity`].
     Session,
+    /// A resource-based policy other than a trust policy (the `ResourcePolicy` of IAM's
+    /// policy simulator): `Principal` and `Resource`/`NotResource` required, `NotPrincipal`
+    /// prohibited.
+    Resource,
 }
 
 /// Parsing options.
@@ -44,11 +48,12 @@ pub struct ParseOptions {
 
 impl ParseOptions {
     /// Options with IAM's default size limits: trust 2048, identity 10240 (role inline
-    /// policy aggregate), session 2048.
+    /// policy aggregate), session 2048, resource 20480 (an S3 bucket policy's).
     pub fn new(kind: PolicyKind) -> Self {
         let max = match kind {
             PolicyKind::Trust | PolicyKind::Session => 2048,
             PolicyKind::Identity => 10240,
+            PolicyKind::Resource => 20480,
         };
         ParseOptions {
             kind,
@@ -313,6 +318,36 @@ fn condition_syntax(value: &Json, pointer: &str) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// The line and column of each of `offsets` (byte offsets into `text`, in ascending order),
+/// counted in one pass over the text.
+fn source_positions(text: &str, offsets: impl Iterator<Item = usize>) -> Vec<SourcePosition> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    let mut here = SourcePosition { line: 1, column: 1 };
+    for offset in offsets {
+        while let Some(&(at, c)) = chars.peek() {
+            if at >= offset {
+                break;
+            }
+            chars.next();
+            let crlf = c == '\r' && chars.peek().is_some_and(|&(_, next)| next == '\n');
+            if crlf {
+                // `\r\n` ends one line: its `\n` does.
+                here.column += 1;
+            } else if c == '\n' || c == '\r' {
+                here = SourcePosition {
+                    line: here.line + 1,
+                    column: 1,
+                };
+            } else {
+                here.column += 1;
+            }
+        }
+        out.push(here);
+    }
+    out
+}
+
 /// Parses and validates a document.
 pub(crate) fn parse_document(
     doc: &str,
@@ -323,7 +358,7 @@ pub(crate) fn parse_document(
         if size > max {
             let message = match opts.kind {
                 PolicyKind::Trust => format!("Cannot exceed quota for ACLSizePerRole: {max}"),
-                PolicyKind::Identity | PolicyKind::Session => {
+                PolicyKind::Identity | PolicyKind::Session | PolicyKind::Resource => {
                     format!("Cannot exceed quota for PolicySize: {max}")
                 }
             };
@@ -337,9 +372,11 @@ pub(crate) fn parse_document(
     }
     let invalid_json = match opts.kind {
         PolicyKind::Trust => INVALID_JSON,
-        PolicyKind::Identity | PolicyKind::Session => SYNTAX_ERRORS,
+        PolicyKind::Identity | PolicyKind::Session | PolicyKind::Resource => SYNTAX_ERRORS,
     };
-    let root = json::parse(doc).map_err(|e| e.into_policy_error(invalid_json))?;
+    let (root, spans) =
+        json::parse_with_statement_spans(doc).map_err(|e| e.into_policy_error(invalid_json))?;
+    let positions = source_positions(doc, spans.iter().flat_map(|&(start, end)| [start, end]));
 
     // Grammar.
     let top = object_members(&root, "", "the policy document")?;
@@ -418,6 +455,14 @@ pub(crate) fn parse_document(
             PolicyKind::Identity | PolicyKind::Session => {
                 if raw.principal.is_some() {
                     return Err(prohibited("Principal"));
+                }
+            }
+            PolicyKind::Resource => {
+                if raw.principal.is_none() {
+                    return Err(PolicyError::malformed(
+                        MISSING_PRINCIPAL,
+                        raw.pointer.clone(),
+                    ));
                 }
             }
         }
@@ -551,6 +596,11 @@ pub(crate) fn parse_document(
         .map(
             |(((((raw, effect), conditions), resource), action), principal)| Statement {
                 index: raw.index,
+                start: positions.get(2 * raw.index).copied().unwrap_or_default(),
+                end: positions
+                    .get(2 * raw.index + 1)
+                    .copied()
+                    .unwrap_or_default(),
                 sid: raw.sid.map(str::to_string),
                 effect,
                 pointer: raw.pointer.clone(),

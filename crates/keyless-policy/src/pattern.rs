@@ -111,6 +111,28 @@ fn parse_variable(body: &str) -> Option<Token> {
     }
 }
 
+/// The keys of the policy variables in `text` (`${aws:username}`, `${key, 'default'}`), as
+/// written, in order; the `${*}`, `${?}` and `${$}` escapes are not variables.
+pub(crate) fn variable_keys(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        loop {
+            let start = rest.find("${")?;
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                rest = "";
+                return None;
+            };
+            let body = &after[..end];
+            if let Some(Token::Variable { .. }) = parse_variable(body) {
+                rest = &after[end + 1..];
+                return Some(body.split_once(',').map_or(body, |(key, _)| key));
+            }
+            rest = after;
+        }
+    })
+}
+
 impl Pattern {
     /// Tokenizes `text`. `variables`: recognise `${...}` (policy `Version` 2012-10-17);
     /// `wildcards`: `*` and `?` are wildcards (the `Like` and ARN operators; otherwise

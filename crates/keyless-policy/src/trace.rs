@@ -456,6 +456,9 @@ pub enum PolicyLayer {
     PermissionsBoundary,
     /// Session policies: when present, an Allow is also required.
     Session,
+    /// A resource-based policy of the resource's account: its Allow stands in for the
+    /// identity layer's (the other layers still limit it); its Deny denies.
+    Resource,
 }
 
 /// Evaluation detail of one layer.

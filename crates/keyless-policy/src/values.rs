@@ -259,6 +259,38 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The type of a request value, as IAM's policy simulator types its context entries
+/// (`ContextKeyType`, less the `List` of the multi-valued forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Any text.
+    String,
+    /// A decimal number.
+    Numeric,
+    /// `true` or `false`.
+    Boolean,
+    /// A W3C date-time or Unix seconds.
+    Date,
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// Base64.
+    Binary,
+}
+
+impl ValueKind {
+    /// Whether `text` is a value of this kind, read as the evaluator reads request values.
+    pub fn accepts(self, text: &str) -> bool {
+        match self {
+            ValueKind::String => true,
+            ValueKind::Numeric => Decimal::parse(text).is_some(),
+            ValueKind::Boolean => parse_bool(text).is_some(),
+            ValueKind::Date => Timestamp::parse(text).is_some(),
+            ValueKind::Ip => text.parse::<std::net::IpAddr>().is_ok(),
+            ValueKind::Binary => decode_base64(text).is_some(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +368,21 @@ mod tests {
         for bad in ["1.2.3.4/33", "1.2.3/8", "::/129", "1.2.3.4/", "x/1"] {
             assert!(Cidr::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn value_kinds_accept_what_the_evaluator_reads() {
+        assert!(ValueKind::Numeric.accepts("-1.5") && !ValueKind::Numeric.accepts("one"));
+        assert!(ValueKind::Boolean.accepts("true") && !ValueKind::Boolean.accepts("yes"));
+        assert!(
+            ValueKind::Date.accepts("2019-04-25T11:00:00Z")
+                && ValueKind::Date.accepts("1556190000")
+        );
+        assert!(!ValueKind::Date.accepts("yesterday"));
+        assert!(ValueKind::Ip.accepts("203.0.113.7") && ValueKind::Ip.accepts("2001:db8::1"));
+        assert!(!ValueKind::Ip.accepts("203.0.113.0/24"));
+        assert!(ValueKind::Binary.accepts("aGVsbG8=") && !ValueKind::Binary.accepts("%%"));
+        assert!(ValueKind::String.accepts(""));
     }
 
     #[test]

@@ -199,12 +199,25 @@ impl ChunkSigning {
         let [date, region, service, "aws4_request"] = parts.as_slice() else {
             return Err(S3Error::InternalError);
         };
-        if parse_signature(seed_signature.as_bytes()).is_none() {
+        let key = derive_signing_key(secret, date, region, service);
+        ChunkSigning::with_key(access_key_id, key, amz_date, scope, seed_signature)
+    }
+
+    /// [`ChunkSigning::new`] with the scope's signing key already derived (as the seed
+    /// signature was verified with it, e.g. from a `SigningKeyCache`).
+    pub fn with_key(
+        access_key_id: &str,
+        key: hmac::Key,
+        amz_date: &str,
+        scope: &str,
+        seed_signature: &str,
+    ) -> Result<ChunkSigning, S3Error> {
+        if scope.split('/').count() != 4 || parse_signature(seed_signature.as_bytes()).is_none() {
             return Err(S3Error::InternalError);
         }
         Ok(ChunkSigning {
             access_key_id: access_key_id.to_owned(),
-            key: derive_signing_key(secret, date, region, service),
+            key,
             amz_date: amz_date.to_owned(),
             scope: scope.to_owned(),
             previous: seed_signature.to_ascii_lowercase(),
@@ -1364,6 +1377,14 @@ mod tests {
                 "{scope} {seed}"
             );
         }
+        let key = derive_signing_key(SECRET, "20130524", "us-east-1", "s3");
+        let with_key =
+            ChunkSigning::with_key("AKIAIOSFODNN7EXAMPLE", key, "20130524T000000Z", SCOPE, SEED)
+                .unwrap();
+        let decoder = Decoder::new(PayloadMode::Signed, PAYLOAD_LEN, None, Some(with_key)).unwrap();
+        assert!(decode(decoder, &example_body(SIGNATURES, b"\r\n"), 5000).is_ok());
+        let key = derive_signing_key(SECRET, "20130524", "us-east-1", "s3");
+        assert!(ChunkSigning::with_key("AK", key, "20130524T000000Z", "x/y", SEED).is_err());
         let debug = format!("{:?}", signing(SEED));
         assert!(!debug.contains(SECRET) && !debug.contains(SEED), "{debug}");
     }

@@ -79,6 +79,7 @@ pub struct Operation {
     needs: Vec<Need>,
     changes_backend_authorization: bool,
     reads_body: Option<BodyNeeds>,
+    missing_key: Option<Need>,
 }
 
 /// What an operation's body adds to its authorization.
@@ -161,6 +162,14 @@ impl Operation {
     /// them.
     pub fn changes_backend_authorization(&self) -> bool {
         self.changes_backend_authorization
+    }
+
+    /// For GetObject, HeadObject and GetObjectAttributes, the need that decides how a missing
+    /// key is answered: `s3:ListBucket` on the bucket (without `s3:prefix`). AWS answers
+    /// `404 NoSuchKey` only to a caller it allows, `403 AccessDenied` to anyone else, so the
+    /// gateway decides it before passing the backend's `NoSuchKey` on.
+    pub fn missing_key_need(&self) -> Option<&Need> {
+        self.missing_key.as_ref()
     }
 }
 
@@ -627,18 +636,12 @@ impl<'r> Builder<'r> {
             add_tagging_header(&mut self.context, tagging)?;
             self.need("s3:PutObjectTagging", resource.clone());
         }
-        let lock_keys = [
-            ("x-amz-object-lock-mode", "s3:object-lock-mode"),
-            (
-                "x-amz-object-lock-retain-until-date",
-                "s3:object-lock-retain-until-date",
-            ),
-            ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
-        ];
-        for (name, key) in lock_keys {
+        for name in LOCK_HEADERS {
             if let Some(value) = header(self.headers, name) {
+                // `x-amz-object-lock-mode` is `s3:object-lock-mode`, and so on.
+                let key = format!("s3:{}", &name["x-amz-".len()..]);
                 self.context
-                    .insert(key, ContextValue::Single(value.to_owned()));
+                    .insert(&key, ContextValue::Single(value.to_owned()));
             }
         }
         if self.headers.contains_key("x-amz-object-lock-mode")
@@ -758,6 +761,21 @@ pub fn classify(
         "PutObjectTagging" => Some(BodyNeeds::Tagging),
         _ => None,
     };
+    let missing_key =
+        matches!(name, "GetObject" | "HeadObject" | "GetObjectAttributes").then(|| {
+            // The request's keys but the version, which is not a listing's.
+            let mut context = Context::new();
+            for (key, value) in b.context.iter() {
+                if !key.eq_ignore_ascii_case("s3:VersionId") {
+                    context.insert(key, value.clone());
+                }
+            }
+            Need {
+                action: "s3:ListBucket".to_owned(),
+                resource: b.bucket(),
+                context,
+            }
+        });
     let context = b.context;
     Ok(Operation {
         name,
@@ -772,6 +790,7 @@ pub fn classify(
             .collect(),
         changes_backend_authorization: b.changes_backend_authorization,
         reads_body,
+        missing_key,
     })
 }
 
@@ -1353,6 +1372,42 @@ mod tests {
                 (name, needs),
                 "{what}"
             );
+        }
+    }
+
+    #[test]
+    fn a_missing_key_is_decided_by_list_bucket() {
+        for (method, query) in [
+            (Method::GET, "versionId=v"),
+            (Method::HEAD, ""),
+            (Method::GET, "attributes"),
+        ] {
+            let op = classify(
+                &method,
+                &object(),
+                query,
+                &headers(&[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")]),
+            )
+            .unwrap();
+            let need = op.missing_key_need().expect("a read of one object");
+            assert_eq!(
+                (need.action.as_str(), need.resource.as_str()),
+                ("s3:ListBucket", B)
+            );
+            assert_eq!(single(need, "s3:prefix"), None);
+            assert_eq!(single(need, "s3:VersionId"), None);
+            assert_eq!(
+                single(need, "s3:x-amz-content-sha256").as_deref(),
+                Some("UNSIGNED-PAYLOAD")
+            );
+        }
+        for (method, target, query) in [
+            (Method::PUT, object(), ""),
+            (Method::GET, object(), "tagging"),
+            (Method::GET, bucket(), ""),
+        ] {
+            let op = classify(&method, &target, query, &HeaderMap::new()).unwrap();
+            assert!(op.missing_key_need().is_none(), "{method} ?{query}");
         }
     }
 

@@ -1,5 +1,6 @@
-//! HTTP routes: the AWS Query API on any path, the built-in issuers' discovery and JWKS, the
-//! mint and explain APIs, health checks and metrics.
+//! HTTP routes: the AWS Query API on any path, the built-in issuers' and the outbound
+//! issuer's discovery and JWKS, the mint, explain and authorization APIs, health checks and
+//! metrics.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use keyless_credentials::sigv4::RequestParts;
 use keyless_node::config::MetricsAccess;
 use keyless_node::issuers::MintJob;
@@ -24,7 +25,16 @@ use crate::body::read_body;
 
 /// Builds the router.
 pub(crate) fn router(app: Arc<App>) -> Router {
+    let outbound = keyless_node::outbound::issuer_path(&app.node.settings.outbound.issuer);
     Router::new()
+        .route(
+            &format!("{outbound}/.well-known/openid-configuration"),
+            get(outbound_discovery),
+        )
+        .route(
+            &format!("{outbound}/.well-known/jwks.json"),
+            get(outbound_jwks),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -35,6 +45,13 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/issuers/{name}/oauth/discovery/keys", get(jwks))
         .route("/keyless/issuers/{name}/mint", post(mint))
         .route("/keyless/explain", post(explain))
+        .route("/keyless/authorize", post(crate::authorize::json))
+        .route("/keyless/authorize/nginx", any(crate::authorize::nginx))
+        .route(crate::authorize::ENVOY_PREFIX, any(crate::authorize::envoy))
+        .route(
+            &format!("{}/{{*path}}", crate::authorize::ENVOY_PREFIX),
+            any(crate::authorize::envoy),
+        )
         .fallback(crate::query::query_api)
         .with_state(app)
 }
@@ -123,6 +140,25 @@ async fn jwks(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response
         ),
         None => (StatusCode::NOT_FOUND, "no such issuer\n").into_response(),
     }
+}
+
+/// The outbound issuer's discovery document (served whether or not the switch is on: tokens
+/// issued before a disable keep verifying).
+async fn outbound_discovery(State(app): State<Arc<App>>) -> Response {
+    let doc = keyless_oidc::outbound::discovery_document(&app.node.settings.outbound.issuer);
+    json_response(
+        doc.to_string(),
+        Some(keyless_oidc::outbound::OUTBOUND_CACHE_CONTROL),
+    )
+}
+
+/// The outbound issuer's JWKS: the current, next and previous keys of both algorithms.
+async fn outbound_jwks(State(app): State<Arc<App>>) -> Response {
+    let jwks = app.node.live.load().outbound.keyring.jwks();
+    json_response(
+        jwks.to_string(),
+        Some(keyless_oidc::outbound::OUTBOUND_CACHE_CONTROL),
+    )
 }
 
 fn json_response(body: String, cache_control: Option<&'static str>) -> Response {
@@ -331,7 +367,9 @@ fn admin_only() -> Error {
     .into()
 }
 
-fn json_error(err: &Error, request_id: &str) -> Response {
+/// A keyless JSON API's error: `{"Error": {"Code", "Message", "Type"}, "RequestId"}` with
+/// the error's status.
+pub(crate) fn json_error(err: &Error, request_id: &str) -> Response {
     let body = serde_json::json!({
         "Error": { "Code": err.code(), "Message": err.message(), "Type": err.fault_type() },
         "RequestId": request_id,

@@ -1,6 +1,6 @@
 //! The keyless HTTP server: the AWS Query API (STS here, IAM in `keyless-iam`), the built-in
-//! issuers' endpoints, the mint and explain APIs, health checks and Prometheus metrics, all on
-//! a [`keyless_node::Node`].
+//! issuers' endpoints, the mint, explain and authorization APIs, health checks and Prometheus
+//! metrics, all on a [`keyless_node::Node`].
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+mod authorize;
 mod body;
 mod http;
 mod listener;

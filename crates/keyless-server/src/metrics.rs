@@ -50,11 +50,15 @@ pub(crate) fn install() -> anyhow::Result<()> {
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The STS actions, as metric labels.
+/// The STS actions and the authorization API's modes, as metric labels.
 const STS_ACTIONS: &[&str] = &[
     "AssumeRoleWithWebIdentity",
     "AssumeRole",
     "GetCallerIdentity",
+    "Authorize",
+    "AuthorizeNginx",
+    "AuthorizeEnvoy",
+    "GetWebIdentityToken",
 ];
 
 /// A bounded label for a caller-chosen action name: the action itself when keyless serves it,
@@ -80,6 +84,8 @@ type DecisionHandles = HashMap<String, HashMap<String, [Counter; 2]>>;
 static REQUEST_HANDLES: OnceLock<RwLock<HashMap<(&'static str, &'static str), RequestHandles>>> =
     OnceLock::new();
 static DECISION_HANDLES: OnceLock<RwLock<DecisionHandles>> = OnceLock::new();
+static AUTHORIZATION_HANDLES: OnceLock<RwLock<HashMap<(&'static str, &'static str), Counter>>> =
+    OnceLock::new();
 
 /// Records one API request. `outcome` is `Success` or the error code.
 pub(crate) fn request(action: &str, outcome: &'static str, seconds: f64) {
@@ -133,6 +139,46 @@ pub(crate) fn decision(provider: &str, role: &str, allowed: bool) {
         created
     });
     if allowed { allow } else { deny }.increment(1);
+}
+
+/// Records one call of the authorization API in `mode` (`json`, `nginx`, `envoy`):
+/// `keyless_authorizations_total{mode, result}`, the result being `Allow` or `Deny` when a
+/// decision was made, `Authenticated` when only the caller was asked about, else the error
+/// code. Both labels are bounded.
+pub(crate) fn authorization(mode: &'static str, decision: Option<bool>, outcome: &'static str) {
+    let result = match (decision, outcome) {
+        (Some(true), _) => "Allow",
+        (Some(false), _) => "Deny",
+        (None, "Success") => "Authenticated",
+        (None, code) => code,
+    };
+    let handles = AUTHORIZATION_HANDLES.get_or_init(Default::default);
+    let cached = handles
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&(mode, result))
+        .cloned();
+    let counter = cached.unwrap_or_else(|| {
+        let created =
+            metrics::counter!("keyless_authorizations_total", "mode" => mode, "result" => result);
+        handles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((mode, result), created.clone());
+        created
+    });
+    counter.increment(1);
+}
+
+/// Records one `GetWebIdentityToken` outcome: `Issued` or the refusal's error code, by the
+/// requested algorithm (`RS256`, `ES384`, or `invalid` when the request named none that exists).
+pub(crate) fn outbound_token(algorithm: &'static str, outcome: &'static str) {
+    metrics::counter!(
+        "keyless_outbound_tokens_total",
+        "algorithm" => algorithm,
+        "outcome" => outcome
+    )
+    .increment(1);
 }
 
 /// Renders the Prometheus text, refreshing the gauges that are read on demand.

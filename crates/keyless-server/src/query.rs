@@ -19,6 +19,7 @@ use keyless_sts::authorization_message;
 use keyless_sts::context::RequestEnv;
 use keyless_sts::query::QueryParams;
 use keyless_sts::web_identity::{self, WebIdentityParams};
+use keyless_sts::web_identity_token::{self, TokenParams};
 use keyless_sts::{Error, Minted, response, xml};
 use serde::Serialize;
 
@@ -134,22 +135,35 @@ pub(crate) async fn query_api(
         }
     };
     crate::metrics::request(&call.action, outcome, started.elapsed().as_secs_f64());
-    let event = event.finish();
-    if outcome != "Success" && !call.authenticated {
-        // A failure before the caller was known: written one by one unless it floods.
-        app.auditor.record_failure(peer.ip(), outcome, event);
-        return response;
+    match record_event(&app, peer.ip(), outcome, call.authenticated, event.finish()).await {
+        Ok(()) => response,
+        Err(audit::EventLost) => {
+            tracing::error!(action = %call.action, "the audit event was not written: the call is answered as failed");
+            unaudited(call.namespace)
+        }
+    }
+}
+
+/// Writes a call's audit event: a failure before the caller was known one by one unless it
+/// floods; any other durably when the log is durable (an error then: nothing is reported done
+/// that the audit log does not hold).
+pub(crate) async fn record_event(
+    app: &App,
+    peer: std::net::IpAddr,
+    outcome: &'static str,
+    authenticated: bool,
+    event: Vec<u8>,
+) -> Result<(), audit::EventLost> {
+    if outcome != "Success" && !authenticated {
+        app.auditor.record_failure(peer, outcome, event);
+        return Ok(());
     }
     if app.auditor.is_durable() {
-        if app.auditor.record_durable(event).await.is_err() {
-            // Nothing is reported done that the audit log does not hold.
-            tracing::error!(action = %call.action, "the audit event was not written: the call is answered as failed");
-            return unaudited(call.namespace);
-        }
+        app.auditor.record_durable(event).await
     } else {
         app.auditor.record(event);
+        Ok(())
     }
-    response
 }
 
 /// The answer to a call whose durable audit event could not be written.
@@ -240,6 +254,11 @@ async fn dispatch(
             call.authenticated = true;
             assume_role(app, &caller, &params, env, request_id, event)
         }
+        "GetWebIdentityToken" => {
+            let caller = authenticated(node, &parts, "sts", &params, event)?;
+            call.authenticated = true;
+            get_web_identity_token(app, &caller, &params, &parts, env, request_id, event)
+        }
         "DecodeAuthorizationMessage" => {
             let caller = authenticated(node, &parts, "sts", &params, event)?;
             call.authenticated = true;
@@ -284,7 +303,7 @@ fn authenticated(
 /// the exchange that minted the key.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SignedIdentity<'a> {
+pub(crate) struct SignedIdentity<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     principal_id: String,
@@ -294,7 +313,8 @@ struct SignedIdentity<'a> {
 }
 
 impl SignedIdentity<'_> {
-    fn of(caller: &Caller) -> SignedIdentity<'_> {
+    /// The identity of `caller`.
+    pub(crate) fn of(caller: &Caller) -> SignedIdentity<'_> {
         SignedIdentity {
             kind: match caller {
                 Caller::Admin { .. } => "Root",
@@ -376,9 +396,15 @@ impl Serialize for Parameters<'_> {
 
 /// The parameters of the STS and IAM operations keyless serves, with list indexes as `N`.
 const KNOWN_PARAMETERS: &[&str] = &[
+    "ActionNames.member.N",
     "AssumeRolePolicyDocument",
+    "Audience.member.N",
+    "CallerArn",
     "ClientID",
     "ClientIDList.member.N",
+    "ContextEntries.member.N.ContextKeyName",
+    "ContextEntries.member.N.ContextKeyType",
+    "ContextEntries.member.N.ContextKeyValues.member.N",
     "Description",
     "DurationSeconds",
     "EncodedMessage",
@@ -391,20 +417,29 @@ const KNOWN_PARAMETERS: &[&str] = &[
     "Path",
     "PathPrefix",
     "PermissionsBoundary",
+    "PermissionsBoundaryPolicyInputList.member.N",
     "Policy",
     "PolicyArn",
     "PolicyArns.member.N.arn",
     "PolicyDocument",
+    "PolicyInputList.member.N",
     "PolicyName",
+    "PolicySourceArn",
     "PolicyUsageFilter",
     "ProviderId",
+    "ResourceArns.member.N",
+    "ResourceHandlingOption",
+    "ResourceOwner",
+    "ResourcePolicy",
     "RoleArn",
     "RoleName",
     "RoleSessionName",
     "Scope",
     "SerialNumber",
     "SetAsDefault",
+    "SigningAlgorithm",
     "SourceIdentity",
+    "SubjectMode",
     "TagKeys.member.N",
     "Tags.member.N.Key",
     "Tags.member.N.Value",
@@ -649,9 +684,146 @@ fn assume_role(
     Ok(response::assume_role(&grant, request_id))
 }
 
+/// `responseElements` of a `GetWebIdentityToken` event: what identifies the token, never the
+/// token itself.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IssuedTokenElements<'a> {
+    key_id: &'a str,
+    token_id: &'a str,
+    subject: audit::Bounded<'a>,
+    expiration: String,
+}
+
+fn get_web_identity_token(
+    app: &App,
+    caller: &Caller,
+    params: &QueryParams<'_>,
+    parts: &RequestParts<'_>,
+    env: &RequestEnv,
+    request_id: &str,
+    event: &mut Event,
+) -> Result<String, Error> {
+    let algorithm = match params.get("SigningAlgorithm") {
+        Some("RS256") => "RS256",
+        Some("ES384") => "ES384",
+        _ => "invalid",
+    };
+    let result = issue_web_identity_token(app, caller, params, parts, env, request_id, event);
+    let outcome = match &result {
+        Ok(_) => "Issued",
+        Err(e) => e.code(),
+    };
+    crate::metrics::outbound_token(algorithm, outcome);
+    result
+}
+
+fn issue_web_identity_token(
+    app: &App,
+    caller: &Caller,
+    params: &QueryParams<'_>,
+    parts: &RequestParts<'_>,
+    env: &RequestEnv,
+    request_id: &str,
+    event: &mut Event,
+) -> Result<String, Error> {
+    let node = &app.node;
+    let params = TokenParams::from_query(params)?;
+    let live = node.live.load();
+    let region = signed_region(parts);
+    let issued = web_identity_token::issue(
+        &live.sts,
+        &live.outbound,
+        caller,
+        &params,
+        &region,
+        node.now(),
+        env,
+    )?;
+    event
+        .set(
+            "responseElements",
+            &IssuedTokenElements {
+                key_id: &issued.kid,
+                token_id: &issued.jti,
+                subject: audit::Bounded::new(&issued.subject, audit::MAX_CLAIM),
+                expiration: keyless_sts::time::iso8601(issued.expires_at),
+            },
+        )
+        .additional("decision", "Allow");
+    Ok(web_identity_token::response(&issued, request_id))
+}
+
+/// The region of the request's SigV4 credential scope (`Credential=AKID/date/<region>/…`, in
+/// the `Authorization` header or the presigned query), which becomes the token's
+/// `source_region`; `us-east-1` when it is absent or not a region name.
+fn signed_region(parts: &RequestParts<'_>) -> String {
+    let from_header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once("Credential="))
+        .map(|(_, rest)| rest);
+    let from_query = parts
+        .query
+        .split('&')
+        .find_map(|p| p.strip_prefix("X-Amz-Credential="))
+        .map(|v| v.split("%2F").collect::<Vec<_>>().join("/"));
+    let scope = from_header
+        .map(str::to_owned)
+        .or(from_query)
+        .unwrap_or_default();
+    let region = scope.split('/').nth(2).unwrap_or_default();
+    let valid = (1..=32).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        region.to_owned()
+    } else {
+        "us-east-1".to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_signed_region_comes_from_the_credential_scope() {
+        let mut headers = HeaderMap::new();
+        let parts = |headers: &HeaderMap, query: &str| {
+            signed_region(&RequestParts {
+                method: "POST",
+                path: "/",
+                query,
+                headers,
+                body: b"",
+            })
+        };
+        assert_eq!(parts(&headers, ""), "us-east-1");
+        assert_eq!(
+            parts(
+                &headers,
+                "X-Amz-Credential=AKID%2F20250101%2Feu-west-1%2Fsts%2Faws4_request"
+            ),
+            "eu-west-1"
+        );
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKID/20250101/eu-central-1/sts/aws4_request, SignedHeaders=host, Signature=x",
+            ),
+        );
+        assert_eq!(parts(&headers, ""), "eu-central-1");
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKID/20250101/EU<x>/sts/aws4_request",
+            ),
+        );
+        assert_eq!(parts(&headers, ""), "us-east-1");
+    }
 
     #[test]
     fn known_parameters_are_sorted_and_recognized_with_their_indexes() {

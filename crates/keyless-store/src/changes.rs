@@ -16,6 +16,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::entities::{find_provider, find_role, role_policies_of};
 use crate::keys::{self, AdminCredentials, IssuerKeyRecord, SealingKeyRecord};
+use crate::outbound::OutboundRecords;
 use crate::policies::{attachments_of, find_policy_by_name};
 use crate::{Dialect, Store, StoreError};
 
@@ -36,6 +37,8 @@ pub(crate) enum Change {
     Policy(String),
     /// A sealing key, an issuer key or the admin credentials.
     Keys,
+    /// The outbound federation switch or an outbound signing key.
+    Outbound,
 }
 
 impl Change {
@@ -45,6 +48,7 @@ impl Change {
             Change::Role(name) => ("role", name),
             Change::Policy(name) => ("policy", name),
             Change::Keys => ("keys", ""),
+            Change::Outbound => ("outbound", ""),
         }
     }
 }
@@ -155,6 +159,8 @@ pub struct ChangedEntities {
     pub policies: Vec<(String, Option<ManagedPolicy>)>,
     /// Every key and the admin credentials, when any of them changed.
     pub keys: Option<KeyRecords>,
+    /// The outbound switch and keys, when any of them changed.
+    pub outbound: Option<OutboundRecords>,
 }
 
 /// A role with its inline policies and its attachments.
@@ -264,6 +270,10 @@ impl Store {
                         issuer_keys: keys::list_issuer_keys(&mut tx, &self.sealer).await?,
                         admin: keys::read_admin(&mut tx, &self.sealer).await?,
                     });
+                }
+                "outbound" => {
+                    entities.outbound =
+                        Some(crate::outbound::read_outbound(&mut tx, &self.sealer).await?);
                 }
                 other => {
                     return Err(StoreError::Corrupt(format!(

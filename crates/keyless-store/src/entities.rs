@@ -136,11 +136,18 @@ pub(crate) async fn list_roles(conn: &mut AnyConnection) -> Result<Vec<Role>, St
         .collect()
 }
 
+/// Inserts a role; its permissions boundary, when it has one, must name an existing managed
+/// policy ([`StoreError::NoSuchEntity`] with IAM's message otherwise).
 pub(crate) async fn insert_role(conn: &mut AnyConnection, r: &Role) -> Result<(), StoreError> {
+    let boundary_policy = match &r.permissions_boundary {
+        Some(arn) => Some(boundary_policy_name(conn, arn).await?),
+        None => None,
+    };
     sqlx::query(
         "INSERT INTO roles (name, path, role_id, trust_policy, description, \
-         max_session_duration, tags, created, managed_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         max_session_duration, tags, created, managed_by, permissions_boundary_arn, \
+         permissions_boundary_policy) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(r.name.as_str())
     .bind(r.path.as_str())
@@ -151,13 +158,26 @@ pub(crate) async fn insert_role(conn: &mut AnyConnection, r: &Role) -> Result<()
     .bind(to_json(&r.tags)?)
     .bind(r.created)
     .bind(r.managed_by.as_str())
+    .bind(r.permissions_boundary.as_deref())
+    .bind(boundary_policy)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Replaces every column except the name, the role ID and the creation time. Returns whether a
-/// row matched.
+/// The name of the managed policy `arn` names, for a permissions boundary:
+/// [`StoreError::NoSuchEntity`] with IAM's message when there is none.
+async fn boundary_policy_name(conn: &mut AnyConnection, arn: &str) -> Result<String, StoreError> {
+    match crate::policies::find_policy(conn, arn).await? {
+        Some(found) => Ok(found.policy.name),
+        None => Err(StoreError::NoSuchEntity(format!(
+            "Scope ARN: {arn} does not exist or is not attachable."
+        ))),
+    }
+}
+
+/// Replaces every column except the name, the role ID, the creation time and the permissions
+/// boundary. Returns whether a row matched.
 pub(crate) async fn replace_role(conn: &mut AnyConnection, r: &Role) -> Result<bool, StoreError> {
     let result = sqlx::query(
         "UPDATE roles SET path = $2, trust_policy = $3, description = $4, \
@@ -331,7 +351,8 @@ impl Store {
     }
 
     /// Replaces the role named `r.name` (path, trust policy, description, maximum session
-    /// duration, tags, managed-by); its role ID and creation time are kept.
+    /// duration, tags, managed-by); its role ID, creation time and permissions boundary are
+    /// kept.
     /// [`StoreError::NoSuchEntity`] if it does not exist.
     pub async fn update_role(&self, r: &Role) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
@@ -339,6 +360,34 @@ impl Store {
             return Err(no_such_role(&r.name));
         }
         tx.changed(Change::Role(r.name.clone()));
+        tx.commit().await
+    }
+
+    /// Sets the role's permissions boundary to the managed policy `arn`, or removes it (`None`).
+    /// [`StoreError::NoSuchEntity`] if the role or the policy does not exist.
+    pub async fn set_role_permissions_boundary(
+        &self,
+        name: &str,
+        arn: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if find_role(&mut tx, name).await?.is_none() {
+            return Err(no_such_role(name));
+        }
+        let policy = match arn {
+            Some(arn) => Some(boundary_policy_name(&mut tx, arn).await?),
+            None => None,
+        };
+        sqlx::query(
+            "UPDATE roles SET permissions_boundary_arn = $2, permissions_boundary_policy = $3 \
+             WHERE name = $1",
+        )
+        .bind(name)
+        .bind(arn)
+        .bind(policy)
+        .execute(&mut *tx)
+        .await?;
+        tx.changed(Change::Role(name.to_owned()));
         tx.commit().await
     }
 

@@ -35,6 +35,7 @@
 //!     tags: Vec::new(),
 //!     created: 0,
 //!     managed_by: ManagedBy::Api,
+//!     permissions_boundary: None,
 //! };
 //! store.create_role(&role).await.unwrap();
 //! assert_eq!(store.get_role("deployer").await.unwrap(), role);
@@ -51,6 +52,7 @@ mod crypto;
 mod entities;
 mod error;
 mod keys;
+mod outbound;
 mod pages;
 mod policies;
 mod rows;
@@ -71,7 +73,8 @@ pub use changes::{ChangeListener, ChangedEntities, Changes, KeyRecords, RoleReco
 pub use crypto::{MASTER_KEY_LEN, MasterKey};
 pub use error::StoreError;
 pub use keys::{AdminCredentials, IssuerKeyRecord, KeyState, SealingKeyRecord};
-pub use pages::{ListedPolicy, PageRequest};
+pub use outbound::{OutboundFederation, OutboundKeyRecord, OutboundRecords};
+pub use pages::{ListedPolicy, PageRequest, PolicyUsage};
 pub use policies::MAX_POLICY_VERSIONS;
 
 use crypto::Sealer;
@@ -103,6 +106,8 @@ pub struct Snapshot {
     pub issuer_keys: Vec<IssuerKeyRecord>,
     /// The IAM API administrator's credentials, once initialised.
     pub admin: Option<AdminCredentials>,
+    /// Outbound identity federation: the switch and the signing keys.
+    pub outbound: OutboundRecords,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +287,7 @@ impl Store {
             sealing_keys: keys::list_sealing_keys(&mut tx, &self.sealer).await?,
             issuer_keys: keys::list_issuer_keys(&mut tx, &self.sealer).await?,
             admin: keys::read_admin(&mut tx, &self.sealer).await?,
+            outbound: outbound::read_outbound(&mut tx, &self.sealer).await?,
         };
         tx.commit().await?;
         Ok(snapshot)

@@ -30,13 +30,22 @@ impl PageRequest<'_> {
     }
 }
 
-/// A managed policy with the number of roles it is attached to.
+/// How many roles use a managed policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PolicyUsage {
+    /// Roles it is attached to (`AttachmentCount`).
+    pub attachments: i64,
+    /// Roles it is the permissions boundary of (`PermissionsBoundaryUsageCount`).
+    pub permissions_boundaries: i64,
+}
+
+/// A managed policy with the number of roles that use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedPolicy {
     /// The policy, with its versions.
     pub policy: ManagedPolicy,
-    /// Roles it is attached to.
-    pub attachments: i64,
+    /// The roles that use it.
+    pub usage: PolicyUsage,
 }
 
 impl Store {
@@ -88,7 +97,8 @@ impl Store {
             .collect();
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {columns}, \
-             (SELECT COUNT(*) FROM role_policy_attachments a WHERE a.policy_name = m.name) AS attachments \
+             (SELECT COUNT(*) FROM role_policy_attachments a WHERE a.policy_name = m.name) AS attachments, \
+             (SELECT COUNT(*) FROM roles r WHERE r.permissions_boundary_policy = m.name) AS boundaries \
              FROM managed_policies m \
              WHERE ($1 IS NULL OR substr(m.path, 1, length($1)) = $1) AND ($2 IS NULL OR {name} > $2) \
              AND ($3 = 0 OR EXISTS (SELECT 1 FROM role_policy_attachments a WHERE a.policy_name = m.name)) \
@@ -105,25 +115,33 @@ impl Store {
             .await?;
         let mut listed = Vec::with_capacity(rows.len());
         for row in &rows {
-            let attachments: i64 = row.try_get("attachments")?;
+            let usage = PolicyUsage {
+                attachments: row.try_get("attachments")?,
+                permissions_boundaries: row.try_get("boundaries")?,
+            };
             listed.push(ListedPolicy {
                 policy: policy_from_row(&mut conn, row).await?.policy,
-                attachments,
+                usage,
             });
         }
         Ok(listed)
     }
 
-    /// The number of roles the managed policy named `name` is attached to.
-    pub async fn attachment_count(&self, name: &str) -> Result<i64, StoreError> {
+    /// How many roles the managed policy named `name` is attached to, and how many it is the
+    /// permissions boundary of.
+    pub async fn policy_usage(&self, name: &str) -> Result<PolicyUsage, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM role_policy_attachments WHERE policy_name = $1")
-                .bind(name)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?,
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM role_policy_attachments WHERE policy_name = $1) AS a, \
+             (SELECT COUNT(*) FROM roles WHERE permissions_boundary_policy = $1) AS b",
         )
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(PolicyUsage {
+            attachments: row.try_get("a")?,
+            permissions_boundaries: row.try_get("b")?,
+        })
     }
 
     /// A page of a role's inline policy names, in order. [`StoreError::NoSuchEntity`] if the

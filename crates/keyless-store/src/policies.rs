@@ -118,7 +118,10 @@ pub(crate) const POLICY_COLUMNS: &str =
     "name, path, policy_id, description, tags, created, updated, managed_by, next_version";
 
 /// The policy an ARN names, if its path and name match a stored policy.
-async fn find_policy(conn: &mut AnyConnection, arn: &str) -> Result<Option<PolicyRow>, StoreError> {
+pub(crate) async fn find_policy(
+    conn: &mut AnyConnection,
+    arn: &str,
+) -> Result<Option<PolicyRow>, StoreError> {
     let Some((path, name)) = parse_policy_arn(arn) else {
         return Ok(None);
     };
@@ -335,7 +338,8 @@ impl Store {
     }
 
     /// Deletes a managed policy. As in IAM, [`StoreError::DeleteConflict`] while it is attached
-    /// to a role or still has versions besides the default one.
+    /// to a role or is a role's permissions boundary, or still has versions besides the
+    /// default one.
     pub async fn delete_policy(&self, arn: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let found = find_policy(&mut tx, arn)
@@ -347,7 +351,11 @@ impl Store {
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if attached.is_some() {
+        let bounding = sqlx::query("SELECT name FROM roles WHERE permissions_boundary_policy = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if attached.is_some() || bounding.is_some() {
             return Err(StoreError::DeleteConflict(
                 "Cannot delete a policy attached to entities.".to_owned(),
             ));

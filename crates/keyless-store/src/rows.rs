@@ -14,7 +14,7 @@ pub(crate) const PROVIDER_COLUMNS: &str = "url, client_ids, thumbprints, key_sou
 
 /// The role columns, in the order [`role_from_row`] reads them.
 pub(crate) const ROLE_COLUMNS: &str = "name, path, role_id, trust_policy, description, \
-     max_session_duration, tags, created, managed_by";
+     max_session_duration, permissions_boundary_arn, tags, created, managed_by";
 
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
@@ -102,6 +102,7 @@ pub(crate) fn role_from_row(row: &AnyRow) -> Result<Role, StoreError> {
                 "role {name}: max_session_duration {max_session_duration} is out of range"
             ))
         })?,
+        permissions_boundary: row.try_get("permissions_boundary_arn")?,
         tags: from_json(
             &format!("role {name}: tags"),
             &row.try_get::<String, _>("tags")?,

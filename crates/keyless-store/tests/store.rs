@@ -41,6 +41,7 @@ fn role(name: &str, role_id: &str) -> Role {
         trust_policy: r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned(),
         description: Some("deploys things".to_owned()),
         max_session_duration: 3600,
+        permissions_boundary: None,
         tags: vec![],
         created: 1_700_000_100,
         managed_by: ManagedBy::Api,
@@ -130,7 +131,124 @@ on_both_backends!(
     audit_events_are_appended,
     two_handles_share_state_and_agree_on_winners,
     the_change_log_names_what_each_write_changed,
+    permissions_boundaries,
 );
+
+async fn permissions_boundaries(db: &TestDb) {
+    let store = db.open().await;
+    store
+        .create_policy(&managed("Bound"))
+        .await
+        .expect("policy");
+    let arn = policy_arn("/team/", "Bound");
+    let missing = policy_arn("/team/", "Missing");
+
+    // CreateRole with a boundary: it must name an existing policy.
+    let mut bounded = role("Bounded", "AROA00000000000000001");
+    bounded.permissions_boundary = Some(missing.clone());
+    match store.create_role(&bounded).await {
+        Err(StoreError::NoSuchEntity(m)) => assert_eq!(
+            m,
+            format!("Scope ARN: {missing} does not exist or is not attachable.")
+        ),
+        other => panic!("expected NoSuchEntity, got {other:?}"),
+    }
+    bounded.permissions_boundary = Some(arn.clone());
+    store.create_role(&bounded).await.expect("role");
+    assert_eq!(
+        store
+            .get_role("Bounded")
+            .await
+            .expect("get")
+            .permissions_boundary,
+        Some(arn.clone())
+    );
+
+    // Other updates keep the boundary.
+    let mut updated = store.get_role("Bounded").await.expect("get");
+    updated.permissions_boundary = None;
+    updated.description = Some("changed".to_owned());
+    store.update_role(&updated).await.expect("update");
+    assert_eq!(
+        store
+            .get_role("Bounded")
+            .await
+            .expect("get")
+            .permissions_boundary,
+        Some(arn.clone())
+    );
+
+    // Put and delete go through the change log.
+    store
+        .create_role(&role("Plain", "AROA00000000000000002"))
+        .await
+        .expect("role");
+    let before = store.generation().await.expect("generation");
+    store
+        .set_role_permissions_boundary("Plain", Some(&arn))
+        .await
+        .expect("put");
+    let Changes::Entities(changed) = store.changes_since(before).await.expect("changes") else {
+        panic!("the role changed");
+    };
+    let (name, record) = &changed.roles[0];
+    assert_eq!(name, "Plain");
+    assert_eq!(
+        record.as_ref().expect("exists").role.permissions_boundary,
+        Some(arn.clone())
+    );
+    assert_err!(
+        store
+            .set_role_permissions_boundary("Plain", Some(&missing))
+            .await,
+        StoreError::NoSuchEntity(_)
+    );
+    assert_err!(
+        store
+            .set_role_permissions_boundary("Nobody", Some(&arn))
+            .await,
+        StoreError::NoSuchEntity(_)
+    );
+    let usage = store.policy_usage("Bound").await.expect("usage");
+    assert_eq!((usage.attachments, usage.permissions_boundaries), (0, 2));
+    let listed = store
+        .list_policies_page(
+            None,
+            false,
+            PageRequest {
+                after: None,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed[0].usage.permissions_boundaries, 2);
+
+    // A policy in use as a boundary cannot be deleted, as IAM refuses it.
+    match store.delete_policy(&arn).await {
+        Err(StoreError::DeleteConflict(m)) => {
+            assert_eq!(m, "Cannot delete a policy attached to entities.")
+        }
+        other => panic!("expected DeleteConflict, got {other:?}"),
+    }
+    store
+        .set_role_permissions_boundary("Plain", None)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .get_role("Plain")
+            .await
+            .expect("get")
+            .permissions_boundary,
+        None
+    );
+    store
+        .delete_role("Bounded")
+        .await
+        .expect("a bounded role can be deleted");
+    store.delete_policy(&arn).await.expect("no longer in use");
+}
 
 async fn the_change_log_names_what_each_write_changed(db: &TestDb) {
     let store = db.open().await;

@@ -62,6 +62,7 @@ fn main() {
             trust_policy: trust(i),
             description: None,
             max_session_duration: 3600,
+            permissions_boundary: None,
             tags: Vec::new(),
             created: 1_700_000_000,
             managed_by: ManagedBy::Api,

@@ -2,7 +2,7 @@
 //! with no database lookup.
 
 use keyless_credentials::session::SessionClaims;
-use keyless_credentials::sigv4::{self, RequestParts, SigV4Error};
+use keyless_credentials::sigv4::{self, RequestParts, SigV4Error, SignedAuth};
 
 use crate::error::Error;
 use crate::state::StsState;
@@ -114,6 +114,52 @@ pub fn authenticate(
     now: i64,
 ) -> Result<Caller, Error> {
     let auth = sigv4::parse(req, service, now)?;
+    verify_with(state, &auth, now, |secret| {
+        sigv4::verify_cached(&auth, req, secret, &state.signing_keys)
+    })
+}
+
+/// The payload hash of an empty body.
+pub const EMPTY_PAYLOAD_HASH: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// `UNSIGNED-PAYLOAD`, the payload hash of a request signed without its body.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// Verifies the SigV4 signature of a request another service received and forwards without
+/// its body: `payload_hash` stands for the body (when `None`: the request's
+/// `x-amz-content-sha256`, else [`EMPTY_PAYLOAD_HASH`], which is also what SDKs sign into a
+/// presigned URL for services other than S3; an S3-style presigned URL signs
+/// [`UNSIGNED_PAYLOAD`], which the forwarder then names).
+/// The credential scope must name `service` when given. Returns who signed it and the
+/// signature's scope.
+pub fn authenticate_forwarded(
+    state: &StsState,
+    req: &RequestParts<'_>,
+    service: Option<&str>,
+    payload_hash: Option<&str>,
+    now: i64,
+) -> Result<(Caller, SignedAuth), Error> {
+    let auth = sigv4::parse_forwarded(req, service, now)?;
+    let claimed = req
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok());
+    let hash = payload_hash.or(claimed).unwrap_or(EMPTY_PAYLOAD_HASH);
+    let caller = verify_with(state, &auth, now, |secret| {
+        sigv4::verify_forwarded(&auth, req, hash, secret, &state.signing_keys)
+    })?;
+    Ok((caller, auth))
+}
+
+/// Resolves `auth`'s access key to its caller and secret (SigV4's errors for a key or session
+/// that names no caller), then runs `verify` with the secret.
+fn verify_with(
+    state: &StsState,
+    auth: &SignedAuth,
+    now: i64,
+    verify: impl FnOnce(&str) -> Result<(), SigV4Error>,
+) -> Result<Caller, Error> {
     let (caller, secret) = resolve(
         state,
         &auth.access_key_id,
@@ -126,6 +172,6 @@ pub fn authenticate(
             SigV4Error::invalid_client_token_id()
         }
     })?;
-    sigv4::verify_cached(&auth, req, &secret, &state.signing_keys)?;
+    verify(&secret)?;
     Ok(caller)
 }

@@ -75,12 +75,35 @@ pub enum Error {
     /// 400 `InvalidAuthorizationMessageException`: an encoded authorization message that is
     /// malformed, altered, expired, or of another account.
     InvalidAuthorizationMessage,
+    /// 409 `FeatureEnabled` (IAM): outbound identity federation is already enabled.
+    FeatureEnabled,
+    /// 404 `FeatureDisabled` (IAM): outbound identity federation is not enabled.
+    FeatureDisabled,
+    /// 403 `OutboundWebIdentityFederationDisabledException`: `GetWebIdentityToken` while the
+    /// account's outbound identity federation is off.
+    OutboundFederationDisabled,
+    /// 403 `SessionDurationEscalationException`: the token would outlive the calling session.
+    SessionDurationEscalation,
+    /// 400 `JWTPayloadSizeExceededException`: the token's claims are larger than the limit.
+    JwtPayloadSizeExceeded {
+        /// The limit, in bytes of JSON.
+        limit: usize,
+    },
     /// 500 `InternalFailure` (STS). The message never carries internal detail.
     Internal,
     /// 500 `ServiceFailure` (IAM). The message never carries internal detail.
     ServiceFailure,
     /// 503 `ServiceUnavailable`.
     Unavailable,
+    /// 401: the signature of a request forwarded to the authorization API failed (the
+    /// `SigV4Error`'s code and message, with 401 rather than its own status, so that a
+    /// forwarder tells its caller's failure from its own).
+    Unauthenticated(SigV4Error),
+    /// 404 `NotFound`: the proxy authorization mode is off (no authorizer token configured).
+    AuthorizerOff,
+    /// 403 `InvalidAuthorizerToken`: the proxy's `X-Keyless-Authorizer-Token` is missing or
+    /// wrong.
+    InvalidAuthorizerToken,
 }
 
 /// AWS's message for an unknown internal failure.
@@ -111,9 +134,17 @@ impl Error {
             Error::InvalidInput(_) => "InvalidInput",
             Error::UnmodifiableEntity { .. } => "UnmodifiableEntity",
             Error::InvalidAuthorizationMessage => "InvalidAuthorizationMessageException",
+            Error::FeatureEnabled => "FeatureEnabled",
+            Error::FeatureDisabled => "FeatureDisabled",
+            Error::OutboundFederationDisabled => "OutboundWebIdentityFederationDisabledException",
+            Error::SessionDurationEscalation => "SessionDurationEscalationException",
+            Error::JwtPayloadSizeExceeded { .. } => "JWTPayloadSizeExceededException",
             Error::Internal => "InternalFailure",
             Error::ServiceFailure => "ServiceFailure",
             Error::Unavailable => "ServiceUnavailable",
+            Error::Unauthenticated(e) => e.code.as_str(),
+            Error::AuthorizerOff => "NotFound",
+            Error::InvalidAuthorizerToken => "InvalidAuthorizerToken",
         }
     }
 
@@ -132,14 +163,20 @@ impl Error {
             | Error::PackedPolicyTooLarge { .. }
             | Error::InvalidInput(_)
             | Error::UnmodifiableEntity { .. }
-            | Error::InvalidAuthorizationMessage => 400,
+            | Error::InvalidAuthorizationMessage
+            | Error::JwtPayloadSizeExceeded { .. } => 400,
             Error::Signature(e) => e.code.status(),
-            Error::AccessDenied(_) => 403,
-            Error::NoSuchEntity(_) => 404,
+            Error::AccessDenied(_)
+            | Error::InvalidAuthorizerToken
+            | Error::OutboundFederationDisabled
+            | Error::SessionDurationEscalation => 403,
+            Error::Unauthenticated(_) => 401,
+            Error::NoSuchEntity(_) | Error::AuthorizerOff | Error::FeatureDisabled => 404,
             Error::MethodNotAllowed => 405,
-            Error::EntityAlreadyExists(_) | Error::DeleteConflict(_) | Error::LimitExceeded(_) => {
-                409
-            }
+            Error::EntityAlreadyExists(_)
+            | Error::DeleteConflict(_)
+            | Error::LimitExceeded(_)
+            | Error::FeatureEnabled => 409,
             Error::RequestEntityTooLarge { .. } => 413,
             Error::Internal | Error::ServiceFailure => 500,
             Error::Unavailable => 503,
@@ -172,7 +209,7 @@ impl Error {
             Error::IncompleteBody => Cow::Borrowed(
                 "The request body ended before the number of bytes the Content-Length header announced.",
             ),
-            Error::Signature(e) => Cow::Borrowed(&e.message),
+            Error::Signature(e) | Error::Unauthenticated(e) => Cow::Borrowed(&e.message),
             Error::Token(e) => Cow::Borrowed(&e.message),
             Error::AccessDenied(d) => d.message(),
             Error::PackedPolicyTooLarge { percent } => Cow::Owned(format!(
@@ -184,9 +221,30 @@ impl Error {
             Error::InvalidAuthorizationMessage => Cow::Borrowed(
                 "The encoded authorization message is not valid: it was altered, has expired, or belongs to another account.",
             ),
+            Error::FeatureEnabled => Cow::Borrowed(
+                "Outbound identity federation is already enabled for this account. To view the issuer URL, use the GetOutboundWebIdentityFederationInfo operation.",
+            ),
+            Error::FeatureDisabled => {
+                Cow::Borrowed("Outbound identity federation is not enabled for this account.")
+            }
+            Error::OutboundFederationDisabled => Cow::Borrowed(
+                "Outbound web identity federation is not enabled for this account. Enable it with the IAM EnableOutboundWebIdentityFederation operation.",
+            ),
+            Error::SessionDurationEscalation => Cow::Borrowed(
+                "The requested token duration would extend the session beyond its original expiration time.",
+            ),
+            Error::JwtPayloadSizeExceeded { limit } => Cow::Owned(format!(
+                "The JWT payload exceeds the maximum size of {limit} bytes. Reduce the number of request tags or audiences."
+            )),
             Error::Internal | Error::ServiceFailure => Cow::Borrowed(MSG_UNKNOWN_FAILURE),
             Error::Unavailable => {
                 Cow::Borrowed("The request has failed due to a temporary failure of the server.")
+            }
+            Error::AuthorizerOff => Cow::Borrowed(
+                "The proxy authorization mode is off: configure [authorize] nginx_token or KEYLESS_AUTHORIZE_NGINX_TOKEN.",
+            ),
+            Error::InvalidAuthorizerToken => {
+                Cow::Borrowed("The X-Keyless-Authorizer-Token header is missing or wrong.")
             }
         }
     }
@@ -420,9 +478,33 @@ mod tests {
             ),
             (Error::NoSuchEntity("n".into()), "NoSuchEntity", 404),
             (Error::DeleteConflict("d".into()), "DeleteConflict", 409),
+            (Error::FeatureEnabled, "FeatureEnabled", 409),
+            (Error::FeatureDisabled, "FeatureDisabled", 404),
+            (
+                Error::OutboundFederationDisabled,
+                "OutboundWebIdentityFederationDisabledException",
+                403,
+            ),
+            (
+                Error::SessionDurationEscalation,
+                "SessionDurationEscalationException",
+                403,
+            ),
+            (
+                Error::JwtPayloadSizeExceeded { limit: 8192 },
+                "JWTPayloadSizeExceededException",
+                400,
+            ),
             (Error::Internal, "InternalFailure", 500),
             (Error::ServiceFailure, "ServiceFailure", 500),
             (Error::Unavailable, "ServiceUnavailable", 503),
+            (
+                Error::Unauthenticated(SigV4Error::expired_token()),
+                "ExpiredToken",
+                401,
+            ),
+            (Error::AuthorizerOff, "NotFound", 404),
+            (Error::InvalidAuthorizerToken, "InvalidAuthorizerToken", 403),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), error.status()), (code, status), "{error}");

@@ -28,6 +28,7 @@ pub mod context;
 mod denial;
 mod error;
 pub mod explain;
+pub mod forwarded;
 mod mint;
 pub mod model;
 pub mod permissions;
@@ -39,6 +40,7 @@ pub mod time;
 pub mod trust;
 pub mod validate;
 pub mod web_identity;
+pub mod web_identity_token;
 pub mod xml;
 
 pub use error::{Denial, Error, Refused};

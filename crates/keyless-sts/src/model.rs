@@ -145,6 +145,9 @@ pub struct Role {
     pub description: Option<String>,
     /// Maximum session duration in seconds (3600–43200).
     pub max_session_duration: u32,
+    /// The ARN of the managed policy that is the role's permissions boundary, if it has one.
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
     /// Tags.
     pub tags: Vec<Tag>,
     /// Creation time.

@@ -80,7 +80,8 @@ pub struct SourcedPolicy<'p> {
 }
 
 /// The policies a decision is made on, by layer: an explicit Deny in any of them denies; the
-/// identity layer must allow, and so must the boundary and session layers when present.
+/// identity layer must allow (or, standing in for it, the resource layer), and so must the
+/// boundary and session layers when present.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet<'p> {
     /// Identity-based policies: the role's inline and attached managed policies.
@@ -89,6 +90,9 @@ pub struct PolicySet<'p> {
     pub boundary: Vec<SourcedPolicy<'p>>,
     /// Session policies (empty: none).
     pub session: Vec<SourcedPolicy<'p>>,
+    /// A resource-based policy of the account's resource (empty: none): its Allow grants what
+    /// the identity policies do not, within the boundary and session policies.
+    pub resource: Vec<SourcedPolicy<'p>>,
 }
 
 /// A statement that decided, in the policy it belongs to.
@@ -141,10 +145,12 @@ pub fn decide_set(set: &PolicySet<'_>, req: &Request<'_>, trace: bool) -> Permis
         (PolicyLayer::Identity, &set.identity),
         (PolicyLayer::PermissionsBoundary, &set.boundary),
         (PolicyLayer::Session, &set.session),
+        (PolicyLayer::Resource, &set.resource),
     ];
     let mut denies = Vec::new();
     let mut allows = Vec::new();
-    let mut refusing: Option<(PolicyLayer, String)> = None;
+    let mut shortfalls: Vec<(PolicyLayer, String)> = Vec::new();
+    let mut resource_allows = false;
     let mut traces = Vec::new();
     for (layer, policies) in layers {
         if policies.is_empty() && layer != PolicyLayer::Identity {
@@ -209,10 +215,16 @@ pub fn decide_set(set: &PolicySet<'_>, req: &Request<'_>, trace: bool) -> Permis
                 policies: policy_traces,
             });
         }
-        if !layer_allows && refusing.is_none() {
-            refusing = Some((layer, closest.unwrap_or_default()));
+        if layer == PolicyLayer::Resource {
+            resource_allows = layer_allows;
+        } else if !layer_allows {
+            shortfalls.push((layer, closest.unwrap_or_default()));
         }
     }
+    // A resource policy's Allow stands in for the identity policies'.
+    let refusing = shortfalls
+        .into_iter()
+        .find(|(layer, _)| !(resource_allows && *layer == PolicyLayer::Identity));
     let (decision, matched, because, reason) = if let Some((first, name)) = denies.first() {
         let reason = format!(
             "{} is explicitly denied by {name} of {}",
@@ -256,6 +268,7 @@ pub(crate) fn layer_name(layer: PolicyLayer) -> &'static str {
         PolicyLayer::Identity => "identity-based policy",
         PolicyLayer::PermissionsBoundary => "permissions boundary",
         PolicyLayer::Session => "session policy",
+        PolicyLayer::Resource => "resource-based policy",
     }
 }
 
@@ -362,6 +375,15 @@ pub fn decide(state: &StsState, caller: &Caller, query: PermissionQuery<'_>) -> 
         if !problems.is_empty() {
             decision.reason = format!("{}; {}", decision.reason, problems.join("; "));
         }
+        if let Some(boundary) = &role.model.permissions_boundary
+            && !state.managed_policies.contains_key(boundary)
+        {
+            decision.reason = format!(
+                "{}; the permissions boundary {boundary} no longer exists or does not compile, \
+                 so it allows nothing",
+                decision.reason
+            );
+        }
     }
     Authorization {
         decision,
@@ -464,6 +486,10 @@ mod tests {
     const ROLES_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"arn:aws:iam::000000000000:role/*"}]}"#;
 
     fn state() -> StsState {
+        state_with_boundary(None)
+    }
+
+    fn state_with_boundary(boundary: Option<&str>) -> StsState {
         let role = Role {
             name: "reader".to_owned(),
             path: "/".to_owned(),
@@ -471,6 +497,7 @@ mod tests {
             trust_policy: "{}".to_owned(),
             description: None,
             max_session_duration: 3600,
+            permissions_boundary: boundary.map(str::to_owned),
             tags: Vec::new(),
             created: 0,
             managed_by: ManagedBy::Api,
@@ -698,6 +725,7 @@ mod tests {
                 policy: &boundary,
             }],
             session: Vec::new(),
+            resource: Vec::new(),
         };
         let ctx = Context::new();
         let request = |action, resource| Request {
@@ -722,6 +750,126 @@ mod tests {
         assert_eq!(
             outside.because.unwrap().words("iam:ListRoles"),
             "because no permissions boundary allows the iam:ListRoles action"
+        );
+    }
+
+    #[test]
+    fn a_session_is_bounded_by_its_roles_boundary() {
+        let bounded = state_with_boundary(Some("arn:aws:iam::000000000000:policy/roles-only"));
+        let caller = session(&[], None);
+        assert!(
+            check(
+                &bounded,
+                &caller,
+                "iam:GetRole",
+                "arn:aws:iam::000000000000:role/x"
+            )
+            .is_ok()
+        );
+        let err = check(&bounded, &caller, "iam:ListRoles", "*").unwrap_err();
+        assert_eq!(
+            err.message(),
+            "User: arn:aws:sts::000000000000:assumed-role/reader/cicd is not authorized to perform: \
+             iam:ListRoles on resource: * because no permissions boundary allows the \
+             iam:ListRoles action"
+        );
+        let env = RequestEnv::default();
+        let allowed = decide(
+            &bounded,
+            &caller,
+            PermissionQuery {
+                action: "iam:GetRole",
+                resource: "arn:aws:iam::000000000000:role/x",
+                context: Context::new(),
+                env: &env,
+                now: 60,
+                trace: false,
+            },
+        );
+        let layers: Vec<PolicyLayer> = allowed.decision.matched.iter().map(|m| m.layer).collect();
+        assert_eq!(
+            layers,
+            [PolicyLayer::Identity, PolicyLayer::PermissionsBoundary]
+        );
+
+        // A boundary the state does not hold allows nothing.
+        let gone = state_with_boundary(Some("arn:aws:iam::000000000000:policy/deleted"));
+        let err = check(
+            &gone,
+            &caller,
+            "iam:GetRole",
+            "arn:aws:iam::000000000000:role/x",
+        )
+        .unwrap_err();
+        assert!(
+            err.reason().contains(
+                "the permissions boundary arn:aws:iam::000000000000:policy/deleted no longer exists"
+            ),
+            "{}",
+            err.reason()
+        );
+    }
+
+    #[test]
+    fn a_resource_policy_grants_within_the_boundary() {
+        let parse = |doc: &str, kind| Policy::parse(doc, &ParseOptions::new(kind)).unwrap();
+        let identity = parse(READ_ONLY, PolicyKind::Identity);
+        let boundary = parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","iam:*"],"Resource":"*"}]}"#,
+            PolicyKind::Identity,
+        );
+        let resource = parse(
+            r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:role/reader"},"Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::b/*"},
+            {"Sid":"NoSecrets","Effect":"Deny","Principal":"*","Action":"iam:GetRole","Resource":"*"}]}"#,
+            PolicyKind::Resource,
+        );
+        let input = |id: &str| PolicySource::Input { id: id.to_owned() };
+        let mut set = PolicySet {
+            identity: vec![SourcedPolicy {
+                source: input("PolicyInputList.1"),
+                policy: &identity,
+            }],
+            resource: vec![SourcedPolicy {
+                source: input("ResourcePolicy"),
+                policy: &resource,
+            }],
+            ..PolicySet::default()
+        };
+        let ctx = Context::new();
+        let request = |principal, action| Request {
+            principal: Some(Principal::Aws(principal)),
+            action,
+            resource: Some("arn:aws:s3:::b/k"),
+            context: &ctx,
+        };
+        let reader = "arn:aws:iam::000000000000:role/reader";
+        let granted = decide_set(&set, &request(reader, "s3:GetObject"), true);
+        assert!(granted.allowed(), "{}", granted.reason);
+        assert_eq!(granted.matched[0].layer, PolicyLayer::Resource);
+        let other = decide_set(
+            &set,
+            &request("arn:aws:iam::000000000000:role/other", "s3:GetObject"),
+            false,
+        );
+        assert_eq!(other.because.map(|b| b.layer), Some(PolicyLayer::Identity));
+        let denied = decide_set(&set, &request(reader, "iam:GetRole"), false);
+        assert_eq!(
+            denied.because,
+            Some(Because {
+                explicit: true,
+                layer: PolicyLayer::Resource
+            })
+        );
+        set.boundary = vec![SourcedPolicy {
+            source: input("PermissionsBoundaryPolicyInputList.1"),
+            policy: &boundary,
+        }];
+        assert!(decide_set(&set, &request(reader, "s3:GetObject"), false).allowed());
+        let outside = decide_set(&set, &request(reader, "s3:PutObject"), false);
+        assert_eq!(
+            outside.because.map(|b| b.layer),
+            Some(PolicyLayer::PermissionsBoundary)
         );
     }
 

@@ -51,6 +51,16 @@ pub struct ProviderEntry {
     pub keys: ProviderKeys,
 }
 
+/// The policy that stands for a permissions boundary the state does not hold: it allows
+/// nothing, so a role whose boundary is gone is refused everything (fail closed).
+static ALLOWS_NOTHING: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(|| {
+    Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":"*","Resource":"*"}]}"#,
+        &ParseOptions::new(PolicyKind::Identity),
+    )
+    .expect("a valid policy")
+});
+
 /// A role as stored, compiled on first use.
 ///
 /// The documents stay as text until a request needs them: most roles of a large account are
@@ -103,7 +113,9 @@ impl RoleEntry {
 
     /// The role's permission policies, by layer: its inline policies, then the default
     /// versions of the managed ones attached, as `state` has them (a managed policy that does
-    /// not compile grants nothing).
+    /// not compile grants nothing), and its permissions boundary. A boundary `state` does not
+    /// hold (deleted, or no longer compiling) bounds the role to nothing: the set then has a
+    /// boundary layer that allows nothing.
     pub fn policy_set<'s>(&'s self, state: &'s StsState) -> PolicySet<'s> {
         let inline = self
             .compiled()
@@ -126,8 +138,20 @@ impl RoleEntry {
                 policy: policy.as_ref(),
             })
         });
+        let boundary = self.model.permissions_boundary.as_ref().map(|arn| {
+            let source = PolicySource::Managed {
+                name: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                arn: arn.clone(),
+            };
+            let policy = state
+                .managed_policies
+                .get(arn)
+                .map_or(&*ALLOWS_NOTHING, |policy| policy.as_ref());
+            SourcedPolicy { source, policy }
+        });
         PolicySet {
             identity: inline.chain(attached).collect(),
+            boundary: boundary.into_iter().collect(),
             ..PolicySet::default()
         }
     }

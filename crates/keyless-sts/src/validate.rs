@@ -89,6 +89,15 @@ impl Violations {
         }
     }
 
+    /// A value outside the model's enumeration `values` (written `[A, B]`).
+    pub fn enumeration(&mut self, member: &str, value: &str, values: &str) {
+        self.push(
+            Some(value),
+            member,
+            &format!("Member must satisfy enum value set: {values}"),
+        );
+    }
+
     /// An integer within bounds. Returns the value when it parses.
     pub fn integer(&mut self, member: &str, value: &str, min: i64, max: i64) -> Option<i64> {
         match value.trim().parse::<i64>() {

@@ -816,3 +816,97 @@ fn refusals_outside_the_exchange_carry_a_message_only_the_account_decodes() {
         );
     }
 }
+
+#[test]
+fn a_session_of_a_bounded_role_is_refused_what_its_boundary_does_not_allow() {
+    use keyless_sts::model::{ManagedBy, ManagedPolicy, PolicyVersion};
+    use keyless_sts::state::{RoleInput, StateUpdate};
+
+    let mut fx = Fixture::new();
+    let boundary_arn = format!("arn:aws:iam::{ACCOUNT}:policy/get-only");
+    let boundary = |document: &str| ManagedPolicy {
+        name: "get-only".to_owned(),
+        path: "/".to_owned(),
+        policy_id: "ANPABBBBBBBBBBBBBBBBB".to_owned(),
+        description: None,
+        versions: vec![PolicyVersion {
+            version_id: "v1".to_owned(),
+            document: document.to_owned(),
+            is_default: true,
+            created: NOW,
+        }],
+        tags: Vec::new(),
+        created: NOW,
+        updated: NOW,
+        managed_by: ManagedBy::Api,
+    };
+    let get_only = boundary(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:Get*","sts:GetCallerIdentity"],"Resource":"*"}]}"#,
+    );
+    let mut role = fx.state.roles[DEPLOYER].model.clone();
+    role.permissions_boundary = Some(boundary_arn.clone());
+    let inline = keyless_sts::model::RolePolicy {
+        role_name: DEPLOYER.to_owned(),
+        policy_name: "read-only".to_owned(),
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+            "Action":["sts:GetCallerIdentity","iam:Get*","iam:List*"],"Resource":"*"}]}"#
+            .to_owned(),
+    };
+    fx.state = fx.state.apply(StateUpdate {
+        roles: vec![(
+            DEPLOYER,
+            Some(RoleInput {
+                role: &role,
+                policies: std::slice::from_ref(&inline),
+                attachments: &[],
+            }),
+        )],
+        managed_policies: vec![("get-only", Some(&get_only))],
+        ..StateUpdate::default()
+    });
+
+    // The boundary does not limit the exchange: the trust policy decides that.
+    let caller = caller_of(&fx, &fx.deployer_session());
+    let role_resource = role_arn(DEPLOYER);
+    let allowed = decide_for(&fx, &caller, &fx.state, "iam:GetRole", &role_resource);
+    assert!(allowed.decision.allowed(), "{}", allowed.decision.reason);
+    let authorize = |state: &keyless_sts::state::StsState, action: &str| {
+        keyless_sts::permissions::authorize(
+            state,
+            &caller,
+            action,
+            "*",
+            keyless_policy::Context::new(),
+            NOW,
+            &fx.env,
+        )
+    };
+    let (code, status, message) = wire(&refused(authorize(&fx.state, "iam:ListRoles")));
+    assert_eq!((code, status), ("AccessDenied", 403));
+    assert!(
+        message.ends_with(" because no permissions boundary allows the iam:ListRoles action"),
+        "{message}"
+    );
+
+    // A new default version of the boundary reaches the role without touching it.
+    let widened = boundary(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#,
+    );
+    let state = fx.state.apply(StateUpdate {
+        managed_policies: vec![("get-only", Some(&widened))],
+        ..StateUpdate::default()
+    });
+    assert!(authorize(&state, "iam:ListRoles").is_ok());
+
+    // A boundary that is gone allows nothing.
+    let state = fx.state.apply(StateUpdate {
+        managed_policies: vec![("get-only", None)],
+        ..StateUpdate::default()
+    });
+    assert!(authorize(&state, "iam:GetRole").is_err());
+    assert!(
+        !decide_for(&fx, &caller, &state, "iam:GetRole", &role_resource)
+            .decision
+            .allowed()
+    );
+}

@@ -26,6 +26,7 @@ fn role(name: &str, id: &str) -> Role {
         trust_policy: TRUST.to_owned(),
         description: None,
         max_session_duration: 3600,
+        permissions_boundary: None,
         tags: Vec::new(),
         created: 0,
         managed_by: ManagedBy::Api,

@@ -1,4 +1,5 @@
-//! `keyless keys`: rotate the session-token sealing key.
+//! `keyless keys`: rotate the session-token sealing key, the built-in issuers' signing keys and
+//! the outbound signing keys.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use keyless_store::{IssuerKeyRecord, KeyState, SealingKeyRecord};
 use crate::out::outln;
 
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // the subcommands are `rotate-*`, as clap names them
 pub enum KeysCommand {
     /// Make a new sealing key current. Tokens sealed with the previous keys keep verifying on
     /// every replica (each picks the change up within a second); tokens older than the kept
@@ -22,6 +24,22 @@ pub enum KeysCommand {
     /// published until its tokens have expired. Relying parties cache JWKS documents (GitLab
     /// says 24 h), so leave that long between the two runs.
     RotateIssuer(RotateIssuerArgs),
+    /// Rotate the outbound signing keys (RS256 and ES384) in two steps: the first run
+    /// publishes a next key of each algorithm; the next run makes them current and keeps the
+    /// old ones published until their last token has expired (retired by a later run). Run
+    /// `keyless outbound publish` after each step, and leave relying parties time to refetch
+    /// the JWKS (an hour by its Cache-Control) between the two steps.
+    RotateOutbound(RotateOutboundArgs),
+}
+
+#[derive(Args)]
+pub struct RotateOutboundArgs {
+    /// The data directory (master key; SQLite database unless --database is given).
+    #[arg(long, default_value = ".keyless", env = "KEYLESS_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The database: `sqlite:PATH` or `postgres://…`.
+    #[arg(long, env = "KEYLESS_DATABASE")]
+    database: Option<String>,
 }
 
 #[derive(Args)]
@@ -88,7 +106,30 @@ pub async fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::RotateIssuer(args) => rotate_issuer(args).await,
+        KeysCommand::RotateOutbound(args) => rotate_outbound(args).await,
     }
+}
+
+async fn rotate_outbound(args: RotateOutboundArgs) -> anyhow::Result<ExitCode> {
+    use keyless_node::outbound::RotationStep;
+    let store = keyless_node::data::open_store(&DataOptions {
+        data_dir: args.data_dir,
+        database: args.database,
+    })
+    .await?;
+    let now = keyless_node::clock::unix_now();
+    for step in keyless_node::outbound::rotate(&store, now).await? {
+        match step {
+            RotationStep::Published { kid } => outln!(
+                "published the next outbound key {kid}; run `keyless outbound publish`, and run this again once relying parties have refetched the JWKS to start signing with it"
+            )?,
+            RotationStep::Promoted { kid, replaced } => outln!(
+                "{kid} now signs; {replaced} stays published until its last token has expired"
+            )?,
+            RotationStep::Retired { kid } => outln!("retired {kid}")?,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn rotate_issuer(args: RotateIssuerArgs) -> anyhow::Result<ExitCode> {

@@ -5,6 +5,7 @@ mod out;
 mod explain_cmd;
 mod keys_cmd;
 mod lint_cmd;
+mod outbound_cmd;
 mod policy_cmd;
 mod provider_cmd;
 mod token_cmd;
@@ -60,6 +61,11 @@ enum Command {
     Provider {
         #[command(subcommand)]
         command: provider_cmd::ProviderCommand,
+    },
+    /// Outbound identity federation: publish the issuer's discovery document and JWKS.
+    Outbound {
+        #[command(subcommand)]
+        command: outbound_cmd::OutboundCommand,
     },
     /// IAM policies: validate and simulate.
     Policy {
@@ -200,6 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => explain_cmd::run(args).await,
         Command::Lint(args) => lint_cmd::run(args),
         Command::Keys { command } => keys_cmd::run(command).await,
+        Command::Outbound { command } => outbound_cmd::run(command).await,
     }
 }
 

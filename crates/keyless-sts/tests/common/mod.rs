@@ -78,6 +78,7 @@ fn role(name: &str, trust_policy: String) -> Role {
         trust_policy,
         description: None,
         max_session_duration: 3600,
+        permissions_boundary: None,
         tags: Vec::new(),
         created: NOW,
         managed_by: ManagedBy::Config,
