@@ -544,6 +544,8 @@ def test_audit_and_metrics(gateway):
     put = next(e for e in mine if e["eventName"] == "PutObject")
     assert put["additionalEventData"]["bytesTransferredIn"] == 5
     assert put["userIdentity"]["accessKeyId"] == creds["AccessKeyId"]
+    assert put["additionalEventData"]["decision"] == "Allow"
+    assert put["eventCategory"] == "Data"
     get = next(e for e in mine if e["eventName"] == "GetObject" and "errorCode" not in e)
     assert get["additionalEventData"]["bytesTransferredOut"] == 5
     denied = next(e for e in mine if e.get("errorCode") == "AccessDenied")

@@ -104,6 +104,7 @@ impl Authorizer {
             for need in operation.needs() {
                 decide(state, &caller, need, &auth_context, env, now)?;
             }
+            record.allowed();
         }
         Ok(Authorized {
             caller,
@@ -123,6 +124,7 @@ impl Authorizer {
         body: Body,
         authorized: &mut Authorized,
         env: &RequestEnv,
+        record: &mut Record,
     ) -> Result<(), S3Error> {
         let limited = http_body_util::Limited::new(body, operation::MAX_DELETE_BODY);
         let raw = match limited.collect().await {
@@ -140,6 +142,7 @@ impl Authorizer {
         for need in &needs {
             decide(&live.sts, &authorized.caller, need, &auth_context, env, now)?;
         }
+        record.allowed();
         authorized.small_body = Some(bytes);
         Ok(())
     }

@@ -21,7 +21,7 @@ use keyless_credentials::sigv4::{PATH_UNRESERVED, SigningKeyCache, amz_date};
 use keyless_node::audit::Auditor;
 use keyless_node::node::Node;
 use keyless_s3::S3Error;
-use keyless_s3::address::{Target, bucket_arn};
+use keyless_s3::address::Target;
 use keyless_s3::checksum::{self, DeclaredChecksum};
 use keyless_s3::chunked::{self, ChunkEncoder, DECODED_LENGTH_HEADER};
 use keyless_s3::sigv4::{self, CONTENT_SHA256, PRESIGN_PARAMETERS, Payload, UNSIGNED_PAYLOAD};
@@ -338,23 +338,15 @@ impl Forwarder {
         let status = backend_parts.status;
 
         if status == StatusCode::NOT_FOUND
-            && matches!(
-                authorized.operation.name(),
-                "GetObject" | "HeadObject" | "GetObjectAttributes"
-            )
+            && let Some(list) = authorized.operation.missing_key_need()
         {
             // A missing key is told only to who may list the bucket, as S3 does.
             let live = self.node.live.load();
-            let list = keyless_s3::operation::Need {
-                action: "s3:ListBucket".to_owned(),
-                resource: bucket_arn(authorized.target.bucket.as_deref().unwrap_or_default()),
-                context: keyless_policy::Context::new(),
-            };
             let now = self.node.now();
             if let Err(error) = decide(
                 &live.sts,
                 &authorized.caller,
-                &list,
+                list,
                 &auth_context(&authorized.auth, now),
                 env,
                 now,

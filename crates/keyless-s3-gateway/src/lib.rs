@@ -146,7 +146,7 @@ async fn handle(
             let body = if authorized.operation.reads_body() {
                 match gateway
                     .authorizer
-                    .authorize_body(&parts, body, &mut authorized, &env)
+                    .authorize_body(&parts, body, &mut authorized, &env, &mut record)
                     .await
                 {
                     Ok(()) => Body::empty(),

@@ -27,6 +27,7 @@ pub(crate) struct Record {
     access_key_id: Option<String>,
     caller: Option<(String, String, String)>,
     error: Option<(&'static str, String)>,
+    allowed: bool,
     bytes_in: u64,
 }
 
@@ -43,6 +44,7 @@ impl Record {
             access_key_id: None,
             caller: None,
             error: None,
+            allowed: false,
             bytes_in: 0,
         }
     }
@@ -70,6 +72,11 @@ impl Record {
 
     pub(crate) fn operation(&mut self, name: &'static str) {
         self.operation = name;
+    }
+
+    /// Every need of the request was allowed.
+    pub(crate) fn allowed(&mut self) {
+        self.allowed = true;
     }
 
     pub(crate) fn refused(&mut self, error: &S3Error) {
@@ -133,11 +140,11 @@ impl Record {
         event.additional("httpStatus", &status.as_u16());
         event.additional(
             "decision",
-            match &self.error {
-                Some(("AccessDenied", _)) => "Deny",
-                Some(_) if self.caller.is_none() => "Unauthenticated",
-                _ if self.caller.is_some() => "Allow",
-                _ => "Unauthenticated",
+            match (&self.error, self.allowed) {
+                (Some(("AccessDenied", _)), false) => "Deny",
+                (_, true) => "Allow",
+                _ if self.caller.is_none() => "Unauthenticated",
+                _ => "NotDecided",
             },
         );
         if let Some((code, message)) = &self.error {
