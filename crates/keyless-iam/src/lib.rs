@@ -235,6 +235,20 @@ fn store_error(e: StoreError) -> Error {
     }
 }
 
+/// Checks that `arn` is a policy ARN of this account; `missing` is the error otherwise.
+pub(crate) fn check_policy_arn(
+    call: &Call<'_>,
+    arn: &str,
+    missing: impl FnOnce() -> Error,
+) -> Result<(), Error> {
+    let (account, _, _) = keyless_sts::arn::parse_policy_arn(arn)
+        .ok_or_else(|| invalid_input(format!("ARN {arn} is not valid.")))?;
+    if account != call.account() {
+        return Err(missing());
+    }
+    Ok(())
+}
+
 /// 400 `InvalidInput`.
 fn invalid_input(message: impl Into<String>) -> Error {
     Error::InvalidInput(message.into())

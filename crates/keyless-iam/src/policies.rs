@@ -8,7 +8,7 @@ use super::params::Checker;
 use super::render::{self, PolicyDetail};
 use super::roles::{modifiable_role, role_resource};
 use super::{
-    Call, check_unique_tag_keys, invalid_input, limit_exceeded, no_such_entity,
+    Call, check_policy_arn, check_unique_tag_keys, limit_exceeded, no_such_entity,
     request_tag_context, store_error, unmodifiable,
 };
 
@@ -33,20 +33,6 @@ pub(crate) fn check_managed_policy(doc: &str) -> Result<(), Error> {
         return Err(Error::MalformedPolicyDocument(
             "Policy document must be version 2012-10-17 or greater.".to_owned(),
         ));
-    }
-    Ok(())
-}
-
-/// Checks that `arn` is a policy ARN of this account; `missing` is the error otherwise.
-pub(crate) fn check_policy_arn(
-    call: &Call<'_>,
-    arn: &str,
-    missing: impl FnOnce() -> Error,
-) -> Result<(), Error> {
-    let (account, _, _) = keyless_sts::arn::parse_policy_arn(arn)
-        .ok_or_else(|| invalid_input(format!("ARN {arn} is not valid.")))?;
-    if account != call.account() {
-        return Err(missing());
     }
     Ok(())
 }

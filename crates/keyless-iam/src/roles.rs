@@ -7,11 +7,10 @@ use keyless_sts::Error;
 use keyless_sts::model::{ManagedBy, Role, RolePolicy};
 
 use super::params::Checker;
-use super::policies::check_policy_arn;
 use super::render::{self, RoleDetail};
 use super::{
-    Call, check_unique_tag_keys, limit_exceeded, merge_tags, no_such_entity, remove_tags,
-    request_tag_context, store_error, tag_keys_context, unmodifiable,
+    Call, check_policy_arn, check_unique_tag_keys, limit_exceeded, merge_tags, no_such_entity,
+    remove_tags, request_tag_context, store_error, tag_keys_context, unmodifiable,
 };
 
 /// IAM's limit on the characters (whitespace excluded) of all inline policies of one role.

@@ -87,7 +87,7 @@ pub(crate) async fn json(
     let result = json_call(&app, &method, &uri, &headers, body, &env, &mut call).await;
     let response = match &result {
         Ok(answer) => json_response(StatusCode::OK, answer),
-        Err(error) => crate::http::json_error(error, &call.request_id),
+        Err(error) => crate::json::json_error(error, &call.request_id),
     };
     call.finish(&app, result.as_ref().err(), started, response)
         .await
@@ -233,7 +233,7 @@ async fn proxy_finish(
             response
         }
         Err(error) => {
-            let mut response = crate::http::json_error(error, &call.request_id);
+            let mut response = crate::json::json_error(error, &call.request_id);
             if matches!(error, Error::Unauthenticated(_)) {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
@@ -360,7 +360,7 @@ impl Call {
         .await;
         match recorded {
             Ok(()) => response,
-            Err(_) => crate::http::json_error(&Error::Unavailable, &self.request_id),
+            Err(_) => crate::json::json_error(&Error::Unavailable, &self.request_id),
         }
     }
 }

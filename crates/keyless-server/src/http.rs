@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::App;
 use crate::body::read_body;
+use crate::json::{json_body, json_error};
 
 /// Builds the router.
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -128,13 +129,13 @@ async fn discovery(State(app): State<Arc<App>>, Path(name): Path<String>) -> Res
     };
     let base = keyless_node::issuers::issuer_base_url(&app.node.settings.public_url, &name);
     let doc = keyless_oidc::issuer::discovery_document(&base, &issuer.settings.iss);
-    json_response(doc.to_string(), Some("max-age=3600, public"))
+    json_body(doc.to_string(), Some("max-age=3600, public"))
 }
 
 async fn jwks(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
     let live = app.node.live.load();
     match live.issuers.get(&name) {
-        Some(issuer) => json_response(
+        Some(issuer) => json_body(
             issuer.jwks_json.clone(),
             Some(keyless_oidc::issuer::JWKS_CACHE_CONTROL),
         ),
@@ -146,7 +147,7 @@ async fn jwks(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response
 /// issued before a disable keep verifying).
 async fn outbound_discovery(State(app): State<Arc<App>>) -> Response {
     let doc = keyless_oidc::outbound::discovery_document(&app.node.settings.outbound.issuer);
-    json_response(
+    json_body(
         doc.to_string(),
         Some(keyless_oidc::outbound::OUTBOUND_CACHE_CONTROL),
     )
@@ -155,26 +156,10 @@ async fn outbound_discovery(State(app): State<Arc<App>>) -> Response {
 /// The outbound issuer's JWKS: the current, next and previous keys of both algorithms.
 async fn outbound_jwks(State(app): State<Arc<App>>) -> Response {
     let jwks = app.node.live.load().outbound.keyring.jwks();
-    json_response(
+    json_body(
         jwks.to_string(),
         Some(keyless_oidc::outbound::OUTBOUND_CACHE_CONTROL),
     )
-}
-
-fn json_response(body: String, cache_control: Option<&'static str>) -> Response {
-    let mut resp = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
-    if let Some(cc) = cache_control {
-        resp.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static(cc));
-    }
-    resp
 }
 
 /// The body of a mint request.
@@ -248,7 +233,7 @@ async fn mint(
         claims: req.claims.into_iter().collect(),
     };
     match issuer.mint(&job, now) {
-        Ok(token) => json_response(serde_json::json!({ "token": token }).to_string(), None),
+        Ok(token) => json_body(serde_json::json!({ "token": token }).to_string(), None),
         Err(e) => json_error(&Error::Validation(e.to_string()), &request_id),
     }
 }
@@ -351,7 +336,7 @@ async fn explain(
         "text": explain::render_text(&report),
         "report": report,
     });
-    json_response(body.to_string(), None)
+    json_body(body.to_string(), None)
 }
 
 /// The refusal of a role session that calls an admin-only API.
@@ -365,16 +350,4 @@ fn admin_only() -> Error {
         show_reason: false,
     }
     .into()
-}
-
-/// A keyless JSON API's error: `{"Error": {"Code", "Message", "Type"}, "RequestId"}` with
-/// the error's status.
-pub(crate) fn json_error(err: &Error, request_id: &str) -> Response {
-    let body = serde_json::json!({
-        "Error": { "Code": err.code(), "Message": err.message(), "Type": err.fault_type() },
-        "RequestId": request_id,
-    });
-    let mut resp = json_response(body.to_string(), None);
-    *resp.status_mut() = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    resp
 }

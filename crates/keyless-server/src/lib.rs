@@ -39,6 +39,7 @@
 mod authorize;
 mod body;
 mod http;
+mod json;
 mod listener;
 mod metrics;
 mod query;

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use keyless_sts::model::{ManagedBy, OidcProvider, Role, RolePolicy};
 use sqlx::Row;
 
-use crate::changes::Change;
 use crate::entities::{
     find_provider, find_role, find_role_name_ignoring_case, insert_provider, insert_role,
     remove_role_policy, replace_provider, replace_role, role_policies_of, upsert_role_policy,
 };
+use crate::write::Change;
 use crate::{Store, StoreError};
 
 impl Store {

@@ -3,11 +3,11 @@
 use keyless_sts::model::{OidcProvider, Role, RolePolicy};
 use sqlx::{AnyConnection, Row};
 
-use crate::changes::Change;
 use crate::rows::{
-    PROVIDER_COLUMNS, ROLE_COLUMNS, bool_to_int, condition_keys_str, provider_from_row,
-    role_from_row, to_json,
+    PROVIDER_COLUMNS, ROLE_COLUMNS, bool_to_int, condition_keys_str, parse_policy_arn,
+    provider_from_row, role_from_row, to_json,
 };
+use crate::write::Change;
 use crate::{Store, StoreError};
 
 pub(crate) fn no_such_provider(url: &str) -> StoreError {
@@ -168,8 +168,18 @@ pub(crate) async fn insert_role(conn: &mut AnyConnection, r: &Role) -> Result<()
 /// The name of the managed policy `arn` names, for a permissions boundary:
 /// [`StoreError::NoSuchEntity`] with IAM's message when there is none.
 async fn boundary_policy_name(conn: &mut AnyConnection, arn: &str) -> Result<String, StoreError> {
-    match crate::policies::find_policy(conn, arn).await? {
-        Some(found) => Ok(found.policy.name),
+    let found = match parse_policy_arn(arn) {
+        Some((path, name)) => {
+            sqlx::query("SELECT name FROM managed_policies WHERE name = $1 AND path = $2")
+                .bind(name)
+                .bind(path)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        None => None,
+    };
+    match found {
+        Some(row) => Ok(row.try_get("name")?),
         None => Err(StoreError::NoSuchEntity(format!(
             "Scope ARN: {arn} does not exist or is not attachable."
         ))),

@@ -6,8 +6,8 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::changes::Change;
 use crate::crypto::{Sealer, context};
+use crate::write::Change;
 use crate::{Store, StoreError};
 
 /// The life-cycle state of a sealing key or an issuer signing key.

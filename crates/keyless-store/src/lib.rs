@@ -56,6 +56,7 @@ mod outbound;
 mod pages;
 mod policies;
 mod rows;
+mod write;
 
 use std::fmt;
 use std::str::FromStr;

@@ -8,9 +8,9 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::changes::Change;
 use crate::crypto::{Sealer, context};
 use crate::keys::KeyState;
+use crate::write::Change;
 use crate::{Store, StoreError};
 
 /// The account's outbound federation switch.

@@ -8,9 +8,9 @@ use keyless_sts::model::{Attachment, ManagedPolicy, PolicyVersion};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::changes::Change;
 use crate::entities::{find_role, no_such_role};
-use crate::rows::{int_to_bool, parse_managed_by, to_json};
+use crate::rows::{int_to_bool, parse_managed_by, parse_policy_arn, to_json};
+use crate::write::Change;
 use crate::{Store, StoreError};
 
 /// IAM's limit on the number of versions a managed policy keeps.
@@ -24,31 +24,6 @@ pub(crate) struct PolicyRow {
 
 fn no_such_policy(arn: &str) -> StoreError {
     StoreError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
-}
-
-/// Splits a policy ARN into its path and name.
-fn parse_policy_arn(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_partition), Some("iam"), Some(""), Some(_account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    let path_and_name = resource.strip_prefix("policy")?;
-    if !path_and_name.starts_with('/') {
-        return None;
-    }
-    let split = path_and_name.rfind('/')? + 1;
-    let (path, name) = path_and_name.split_at(split);
-    if name.is_empty() {
-        return None;
-    }
-    Some((path, name))
 }
 
 /// The number in a version ID `v<N>`.

@@ -112,3 +112,28 @@ pub(crate) fn role_from_row(row: &AnyRow) -> Result<Role, StoreError> {
         name,
     })
 }
+
+/// Splits a policy ARN into its path and name.
+pub(crate) fn parse_policy_arn(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(_partition), Some("iam"), Some(""), Some(_account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let path_and_name = resource.strip_prefix("policy")?;
+    if !path_and_name.starts_with('/') {
+        return None;
+    }
+    let split = path_and_name.rfind('/')? + 1;
+    let (path, name) = path_and_name.split_at(split);
+    if name.is_empty() {
+        return None;
+    }
+    Some((path, name))
+}

@@ -10,6 +10,7 @@ use std::fmt;
 
 use keyless_credentials::sigv4::SigV4Error;
 use keyless_oidc::error::TokenError;
+use keyless_policy::PolicyLayer;
 
 /// An error of an STS or IAM call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,6 +340,16 @@ pub struct Denial {
     pub show_reason: bool,
 }
 
+/// How IAM names a layer in its AccessDenied messages.
+pub(crate) fn layer_name(layer: PolicyLayer) -> &'static str {
+    match layer {
+        PolicyLayer::Identity => "identity-based policy",
+        PolicyLayer::PermissionsBoundary => "permissions boundary",
+        PolicyLayer::Session => "session policy",
+        PolicyLayer::Resource => "resource-based policy",
+    }
+}
+
 /// Which layer of a caller's permissions refused, and whether explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Because {
@@ -351,7 +362,7 @@ pub struct Because {
 impl Because {
     /// IAM's words for it, after the `… on resource: <arn>` of the message.
     pub fn words(&self, action: &str) -> String {
-        let layer = crate::permissions::layer_name(self.layer);
+        let layer = layer_name(self.layer);
         if self.explicit {
             let article = if layer.starts_with('i') { "an" } else { "a" };
             format!("with an explicit deny in {article} {layer}")

@@ -32,6 +32,7 @@ pub mod forwarded;
 mod mint;
 pub mod model;
 pub mod permissions;
+mod policy_set;
 pub mod query;
 pub mod response;
 mod session_policies;

@@ -18,7 +18,7 @@ use keyless_oidc::verify::VerifyOptions;
 use keyless_policy::{ParseOptions, Policy, PolicyKind};
 
 use crate::model::{Attachment, KeySource, ManagedPolicy, OidcProvider, Role, RolePolicy};
-use crate::permissions::{PolicySet, PolicySource, SourcedPolicy};
+use crate::policy_set::{PolicySet, PolicySource, SourcedPolicy};
 
 /// A long-term access key (the admin's).
 #[derive(Clone)]
