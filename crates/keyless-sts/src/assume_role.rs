@@ -38,12 +38,6 @@ pub struct AssumeRoleParams {
     pub transitive_tag_keys: Vec<String>,
 }
 
-fn is_tag_char(c: char) -> bool {
-    c.is_alphanumeric()
-        || c.is_whitespace()
-        || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
-}
-
 fn is_external_id_char(c: char) -> bool {
     validate::is_name_char(c) || matches!(c, ':' | '/')
 }
@@ -72,28 +66,7 @@ impl AssumeRoleParams {
             );
             v.length("sourceIdentity", s, 2, 64);
         }
-        let tags: Vec<(String, String)> = q
-            .pairs_list("Tags", "Key", "Value")
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        for (key, value) in &tags {
-            v.pattern(
-                "tags.member.key",
-                key,
-                r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+",
-                is_tag_char,
-            );
-            v.length("tags.member.key", key, 1, 128);
-            v.pattern(
-                "tags.member.value",
-                value,
-                r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*",
-                is_tag_char,
-            );
-            v.length("tags.member.value", value, 0, 256);
-        }
-        v.list_length("tags", tags.len(), 50);
+        let tags = validate::session_tags(q, &mut v);
         let transitive: Vec<String> = q
             .list("TransitiveTagKeys", None)
             .into_iter()

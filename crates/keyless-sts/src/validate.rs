@@ -197,6 +197,40 @@ pub fn is_policy_char(c: char) -> bool {
 /// The pattern text for [`is_policy_char`].
 pub const POLICY_PATTERN: &str = r"[\u0009\u000A\u000D\u0020-\u00FF]+";
 
+/// The `Tags.member.N.Key`/`Value` pairs of an STS call (`AssumeRole`, `GetWebIdentityToken`),
+/// each checked against the service model's pattern and length, at most 50.
+pub(crate) fn session_tags(q: &QueryParams, v: &mut Violations) -> Vec<(String, String)> {
+    let tags: Vec<(String, String)> = q
+        .pairs_list("Tags", "Key", "Value")
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    for (key, value) in &tags {
+        v.pattern(
+            "tags.member.key",
+            key,
+            r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+",
+            is_tag_char,
+        );
+        v.length("tags.member.key", key, 1, 128);
+        v.pattern(
+            "tags.member.value",
+            value,
+            r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*",
+            is_tag_char,
+        );
+        v.length("tags.member.value", value, 0, 256);
+    }
+    v.list_length("tags", tags.len(), 50);
+    tags
+}
+
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric()
+        || c.is_whitespace()
+        || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::query::QueryParams;
 use crate::state::StsState;
 use crate::time::iso8601;
-use crate::validate::Violations;
+use crate::validate::{self, Violations};
 use crate::xml::{self, XmlWriter};
 
 /// The action every call needs.
@@ -87,12 +87,6 @@ pub struct TokenParams {
     pub subject_mode: SubjectMode,
 }
 
-fn is_tag_char(c: char) -> bool {
-    c.is_alphanumeric()
-        || c.is_whitespace()
-        || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
-}
-
 /// `[\x21\x23-\x2B\x2D-\x5B\x5D-\x7E]`: a scope value's characters.
 fn is_scope_char(c: char) -> bool {
     matches!(c, '\x21' | '\x23'..='\x2B' | '\x2D'..='\x5B' | '\x5D'..='\x7E')
@@ -125,28 +119,7 @@ impl TokenParams {
         let duration = q
             .get("DurationSeconds")
             .and_then(|d| v.integer("durationSeconds", d, 60, 3600));
-        let tags: Vec<(String, String)> = q
-            .pairs_list("Tags", "Key", "Value")
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        for (key, value) in &tags {
-            v.pattern(
-                "tags.member.key",
-                key,
-                r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+",
-                is_tag_char,
-            );
-            v.length("tags.member.key", key, 1, 128);
-            v.pattern(
-                "tags.member.value",
-                value,
-                r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*",
-                is_tag_char,
-            );
-            v.length("tags.member.value", value, 0, 256);
-        }
-        v.list_length("tags", tags.len(), 50);
+        let tags = validate::session_tags(q, &mut v);
         let scope = q.get("Scope");
         if let Some(s) = scope {
             v.length("scope", s, 1, 256);
