@@ -4,8 +4,15 @@ in front of it, and the same load sent to both.
 
 - 4 KiB GET and PUT: `wrk` replaying presigned URLs (SigV4, `UNSIGNED-PAYLOAD`), signed with a
   keyless session for the gateway and with the backend key for SeaweedFS directly.
-- The gateway's CPU per small request: its user + system time over a GET run, per request.
+- The gateway's CPU per small request: its user + system time over a GET run, per request,
+  beside the same process's CPU for a presigned `GetCallerIdentity` (the machine's yardstick).
 - 1 GiB upload and download with boto3's transfer manager (same settings both ways).
+
+The gateway runs on one core (`taskset -c $BENCH_GATEWAY_CPU`, default 0); SeaweedFS, wrk and
+boto3 share the other (`BENCH_LOAD_CPU`, default 1) in the direct and the gateway runs alike,
+so that the backend and the load are the same both ways and the gateway's own cost shows.
+With BENCH_PROFILE=perf, the gateway's GET runs are sampled with `perf record` into the scratch
+folder.
 
 Started by bench/s3gateway.sh. Every process it starts is stopped by its PID.
 """
@@ -26,6 +33,9 @@ BIN = os.environ.get("KEYLESS_BIN", os.path.join(os.path.dirname(HERE), "target"
 WEED = os.environ.get("WEED_BIN") or shutil.which("weed")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+GATEWAY_CPU = os.environ.get("BENCH_GATEWAY_CPU", "0")
+LOAD_CPU = int(os.environ.get("BENCH_LOAD_CPU", "1"))
+PROFILE = os.environ.get("BENCH_PROFILE", "")
 BACKEND_KEY, BACKEND_SECRET = "GATEWAYBACKENDKEY000", "gateway-backend-secret-change-me"
 KEY = "example/project/bench-4k"
 
@@ -75,6 +85,8 @@ def wrk(scratch, name, url, lines):
 def main():
     scratch = tempfile.mkdtemp(prefix="keyless-s3bench-")
     procs = []
+    # This process, and so SeaweedFS and wrk, on the load CPU; the gateway on its own.
+    os.sched_setaffinity(0, {LOAD_CPU})
     try:
         ids = os.path.join(scratch, "identities.json")
         with open(ids, "w") as f:
@@ -106,7 +118,7 @@ def main():
 
         sts_port, gw_port = free_port(), free_port()
         keyless = subprocess.Popen(
-            [BIN, "serve", "--dev", "--data-dir", f"{scratch}/data", "--listen", f"127.0.0.1:{sts_port}",
+            ["taskset", "-c", GATEWAY_CPU, BIN, "serve", "--dev", "--data-dir", f"{scratch}/data", "--listen", f"127.0.0.1:{sts_port}",
              "--s3-backend-url", direct_url, "--s3-gateway-listen", f"127.0.0.1:{gw_port}"],
             env=dict(os.environ, KEYLESS_S3_BACKEND_ACCESS_KEY_ID=BACKEND_KEY,
                      KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY=BACKEND_SECRET, KEYLESS_LOG="warn"),
@@ -134,21 +146,48 @@ def main():
             path = url.split("/", 3)[3]
             return f"{method}\t/{path}\t{body if method == 'PUT' else ''}"
 
+        # The machine's yardstick in the same run: a presigned GetCallerIdentity against the
+        # STS of the same process (one SigV4 verification, one session token), whose CPU per
+        # request the gateway's is compared with.
+        session_sts = boto3.client("sts", endpoint_url=f"http://127.0.0.1:{sts_port}", region_name="us-east-1",
+                                   aws_access_key_id=creds["AccessKeyId"],
+                                   aws_secret_access_key=creds["SecretAccessKey"],
+                                   aws_session_token=creds["SessionToken"])
+        identity_url = session_sts.generate_presigned_url("get_caller_identity", ExpiresIn=3600, HttpMethod="GET")
+        identity_line = f"GET\t/{identity_url.split('/', 3)[3]}\t"
+
         results = {}
+
+        def measure(key, run, url, line, profile=None):
+            before = cpu_seconds(keyless.pid)
+            perf = None
+            if profile:
+                perf = subprocess.Popen(
+                    ["perf", "record", "-q", "-F", "999", "-g", "-p", str(keyless.pid),
+                     "-o", os.path.join(scratch, profile)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            summary = wrk(scratch, run, url, [line])
+            if perf:
+                perf.send_signal(2)
+                perf.wait(timeout=60)
+            used = cpu_seconds(keyless.pid) - before
+            if set(summary["statuses"]) != {"200"}:
+                raise RuntimeError(f"{run}: answers other than 200: {summary['statuses']}")
+            requests = summary["requests"]
+            results.setdefault(key, []).append({
+                "rps": requests / (summary["duration_us"] / 1e6), "errors": sum(summary["errors"].values()),
+                "statuses": summary["statuses"], "p50_us": summary["latency_us"]["p50"],
+                "keyless_cpu_us_per_request": used / max(requests, 1) * 1e6})
+
         for round_ in range(2):
+            measure("sts GetCallerIdentity", f"sts-GetCallerIdentity-{round_}",
+                    f"http://127.0.0.1:{sts_port}", identity_line)
             for name, c, url in [("direct", direct, direct_url), ("gateway", gateway, gateway_url)]:
                 for method in ["GET", "PUT"]:
-                    before = cpu_seconds(keyless.pid)
-                    summary = wrk(scratch, f"{name}-{method}-{round_}", url, [presigned(c, method)])
-                    used = cpu_seconds(keyless.pid) - before
-                    requests = summary["requests"]
-                    errors = sum(summary["errors"].values())
-                    rate = requests / (summary["duration_us"] / 1e6)
-                    key = f"{name} {method}"
-                    results.setdefault(key, []).append({"rps": rate, "errors": errors,
-                                                        "statuses": summary["statuses"],
-                                                        "p50_us": summary["latency_us"]["p50"],
-                                                        "keyless_cpu_us_per_request": used / max(requests, 1) * 1e6})
+                    profile = None
+                    if PROFILE == "perf" and name == "gateway" and method == "GET":
+                        profile = f"perf.gateway-GET-{round_}.data"
+                    measure(f"{name} {method}", f"{name}-{method}-{round_}", url, presigned(c, method), profile)
 
         transfers = {}
         big = os.path.join(scratch, "1g.bin")

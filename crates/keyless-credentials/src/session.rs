@@ -14,8 +14,9 @@
 //! are random; with 96-bit random nonces a key should seal fewer than 2^32 tokens, which key
 //! rotation keeps far out of reach.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use base64::Engine as _;
@@ -438,6 +439,87 @@ impl SealingKeyring {
     }
 }
 
+/// Session tokens already unsealed, so that the token a client sends with every request is
+/// decrypted and parsed once. Only tokens that unsealed are kept; a lookup compares the whole
+/// token, so a token differing in any character is unsealed afresh (and fails if tampered).
+/// A cache belongs to one keyring: whoever replaces the keyring replaces the cache. Bounded:
+/// it is emptied when it reaches its capacity.
+pub struct SessionCache {
+    entries: Mutex<HashMap<TokenTail, CachedSession>>,
+    capacity: usize,
+}
+
+/// A cached session: its whole token and its claims.
+type CachedSession = (Box<str>, Arc<SessionClaims>);
+
+/// The characters of a token's end that index the cache: the end of the random nonce's
+/// ciphertext and the 16-byte AEAD tag, which differ between any two sealed tokens.
+const TAIL_LEN: usize = 32;
+
+/// A token's length and last [`TAIL_LEN`] bytes.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TokenTail(usize, [u8; TAIL_LEN]);
+
+impl TokenTail {
+    fn of(token: &str) -> TokenTail {
+        let bytes = token.as_bytes();
+        let tail = &bytes[bytes.len().saturating_sub(TAIL_LEN)..];
+        let mut key = [0u8; TAIL_LEN];
+        key[..tail.len()].copy_from_slice(tail);
+        TokenTail(bytes.len(), key)
+    }
+}
+
+impl SessionCache {
+    /// A cache holding up to `capacity` sessions.
+    pub fn new(capacity: usize) -> SessionCache {
+        SessionCache {
+            entries: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The claims of `token`: from the cache when this exact token unsealed before, else
+    /// unsealed by `keyring` (and kept when it unseals).
+    pub fn unseal(
+        &self,
+        keyring: &SealingKeyring,
+        token: &str,
+    ) -> Result<Arc<SessionClaims>, UnsealError> {
+        let tail = TokenTail::of(token);
+        if let Ok(entries) = self.entries.lock()
+            && let Some((cached, claims)) = entries.get(&tail)
+            && **cached == *token
+        {
+            return Ok(claims.clone());
+        }
+        let claims = Arc::new(keyring.unseal(token)?);
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+            entries.insert(tail, (token.into(), claims.clone()));
+        }
+        Ok(claims)
+    }
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        SessionCache::new(4096)
+    }
+}
+
+impl fmt::Debug for SessionCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.entries.lock().map(|e| e.len()).unwrap_or(0);
+        f.debug_struct("SessionCache")
+            .field("sessions", &len)
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
 /// Additional authenticated data of a sealed message: its format version, the key id and
 /// the purpose.
 fn message_aad(key_id: u32, purpose: &[u8]) -> Vec<u8> {
@@ -548,6 +630,59 @@ mod tests {
         claims.source_identity = None;
         let token = ring.seal(&claims).expect("seal");
         assert_eq!(ring.unseal(&token), Ok(claims));
+    }
+
+    #[test]
+    fn the_cache_unseals_a_token_once_and_never_serves_an_altered_one() {
+        let ring = keyring_with(3);
+        let cache = SessionCache::new(8);
+        let token = ring.seal(&web_identity_claims()).expect("seal");
+        let first = cache.unseal(&ring, &token).expect("unseals");
+        let second = cache.unseal(&ring, &token).expect("cached");
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "the second lookup is the cached claims"
+        );
+        assert_eq!(*first, web_identity_claims());
+
+        // Same length and same tail as the cached token, one byte changed before the tail.
+        let raw = STANDARD.decode(&token).expect("base64");
+        let mut altered = raw.clone();
+        altered[HEADER_LEN + 1] ^= 0x01;
+        let altered = STANDARD.encode(&altered);
+        assert_eq!(TokenTail::of(&altered), TokenTail::of(&token));
+        assert_eq!(cache.unseal(&ring, &altered), Err(UnsealError::Invalid));
+        assert!(Arc::ptr_eq(
+            &first,
+            &cache.unseal(&ring, &token).expect("still cached")
+        ));
+
+        // A token of another keyring is refused by this one, cached or not.
+        let other = keyring_with(4);
+        let foreign = other.seal(&web_identity_claims()).expect("seal");
+        assert_eq!(
+            cache.unseal(&ring, &foreign),
+            Err(UnsealError::UnknownKey(4))
+        );
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let ring = keyring_with(3);
+        let cache = SessionCache::new(2);
+        let tokens: Vec<String> = (0..5)
+            .map(|_| ring.seal(&web_identity_claims()).expect("seal"))
+            .collect();
+        for token in &tokens {
+            cache.unseal(&ring, token).expect("unseals");
+            assert!(cache.entries.lock().unwrap().len() <= 2);
+        }
+        for token in &tokens {
+            assert_eq!(
+                *cache.unseal(&ring, token).expect("unseals"),
+                web_identity_claims()
+            );
+        }
     }
 
     #[test]

@@ -745,8 +745,8 @@ pub fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let already_normal = !value.first().is_some_and(is_blank)
         && !value.last().is_some_and(is_blank)
-        && !value.contains(&b'\t')
-        && !value.windows(2).any(|pair| pair == b"  ");
+        && memchr::memchr(b'\t', value).is_none()
+        && memchr::memmem::find(value, b"  ").is_none();
     if already_normal {
         out.extend_from_slice(value);
         return;
@@ -838,9 +838,11 @@ fn decode_query_text(raw: &str) -> String {
 
 /// Interprets header bytes as ISO-8859-1, so that any value can be echoed in a message.
 fn latin1(bytes: &[u8]) -> String {
-    if bytes.is_ascii() {
+    if bytes.is_ascii()
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
         // ASCII is valid UTF-8 and identical in ISO-8859-1.
-        return String::from_utf8_lossy(bytes).into_owned();
+        return text.to_owned();
     }
     bytes.iter().map(|b| char::from(*b)).collect()
 }

@@ -25,8 +25,26 @@ impl ContextValue {
 #[derive(Debug, Clone)]
 struct Entry {
     key_lower: String,
-    key: String,
+    /// [`fingerprint`] of `key_lower`: most keys that differ differ in it.
+    fingerprint: u32,
+    /// The key as inserted, when it differs from `key_lower`.
+    key: Option<String>,
     value: ContextValue,
+}
+
+impl Entry {
+    fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or(&self.key_lower)
+    }
+}
+
+/// A lower-cased key's length, middle byte and last byte, compared before the key itself.
+/// `lower` gives a byte of the key lower-cased (the key may be lower-cased on the fly).
+fn fingerprint(bytes: &[u8], lower: impl Fn(u8) -> u8) -> u32 {
+    let len = bytes.len();
+    let last = bytes.last().map_or(0, |b| lower(*b));
+    let middle = bytes.get(len / 2).map_or(0, |b| lower(*b));
+    ((len as u32) << 16) | (u32::from(middle) << 8) | u32::from(last)
 }
 
 /// Condition keys of a request. Key lookup is case-insensitive, as in IAM; values keep
@@ -51,21 +69,36 @@ impl Context {
 
     /// Sets `key` (replacing any value stored under a case-variant of it).
     pub fn insert(&mut self, key: &str, value: ContextValue) {
-        let key_lower = if key.is_ascii() {
-            key.to_ascii_lowercase()
-        } else {
-            key.to_lowercase()
+        let ascii = key.is_ascii();
+        let lowered = (!ascii).then(|| key.to_lowercase());
+        let fingerprint = match &lowered {
+            None => fingerprint(key.as_bytes(), |b| b.to_ascii_lowercase()),
+            Some(lower) => fingerprint(lower.as_bytes(), |b| b),
         };
-        match self.entries.iter_mut().find(|e| e.key_lower == key_lower) {
+        // A stored `key_lower` equals an ASCII `key` lower-cased exactly when the two match
+        // ignoring ASCII case: no lower-cased copy is needed to look.
+        let existing = self.entries.iter_mut().find(|e| {
+            e.fingerprint == fingerprint
+                && match &lowered {
+                    None => e.key_lower.eq_ignore_ascii_case(key),
+                    Some(lower) => e.key_lower == *lower,
+                }
+        });
+        match existing {
             Some(entry) => {
-                entry.key = key.to_string();
+                entry.key = (entry.key_lower != key).then(|| key.to_owned());
                 entry.value = value;
             }
-            None => self.entries.push(Entry {
-                key_lower,
-                key: key.to_string(),
-                value,
-            }),
+            None => {
+                let key_lower = lowered.unwrap_or_else(|| key.to_ascii_lowercase());
+                let key = (key_lower != key).then(|| key.to_owned());
+                self.entries.push(Entry {
+                    key_lower,
+                    fingerprint,
+                    key,
+                    value,
+                });
+            }
         }
     }
 
@@ -76,15 +109,16 @@ impl Context {
 
     /// Looks up a key that is already lower-cased (the evaluator's hot path).
     pub(crate) fn get_lower(&self, key_lower: &str) -> Option<&ContextValue> {
+        let fingerprint = fingerprint(key_lower.as_bytes(), |b| b);
         self.entries
             .iter()
-            .find(|e| e.key_lower == key_lower)
+            .find(|e| e.fingerprint == fingerprint && e.key_lower == key_lower)
             .map(|e| &e.value)
     }
 
     /// Iterates over keys (as inserted) and values, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
-        self.entries.iter().map(|e| (e.key.as_str(), &e.value))
+        self.entries.iter().map(|e| (e.key(), &e.value))
     }
 
     /// Number of keys.

@@ -20,6 +20,7 @@
 //! checks it as the body streams. The `STREAMING-*` modes hand the seed signature, the date
 //! and the scope to the aws-chunked decoder ([`crate::chunked`]).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use aws_lc_rs::{digest, hmac};
@@ -520,20 +521,16 @@ fn canonical_request(auth: &S3Auth, req: &RequestHead<'_>, canonical_uri: &str) 
 /// and encoded with the unreserved set, sorted by name then value; pairs whose decoded name
 /// `skip` says are left out.
 pub fn canonical_query(raw_query: &str, skip: impl Fn(&str) -> bool) -> String {
-    let mut pairs: Vec<(String, String)> = raw_query
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = raw_query
         .split('&')
         .filter(|pair| !pair.is_empty())
         .filter_map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name: Vec<u8> = percent_decode_str(name).collect();
-            if skip(&String::from_utf8_lossy(&name)) {
+            let decoded: Vec<u8> = percent_decode_str(name).collect();
+            if skip(&String::from_utf8_lossy(&decoded)) {
                 return None;
             }
-            let value: Vec<u8> = percent_decode_str(value).collect();
-            Some((
-                percent_encode(&name, UNRESERVED).to_string(),
-                percent_encode(&value, UNRESERVED).to_string(),
-            ))
+            Some((canonical_component(name), canonical_component(value)))
         })
         .collect();
     pairs.sort_unstable();
@@ -547,6 +544,59 @@ pub fn canonical_query(raw_query: &str, skip: impl Fn(&str) -> bool) -> String {
         out.push_str(value);
     }
     out
+}
+
+/// A query component in canonical form: decoded (a `+` stays a plus), then encoded with the
+/// unreserved set. A component already in that form, as SDKs send it, is borrowed unchanged.
+fn canonical_component(raw: &str) -> Cow<'_, str> {
+    if is_canonical_component(raw.as_bytes()) {
+        return Cow::Borrowed(raw);
+    }
+    let decoded: Vec<u8> = percent_decode_str(raw).collect();
+    Cow::Owned(percent_encode(&decoded, UNRESERVED).to_string())
+}
+
+/// The bytes SigV4 leaves unencoded: letters, digits and `-_.~`.
+const UNRESERVED_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~');
+        b += 1;
+    }
+    table
+};
+
+/// Whether decoding and re-encoding `raw` with the unreserved set gives `raw` back: only
+/// unreserved characters, and escapes in upper-case hex of bytes that are not unreserved.
+fn is_canonical_component(raw: &[u8]) -> bool {
+    let upper_hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if UNRESERVED_BYTES[usize::from(b)] {
+            i += 1;
+        } else if b == b'%' {
+            let (Some(high), Some(low)) = (
+                raw.get(i + 1).copied().and_then(upper_hex),
+                raw.get(i + 2).copied().and_then(upper_hex),
+            ) else {
+                return false;
+            };
+            if UNRESERVED_BYTES[usize::from(high << 4 | low)] {
+                return false;
+            }
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// The canonical request with the session token's value replaced, so an error body never
@@ -817,7 +867,10 @@ impl QueryAuth {
                 _ => continue,
             };
             if slot.is_none() {
-                *slot = Some(percent_decode_str(value).decode_utf8_lossy().into_owned());
+                *slot = Some(match percent_decode_str(value).decode_utf8() {
+                    Ok(text) => text.into_owned(),
+                    Err(_) => percent_decode_str(value).decode_utf8_lossy().into_owned(),
+                });
             }
         }
         found
@@ -827,6 +880,60 @@ impl QueryAuth {
 /// A value of the request's own, bounded for an error message.
 fn bounded(value: &str) -> String {
     value.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod canonical_component_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The canonical form by its definition: decode, then encode.
+    fn by_definition(raw: &str) -> String {
+        let decoded: Vec<u8> = percent_decode_str(raw).collect();
+        percent_encode(&decoded, UNRESERVED).to_string()
+    }
+
+    #[test]
+    fn components_already_canonical_are_kept_and_others_reencoded() {
+        for raw in [
+            "",
+            "abc-_.~",
+            "%2F%2B%3D",
+            "a%20b",
+            "%E2%82%AC",
+            "%7e",
+            "%7E",
+            "%41",
+            "%2f",
+            "a+b",
+            "a b",
+            "%",
+            "%4",
+            "%G1",
+            "x*y",
+            "%25",
+        ] {
+            assert_eq!(canonical_component(raw), by_definition(raw), "{raw:?}");
+        }
+        assert!(is_canonical_component(
+            b"IQoJb3JpZ2luX2VjEJ%2F%2F%2F%2F%3D%3D"
+        ));
+        assert!(
+            !is_canonical_component(b"%7E"),
+            "~ is unreserved: canonical is ~"
+        );
+        assert!(
+            !is_canonical_component(b"%2f"),
+            "lower-case hex is not canonical"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_agrees_with_the_definition(raw in "[a-zA-Z0-9%+~._ *=/-]{0,40}") {
+            prop_assert_eq!(canonical_component(&raw), by_definition(&raw));
+        }
+    }
 }
 
 #[cfg(test)]

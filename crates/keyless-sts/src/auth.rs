@@ -1,6 +1,8 @@
 //! Who signed a request: SigV4 verification against the admin key or a sealed session token,
 //! with no database lookup.
 
+use std::sync::Arc;
+
 use keyless_credentials::session::SessionClaims;
 use keyless_credentials::sigv4::{self, RequestParts, SigV4Error, SignedAuth};
 
@@ -18,7 +20,7 @@ pub enum Caller {
         account: String,
     },
     /// A role session minted by this service.
-    Session(Box<SessionClaims>),
+    Session(Arc<SessionClaims>),
 }
 
 impl Caller {
@@ -92,8 +94,8 @@ pub fn resolve(
         return Err(CredentialProblem::UnknownAccessKey);
     };
     let claims = state
-        .keyring
-        .unseal(token)
+        .sessions
+        .unseal(&state.keyring, token)
         .map_err(|_| CredentialProblem::InvalidToken)?;
     if claims.access_key_id != access_key_id || claims.account != state.account {
         return Err(CredentialProblem::InvalidToken);
@@ -102,7 +104,7 @@ pub fn resolve(
         return Err(CredentialProblem::ExpiredToken);
     }
     let secret = claims.secret_access_key.clone();
-    Ok((Caller::Session(Box::new(claims)), secret))
+    Ok((Caller::Session(claims), secret))
 }
 
 /// Verifies the request's SigV4 signature (header or presigned query) for `service`, and

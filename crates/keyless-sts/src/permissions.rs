@@ -230,89 +230,134 @@ pub struct Authorization {
 /// permissions boundary when it has one, and its session policies to allow, with no explicit
 /// Deny in any of them.
 pub fn decide(state: &StsState, caller: &Caller, query: PermissionQuery<'_>) -> Authorization {
-    let mut ctx = query.context;
-    context::add_global_keys(&mut ctx, query.now, query.env);
-    context::add_principal_keys(&mut ctx, caller);
-    let claims = match caller {
-        Caller::Admin { .. } => {
-            return Authorization {
-                decision: PermissionDecision {
+    let decider = Decider::new(state, caller, query.context, query.now, query.env);
+    let decision = decider.decide(query.action, query.resource, query.trace);
+    Authorization {
+        decision,
+        context: decider.ctx,
+    }
+}
+
+/// A caller's permissions made ready for one or more decisions on the same request context:
+/// the context with its global and principal keys, the role and the session policies, each
+/// looked up once.
+struct Decider<'s> {
+    state: &'s StsState,
+    ctx: Context,
+    subject: Subject<'s>,
+}
+
+/// Who decides: the admin key, a role session, or a session that can no longer be decided for.
+enum Subject<'s> {
+    Admin,
+    Session {
+        role: &'s Arc<crate::state::RoleEntry>,
+        session: Vec<(PolicySource, Arc<Policy>)>,
+        principal: String,
+    },
+    Refused(String),
+}
+
+impl<'s> Decider<'s> {
+    fn new(
+        state: &'s StsState,
+        caller: &'s Caller,
+        mut ctx: Context,
+        now: i64,
+        env: &RequestEnv,
+    ) -> Decider<'s> {
+        context::add_global_keys(&mut ctx, now, env);
+        context::add_principal_keys(&mut ctx, caller);
+        let subject = match caller {
+            Caller::Admin { .. } => Subject::Admin,
+            Caller::Session(claims) => Self::session(state, claims),
+        };
+        Decider {
+            state,
+            ctx,
+            subject,
+        }
+    }
+
+    fn session(state: &'s StsState, claims: &SessionClaims) -> Subject<'s> {
+        let Some(role) = state.roles.get(&claims.role_name) else {
+            return Subject::Refused("the session's role no longer exists".to_owned());
+        };
+        if role.model.role_id != claims.role_id {
+            return Subject::Refused("the session's role was deleted and created again".to_owned());
+        }
+        match session_policies(state, claims) {
+            Ok(session) => Subject::Session {
+                role,
+                session,
+                principal: claims.assumed_role_arn(),
+            },
+            Err(reason) => Subject::Refused(reason),
+        }
+    }
+
+    /// Decides `action` on `resource` with this caller's permissions.
+    fn decide(&self, action: &str, resource: &str, trace: bool) -> PermissionDecision {
+        let (role, session, principal) = match &self.subject {
+            Subject::Admin => {
+                return PermissionDecision {
                     decision: Decision::Allow,
                     matched: Vec::new(),
                     because: None,
                     reason: "the admin key may do everything".to_owned(),
                     trace: None,
-                },
-                context: ctx,
-            };
-        }
-        Caller::Session(claims) => claims,
-    };
-    let refused = |reason: String| PermissionDecision {
-        decision: Decision::ImplicitDeny,
-        matched: Vec::new(),
-        because: Some(Because {
-            explicit: false,
-            layer: PolicyLayer::Identity,
-        }),
-        reason,
-        trace: None,
-    };
-    let Some(role) = state.roles.get(&claims.role_name) else {
-        return Authorization {
-            decision: refused("the session's role no longer exists".to_owned()),
-            context: ctx,
+                };
+            }
+            Subject::Refused(reason) => {
+                return PermissionDecision {
+                    decision: Decision::ImplicitDeny,
+                    matched: Vec::new(),
+                    because: Some(Because {
+                        explicit: false,
+                        layer: PolicyLayer::Identity,
+                    }),
+                    reason: reason.clone(),
+                    trace: None,
+                };
+            }
+            Subject::Session {
+                role,
+                session,
+                principal,
+            } => (role, session, principal),
         };
-    };
-    if role.model.role_id != claims.role_id {
-        return Authorization {
-            decision: refused("the session's role was deleted and created again".to_owned()),
-            context: ctx,
+        let state = self.state;
+        let mut set = role.policy_set(state);
+        set.session = session
+            .iter()
+            .map(|(source, policy)| SourcedPolicy {
+                source: source.clone(),
+                policy,
+            })
+            .collect();
+        let request = Request {
+            principal: Some(Principal::Aws(principal)),
+            action,
+            resource: Some(resource),
+            context: &self.ctx,
         };
-    }
-    let session = match session_policies(state, claims) {
-        Ok(session) => session,
-        Err(reason) => {
-            return Authorization {
-                decision: refused(reason),
-                context: ctx,
-            };
+        let mut decision = decide_set(&set, &request, trace);
+        if decision.decision == Decision::ImplicitDeny {
+            let problems = &role.compiled().problems;
+            if !problems.is_empty() {
+                decision.reason = format!("{}; {}", decision.reason, problems.join("; "));
+            }
+            if let Some(boundary) = &role.model.permissions_boundary
+                && !state.managed_policies.contains_key(boundary)
+            {
+                decision.reason = format!(
+                    "{}; the permissions boundary {boundary} no longer exists or does not compile, \
+                     so it allows nothing",
+                    decision.reason
+                );
+            }
         }
-    };
-    let mut set = role.policy_set(state);
-    set.session = session
-        .iter()
-        .map(|(source, policy)| SourcedPolicy {
-            source: source.clone(),
-            policy,
-        })
-        .collect();
-    let principal = claims.assumed_role_arn();
-    let request = Request {
-        principal: Some(Principal::Aws(&principal)),
-        action: query.action,
-        resource: Some(query.resource),
-        context: &ctx,
-    };
-    let mut decision = decide_set(&set, &request, query.trace);
-    if decision.decision == Decision::ImplicitDeny {
-        let problems = &role.compiled().problems;
-        if !problems.is_empty() {
-            decision.reason = format!("{}; {}", decision.reason, problems.join("; "));
-        }
-        if let Some(boundary) = &role.model.permissions_boundary
-            && !state.managed_policies.contains_key(boundary)
-        {
-            decision.reason = format!(
-                "{}; the permissions boundary {boundary} no longer exists or does not compile, \
-                 so it allows nothing",
-                decision.reason
-            );
-        }
-    }
-    Authorization {
-        decision,
-        context: ctx,
+        decision
     }
 }
 
@@ -327,20 +372,39 @@ pub fn authorize(
     now: i64,
     env: &RequestEnv,
 ) -> Result<(), Error> {
-    let query = PermissionQuery {
-        action,
-        resource,
-        context,
-        env,
-        now,
-        trace: false,
-    };
-    let authorization = decide(state, caller, query);
-    let decision = authorization.decision;
-    if decision.allowed() {
-        return Ok(());
+    authorize_all(state, caller, &[action], resource, context, now, env)
+}
+
+/// Allows `caller` every one of `actions` on `resource`, or refuses with the first action
+/// refused: [`authorize`] for a request that needs several actions, on one context built once.
+pub fn authorize_all(
+    state: &StsState,
+    caller: &Caller,
+    actions: &[&str],
+    resource: &str,
+    context: Context,
+    now: i64,
+    env: &RequestEnv,
+) -> Result<(), Error> {
+    let decider = Decider::new(state, caller, context, now, env);
+    for action in actions {
+        let decision = decider.decide(action, resource, false);
+        if !decision.allowed() {
+            return Err(denial(state, caller, action, resource, decision).into());
+        }
     }
-    Err(Denial {
+    Ok(())
+}
+
+/// The refusal of `action` on `resource` that `decision` makes.
+fn denial(
+    state: &StsState,
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    decision: PermissionDecision,
+) -> Denial {
+    Denial {
         refused: Refused::Caller {
             caller: caller.arn(),
             action: action.to_owned(),
@@ -361,7 +425,6 @@ pub fn authorize(
         encoded: None,
         show_reason: state.options.debug_denials,
     }
-    .into())
 }
 
 /// The session policies a session was minted with. A session whose policies can no longer be
@@ -463,7 +526,7 @@ mod tests {
     }
 
     fn session(policy_arns: &[&str], session_policy: Option<&str>) -> Caller {
-        Caller::Session(Box::new(SessionClaims {
+        Caller::Session(std::sync::Arc::new(SessionClaims {
             access_key_id: "ASIAAAAAAAAAAAAAAAAA".to_owned(),
             secret_access_key: "s".repeat(40),
             account: ACCOUNT.to_owned(),
@@ -839,7 +902,7 @@ mod tests {
         let Caller::Session(mut claims) = session(&[], None) else {
             unreachable!("session() builds a session");
         };
-        claims.role_id = "AROABBBBBBBBBBBBBBBBB".to_owned();
+        std::sync::Arc::make_mut(&mut claims).role_id = "AROABBBBBBBBBBBBBBBBB".to_owned();
         assert!(check(&state(), &Caller::Session(claims), "iam:ListRoles", "*").is_err());
     }
 }

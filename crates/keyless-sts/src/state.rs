@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use keyless_credentials::session::SealingKeyring;
+use keyless_credentials::session::{SealingKeyring, SessionCache};
 use keyless_credentials::sigv4::SigningKeyCache;
 use keyless_oidc::jwks::JwkSet;
 use keyless_oidc::keys::{KeySourceSpec, ProviderKeys, TlsOptions};
@@ -277,6 +277,9 @@ pub struct StsState {
     pub warnings: Vec<String>,
     /// SigV4 signing keys derived so far, shared by every state of a node.
     pub signing_keys: Arc<SigningKeyCache>,
+    /// Session tokens unsealed so far with `keyring`, shared by every state of a node until
+    /// the keyring changes.
+    pub sessions: Arc<SessionCache>,
 }
 
 impl StsState {
@@ -296,6 +299,7 @@ impl StsState {
             options: inputs.options,
             warnings: Vec::new(),
             signing_keys: Arc::new(SigningKeyCache::default()),
+            sessions: Arc::new(SessionCache::default()),
         };
         let mut policies_of: HashMap<&str, Vec<RolePolicy>> = HashMap::new();
         for rp in inputs.role_policies {
@@ -352,6 +356,7 @@ impl StsState {
         next.warnings = Vec::new();
         if let Some((keyring, admin)) = update.keys {
             next.keyring = Arc::new(keyring);
+            next.sessions = Arc::new(SessionCache::default());
             next.admin = admin;
         }
 

@@ -195,14 +195,15 @@ pub fn issue(
     if !outbound.enabled {
         return Err(Error::OutboundFederationDisabled);
     }
-    let ctx = request_context(params);
-    crate::permissions::authorize(state, caller, ACTION, "*", ctx.clone(), now, env)?;
+    let mut actions = vec![ACTION];
     if !params.tags.is_empty() {
-        crate::permissions::authorize(state, caller, TAG_ACTION, "*", ctx.clone(), now, env)?;
+        actions.push(TAG_ACTION);
     }
     if params.scope.is_some() {
-        crate::permissions::authorize(state, caller, SCOPE_ACTION, "*", ctx, now, env)?;
+        actions.push(SCOPE_ACTION);
     }
+    let ctx = request_context(params);
+    crate::permissions::authorize_all(state, caller, &actions, "*", ctx, now, env)?;
     let session = match caller {
         Caller::Session(claims) => Some(claims.as_ref()),
         Caller::Admin { .. } => None,

@@ -657,7 +657,7 @@ fn the_provider_keys_of_a_session_are_bounded_and_follow_the_condition_key_mode(
         else {
             panic!("a session");
         };
-        claims.web_identity_keys
+        claims.web_identity_keys.clone()
     };
     let keys = session(&fx);
     let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();

@@ -79,7 +79,7 @@ fn empty() -> StsState {
 }
 
 fn session(role: &Role) -> Caller {
-    Caller::Session(Box::new(SessionClaims {
+    Caller::Session(std::sync::Arc::new(SessionClaims {
         access_key_id: "ASIAAAAAAAAAAAAAAAAA".to_owned(),
         secret_access_key: "s".repeat(40),
         account: ACCOUNT.to_owned(),
