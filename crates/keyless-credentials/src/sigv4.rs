@@ -13,6 +13,7 @@
 //! canonical query comes from the URL only (never from a form body), and the path is
 //! normalised and encoded twice.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use aws_lc_rs::{digest, hmac};
@@ -793,20 +794,16 @@ fn canonical_uri(raw_path: &str) -> String {
 /// Canonical query: each key and value decoded, then RFC 3986-encoded; pairs sorted by key, then
 /// value. The presigned form leaves out `X-Amz-Signature`.
 fn canonical_query(raw_query: &str, presigned: bool) -> String {
-    let mut pairs: Vec<(String, String)> = raw_query
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = raw_query
         .split('&')
         .filter(|pair| !pair.is_empty())
         .filter_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = decode_query_component(key);
-            if presigned && key == QUERY_SIGNATURE.as_bytes() {
+            let key = canonical_component(key);
+            if presigned && key == QUERY_SIGNATURE {
                 return None;
             }
-            let value = decode_query_component(value);
-            Some((
-                percent_encode(&key, UNRESERVED).to_string(),
-                percent_encode(&value, UNRESERVED).to_string(),
-            ))
+            Some((key, canonical_component(value)))
         })
         .collect();
     pairs.sort_unstable();
@@ -820,6 +817,67 @@ fn canonical_query(raw_query: &str, presigned: bool) -> String {
         out.push_str(value);
     }
     out
+}
+
+/// The bytes SigV4 leaves unencoded: letters, digits and `-_.~`.
+const UNRESERVED_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~');
+        b += 1;
+    }
+    table
+};
+
+/// Whether decoding and re-encoding the query component `raw` with [`UNRESERVED`] gives `raw`
+/// back: only unreserved characters, and escapes in upper-case hex of bytes that are not
+/// unreserved (what SDKs send). Such a component is its own canonical form.
+///
+/// ```
+/// use keyless_credentials::sigv4::is_canonical_component;
+/// assert!(is_canonical_component(b"a-b_c.d~%2F%3D"));
+/// assert!(!is_canonical_component(b"%2f") && !is_canonical_component(b"%7E"));
+/// assert!(!is_canonical_component(b"a+b") && !is_canonical_component(b"a b"));
+/// ```
+pub fn is_canonical_component(raw: &[u8]) -> bool {
+    let upper_hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if UNRESERVED_BYTES[usize::from(b)] {
+            i += 1;
+        } else if b == b'%' {
+            let (Some(high), Some(low)) = (
+                raw.get(i + 1).copied().and_then(upper_hex),
+                raw.get(i + 2).copied().and_then(upper_hex),
+            ) else {
+                return false;
+            };
+            if UNRESERVED_BYTES[usize::from(high << 4 | low)] {
+                return false;
+            }
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// A query component in canonical form: decoded (`+` is a space), then encoded with
+/// [`UNRESERVED`]; one already in that form is borrowed unchanged.
+fn canonical_component(raw: &str) -> Cow<'_, str> {
+    if is_canonical_component(raw.as_bytes()) {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(percent_encode(&decode_query_component(raw), UNRESERVED).to_string())
+    }
 }
 
 /// Decodes a query-string component: `+` is a space and `%XX` escapes are decoded.

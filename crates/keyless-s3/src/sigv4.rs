@@ -26,7 +26,8 @@ use std::fmt;
 use aws_lc_rs::{digest, hmac};
 use http::HeaderMap;
 use keyless_credentials::sigv4::{
-    self as base, PATH_UNRESERVED, SigningKeyCache, UNRESERVED, hex, parse_amz_date,
+    self as base, PATH_UNRESERVED, SigningKeyCache, UNRESERVED, hex, is_canonical_component,
+    parse_amz_date,
     push_header_value,
 };
 use percent_encoding::{percent_decode_str, percent_encode};
@@ -554,49 +555,6 @@ fn canonical_component(raw: &str) -> Cow<'_, str> {
     }
     let decoded: Vec<u8> = percent_decode_str(raw).collect();
     Cow::Owned(percent_encode(&decoded, UNRESERVED).to_string())
-}
-
-/// The bytes SigV4 leaves unencoded: letters, digits and `-_.~`.
-const UNRESERVED_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let byte = b as u8;
-        table[b] = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~');
-        b += 1;
-    }
-    table
-};
-
-/// Whether decoding and re-encoding `raw` with the unreserved set gives `raw` back: only
-/// unreserved characters, and escapes in upper-case hex of bytes that are not unreserved.
-fn is_canonical_component(raw: &[u8]) -> bool {
-    let upper_hex = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    };
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        if UNRESERVED_BYTES[usize::from(b)] {
-            i += 1;
-        } else if b == b'%' {
-            let (Some(high), Some(low)) = (
-                raw.get(i + 1).copied().and_then(upper_hex),
-                raw.get(i + 2).copied().and_then(upper_hex),
-            ) else {
-                return false;
-            };
-            if UNRESERVED_BYTES[usize::from(high << 4 | low)] {
-                return false;
-            }
-            i += 3;
-        } else {
-            return false;
-        }
-    }
-    true
 }
 
 /// The canonical request with the session token's value replaced, so an error body never

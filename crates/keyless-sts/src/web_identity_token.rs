@@ -11,6 +11,7 @@
 use keyless_credentials::session::{SessionClaims, SessionKeyValue, SessionOrigin};
 use keyless_oidc::outbound::{OutboundKey, OutboundKeyring, SigningAlgorithm};
 use keyless_policy::{Context, ContextValue};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
@@ -241,7 +242,7 @@ pub fn issue(
         now,
         expires_at,
         jti: &jti,
-    });
+    })?;
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(Error::JwtPayloadSizeExceeded {
             limit: MAX_PAYLOAD_BYTES,
@@ -408,91 +409,117 @@ struct ClaimInputs<'a> {
     jti: &'a str,
 }
 
-fn string_map(pairs: &[(String, String)]) -> Value {
-    Value::Object(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
+/// Pairs written as a JSON object.
+struct PairMap<'a, V>(&'a [(String, V)]);
+
+impl<V: Serialize> Serialize for PairMap<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
-fn key_value(value: &SessionKeyValue) -> Value {
-    match value {
-        SessionKeyValue::One(v) => json!(v),
-        SessionKeyValue::Many(vs) => json!(vs),
-    }
+/// The token's claims, written as they are laid out (no JSON tree is built).
+#[derive(Serialize)]
+struct Payload<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    iat: i64,
+    exp: i64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject_mode: Option<&'static str>,
+    #[serde(rename = "https://sts.amazonaws.com/")]
+    namespace: Namespace<'a>,
+    #[serde(
+        rename = "https://aws.amazon.com/tags",
+        skip_serializing_if = "Option::is_none"
+    )]
+    session_tags: Option<Value>,
+}
+
+/// One audience as a string, several as an array.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+/// The `https://sts.amazonaws.com/` claim.
+#[derive(Serialize)]
+struct Namespace<'a> {
+    aws_account: &'a str,
+    source_region: &'a str,
+    principal_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_tags: Option<PairMap<'a, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_tags: Option<PairMap<'a, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_session_exp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    federated_provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin_identity: Option<OriginClaim<'a>>,
+}
+
+/// `origin_identity`: the web identity a session came from.
+#[derive(Serialize)]
+struct OriginClaim<'a> {
+    issuer: &'a str,
+    subject: &'a str,
+    audience: &'a str,
+    claims: PairMap<'a, SessionKeyValue>,
 }
 
 /// The token's claims as JSON text.
-fn claims(c: &ClaimInputs<'_>) -> String {
-    let mut namespace = Map::new();
-    namespace.insert("aws_account".into(), json!(c.caller.account()));
-    namespace.insert("source_region".into(), json!(c.region));
-    namespace.insert("principal_id".into(), json!(principal_arn(c.caller)));
-    if let Some(session) = c.session {
-        let tags = session.principal_tags();
-        if !tags.is_empty() {
-            namespace.insert("principal_tags".into(), string_map(tags));
-        }
-    }
-    if !c.params.tags.is_empty() {
-        namespace.insert("request_tags".into(), string_map(&c.params.tags));
-    }
-    if let Some(session) = c.session {
-        namespace.insert(
-            "original_session_exp".into(),
-            json!(iso8601(session.expires_at)),
-        );
-        if let SessionOrigin::WebIdentity { provider_arn, .. } = &session.origin {
-            namespace.insert("federated_provider".into(), json!(provider_arn));
-        }
-        if let Some(source_identity) = &session.source_identity {
-            namespace.insert("source_identity".into(), json!(source_identity));
-        }
-    }
-    if let Some(origin) = c.origin {
-        let claims: Map<String, Value> = origin
-            .claims
-            .iter()
-            .map(|(k, v)| (k.clone(), key_value(v)))
-            .collect();
-        namespace.insert(
-            "origin_identity".into(),
-            json!({
-                "issuer": origin.issuer,
-                "subject": origin.subject,
-                "audience": origin.audience,
-                "claims": claims,
-            }),
-        );
-    }
-
-    let mut payload = Map::new();
-    let audience = match c.params.audiences.as_slice() {
-        [one] => json!(one),
-        many => json!(many),
+fn claims(c: &ClaimInputs<'_>) -> Result<String, Error> {
+    let principal_tags = c
+        .session
+        .map(|session| session.principal_tags())
+        .filter(|tags| !tags.is_empty())
+        .map(PairMap);
+    let namespace = Namespace {
+        aws_account: c.caller.account(),
+        source_region: c.region,
+        principal_id: principal_arn(c.caller),
+        principal_tags,
+        request_tags: (!c.params.tags.is_empty()).then_some(PairMap(&c.params.tags)),
+        original_session_exp: c.session.map(|session| iso8601(session.expires_at)),
+        federated_provider: c.session.and_then(|session| match &session.origin {
+            SessionOrigin::WebIdentity { provider_arn, .. } => Some(provider_arn.as_str()),
+            SessionOrigin::AssumeRole { .. } => None,
+        }),
+        source_identity: c.session.and_then(|session| session.source_identity.as_deref()),
+        origin_identity: c.origin.map(|origin| OriginClaim {
+            issuer: &origin.issuer,
+            subject: &origin.subject,
+            audience: &origin.audience,
+            claims: PairMap(&origin.claims),
+        }),
     };
-    payload.insert("aud".into(), audience);
-    payload.insert("sub".into(), json!(c.subject));
-    payload.insert(NAMESPACE_CLAIM.into(), Value::Object(namespace));
-    if let Some(tags) = session_tags_claim(c.outbound, c.origin) {
-        payload.insert(SESSION_TAGS_CLAIM.into(), tags);
-    }
-    payload.insert("iss".into(), json!(c.outbound.issuer));
-    payload.insert("exp".into(), json!(c.expires_at));
-    payload.insert("iat".into(), json!(c.now));
-    payload.insert("jti".into(), json!(c.jti));
-    if let Some(scope) = &c.params.scope {
-        payload.insert("scope".into(), json!(scope));
-    }
-    if c.params.subject_mode == SubjectMode::OriginIdentity {
-        payload.insert(
-            "subject_mode".into(),
-            json!(SubjectMode::OriginIdentity.as_str()),
-        );
-    }
-    Value::Object(payload).to_string()
+    let payload = Payload {
+        iss: &c.outbound.issuer,
+        sub: c.subject,
+        aud: match c.params.audiences.as_slice() {
+            [one] => Audience::One(one),
+            many => Audience::Many(many),
+        },
+        iat: c.now,
+        exp: c.expires_at,
+        jti: c.jti,
+        scope: c.params.scope.as_deref(),
+        subject_mode: (c.params.subject_mode == SubjectMode::OriginIdentity)
+            .then_some(SubjectMode::OriginIdentity.as_str()),
+        namespace,
+        session_tags: session_tags_claim(c.outbound, c.origin),
+    };
+    serde_json::to_string(&payload).map_err(|_| Error::Internal)
 }
 
 /// The `https://aws.amazon.com/tags` claim from the configured mapping: each tag's value is
