@@ -14,6 +14,7 @@ import uuid
 
 import boto3
 import botocore
+import jwt
 import pytest
 from botocore.config import Config
 
@@ -441,3 +442,43 @@ def test_a_replica_behind_a_trimmed_change_log_reloads_fully_and_agrees(tmp_path
     # And it follows the log again afterwards.
     iam_a.create_role(RoleName="after", AssumeRolePolicyDocument=ROOT_TRUST)
     holds(lambda: b.role_id_seen("after"))
+
+
+def test_outbound_federation_switched_on_one_replica_governs_tokens_on_the_other(replicas):
+    a, b = replicas("a"), replicas("b")
+    iam_a, iam_b = a.iam(), b.iam()
+    iam_a.create_role(RoleName="vendor", AssumeRolePolicyDocument=ROOT_TRUST)
+    iam_a.put_role_policy(RoleName="vendor", PolicyName="tokens", PolicyDocument=allow("sts:GetWebIdentityToken"))
+    on_a = sts(a.url, **eventually(lambda: session_creds(a, "vendor")))
+    on_b = sts(b.url, **eventually(lambda: session_creds(b, "vendor")))
+
+    def token(client):
+        return client.get_web_identity_token(Audience=["sts.amazonaws.com"], SigningAlgorithm="ES384")[
+            "WebIdentityToken"]
+
+    def refused(client):
+        try:
+            token(client)
+            return False
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "OutboundWebIdentityFederationDisabledException", e.response
+            return True
+
+    assert refused(on_b)
+    # Enabled through A: B issues tokens at once, signed with the keys every replica shares.
+    issuer_a = iam_a.enable_outbound_web_identity_federation()["IssuerIdentifier"]
+    holds(lambda: not refused(on_b))
+    issued = token(on_b)
+    with urllib.request.urlopen(f"{issuer_a}/.well-known/jwks.json", timeout=5) as r:
+        jwks = json.loads(r.read())
+    header = jwt.get_unverified_header(issued)
+    key = jwt.PyJWKSet.from_dict(jwks)[header["kid"]]
+    claims = jwt.decode(issued, key.key, algorithms=["ES384"], audience="sts.amazonaws.com",
+                        options={"verify_iss": False})
+    assert claims["sub"] == f"arn:aws:iam::{ACCOUNT}:role/vendor"
+    assert iam_b.get_outbound_web_identity_federation_info()["JwtVendingEnabled"] is True
+
+    # Disabled through B: A refuses at once.
+    iam_b.disable_outbound_web_identity_federation()
+    holds(lambda: refused(on_a))
+    assert iam_a.get_outbound_web_identity_federation_info()["JwtVendingEnabled"] is False
