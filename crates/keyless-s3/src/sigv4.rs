@@ -27,8 +27,7 @@ use aws_lc_rs::{digest, hmac};
 use http::HeaderMap;
 use keyless_credentials::sigv4::{
     self as base, PATH_UNRESERVED, SigningKeyCache, UNRESERVED, hex, is_canonical_component,
-    parse_amz_date,
-    push_header_value,
+    parse_amz_date, push_header_value,
 };
 use percent_encoding::{percent_decode_str, percent_encode};
 use subtle::ConstantTimeEq;

@@ -495,7 +495,9 @@ fn claims(c: &ClaimInputs<'_>) -> Result<String, Error> {
             SessionOrigin::WebIdentity { provider_arn, .. } => Some(provider_arn.as_str()),
             SessionOrigin::AssumeRole { .. } => None,
         }),
-        source_identity: c.session.and_then(|session| session.source_identity.as_deref()),
+        source_identity: c
+            .session
+            .and_then(|session| session.source_identity.as_deref()),
         origin_identity: c.origin.map(|origin| OriginClaim {
             issuer: &origin.issuer,
             subject: &origin.subject,
