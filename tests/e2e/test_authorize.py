@@ -44,7 +44,14 @@ def trust(project):
 INVOKE = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Sid": "Public", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API}/GET/public/*"},
     {"Sid": "Own", "Effect": "Allow", "Action": "execute-api:Invoke",
-     "Resource": f"{API}/*/projects/${{gitlab.com:sub}}"}]})
+     "Resource": f"{API}/*/projects/${{gitlab.com:sub}}"},
+    {"Sid": "FromLoopback", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API}/GET/office/*",
+     "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}}},
+    {"Sid": "Lab", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API}/GET/lab/*"},
+    {"Sid": "NotFromLoopback", "Effect": "Deny", "Action": "execute-api:Invoke", "Resource": f"{API}/GET/lab/*",
+     "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}}},
+    {"Sid": "OnlyTls", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API}/GET/tls/*",
+     "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]})
 AUTHORIZE = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "keyless:Authorize", "Resource": "*"}]})
 
@@ -255,6 +262,34 @@ def test_nginx_refuses_a_path_the_role_may_not_use_with_403(env):
     assert status == 403
     status, _ = curl(env["caller"], f"http://127.0.0.1:{nginx.port}/public")
     assert status == 403
+
+
+def test_nginx_passes_the_callers_address_and_transport(env):
+    """The documented configuration sends $remote_addr and $https: a statement on
+    aws:SourceIp 127.0.0.1/32 allows (or denies) the caller curl runs on loopback, and
+    aws:SecureTransport is false over plain HTTP."""
+    nginx = env["nginx"]
+    status, body = curl(env["caller"], f"http://127.0.0.1:{nginx.port}/office/plan")
+    assert status == 200, body
+    status, _ = curl(env["caller"], f"http://127.0.0.1:{nginx.port}/lab/results")
+    assert status == 403
+    status, _ = curl(env["caller"], f"http://127.0.0.1:{nginx.port}/tls/keys")
+    assert status == 403
+    # A caller cannot say where it comes from: nginx replaces the header, and keyless drops
+    # it before verifying, so a caller that signs it fails its signature.
+    status, _ = curl(env["caller"], f"http://127.0.0.1:{nginx.port}/lab/results",
+                     extra=["-H", "X-Keyless-Source-Ip: 203.0.113.9"])
+    assert status == 401
+    events = []
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        events = [json.loads(l) for l in (env["data"] / "audit.jsonl").read_text().splitlines()]
+        events = [e for e in events if e["eventName"] == "AuthorizeNginx"
+                  and e.get("requestParameters", {}).get("path") == "/office/plan"]
+        if events:
+            break
+        time.sleep(0.1)
+    assert events and events[0]["requestParameters"]["sourceIp"] == "127.0.0.1", events
 
 
 def test_nginx_refuses_an_expired_session_with_401(env):

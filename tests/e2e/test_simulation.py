@@ -161,6 +161,8 @@ def test_principal_simulation_on_inline_managed_and_boundary_policies(admin, sim
     assert all(m["SourcePolicyType"] == "IAM Policy" for m in by_id.values())
     assert positions([by_id["sim-managed"]]) == [managed_positions[0]]
     assert positions([by_id["sim-boundary"]]) == [boundary_positions[0]]
+    # The top level names the action's resource type, each resource its own result.
+    assert result["EvalResourceName"] == "arn:aws:s3:::${BucketName}/${KeyName}"
     [specific] = result["ResourceSpecificResults"]
     assert specific["EvalResourceName"] == "arn:aws:s3:::data/report.csv"
     assert specific["EvalResourceDecision"] == "allowed"
@@ -177,7 +179,7 @@ def test_principal_simulation_on_inline_managed_and_boundary_policies(admin, sim
 
     # Implicit deny with a missing context value; supplying it allows.
     [result] = simulate_principal(admin, arn, "--action-names", "s3:PutObject")
-    assert result["EvalResourceName"] == "*"
+    assert result["EvalResourceName"] == "arn:aws:s3:::${BucketName}/${KeyName}"
     assert result["EvalDecision"] == "implicitDeny"
     assert result["MatchedStatements"] == []
     assert result["MissingContextValues"] == ["aws:MultiFactorAuthPresent"]
@@ -210,6 +212,144 @@ def test_principal_simulation_on_inline_managed_and_boundary_policies(admin, sim
     [result] = simulate_principal(admin, arn, "--action-names", "iam:CreateRole")
     assert (result["EvalDecision"], result["MatchedStatements"], result["MissingContextValues"]) == \
         ("implicitDeny", [], [])
+
+
+def test_eval_resource_name_is_the_resource_type_of_the_action(admin, simulated):
+    results = simulate_principal(admin, simulated["arn"], "--action-names", "s3:GetObject", "s3:ListBucket",
+                                 "iam:GetRole", "iam:CreatePolicy", "sts:AssumeRole", "sts:GetCallerIdentity",
+                                 "iam:ListRoles", "keyless:Authorize", "dynamodb:GetItem", "s3:Get*",
+                                 "--resource-arns", "arn:aws:s3:::data/report.csv")
+    assert {r["EvalActionName"]: r["EvalResourceName"] for r in results} == {
+        "s3:GetObject": "arn:aws:s3:::${BucketName}/${KeyName}",
+        "s3:ListBucket": "arn:aws:s3:::${BucketName}",
+        "iam:GetRole": "arn:aws:iam::${Account}:role/${RoleNameWithPath}",
+        "iam:CreatePolicy": "arn:aws:iam::${Account}:policy/${PolicyNameWithPath}",
+        "sts:AssumeRole": "arn:aws:iam::${Account}:role/${RoleNameWithPath}",
+        # No resource type, an action keyless does not know, a wildcard: `*`.
+        "sts:GetCallerIdentity": "*",
+        "iam:ListRoles": "*",
+        "keyless:Authorize": "*",
+        "dynamodb:GetItem": "*",
+        "s3:Get*": "*",
+    }
+    assert all(r["ResourceSpecificResults"][0]["EvalResourceName"] == "arn:aws:s3:::data/report.csv"
+               for r in results)
+
+
+def test_policy_exclusion_list_takes_out_the_principals_policies(admin, simulated):
+    """`--policy-exclusion-list` (the pinned aws CLI knows it): by type, by ARN with wildcards,
+    by inline policy name and role."""
+    arn = simulated["arn"]
+
+    def decide(action, resource, *exclusions):
+        args = ["--action-names", action, "--resource-arns", resource]
+        if exclusions:
+            args += ["--policy-exclusion-list", json.dumps(list(exclusions))]
+        [result] = simulate_principal(admin, arn, *args)
+        return result
+
+    report, secret = "arn:aws:s3:::data/report.csv", "arn:aws:s3:::data/secret/key"
+    assert decide("s3:GetObject", report)["EvalDecision"] == "allowed"
+    for exclusion in ({"PolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/sim-man*ge?"},
+                      {"PolicyType": "user-managed"}):
+        result = decide("s3:GetObject", report, exclusion)
+        assert (result["EvalDecision"], result["MatchedStatements"]) == ("implicitDeny", []), exclusion
+    # Identifiers that match nothing are ignored.
+    result = decide("s3:GetObject", secret, {"PolicyType": "aws-managed"}, {"PolicyType": "scp"},
+                    {"PolicyType": "rcp"}, {"PolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/other"},
+                    {"InlinePolicyIdentifier": {"PolicyName": "guard", "AttachmentType": "user",
+                                                "AttachmentName": "simulated"}},
+                    {"InlinePolicyIdentifier": {"PolicyName": "guard", "AttachmentType": "role",
+                                                "AttachmentName": "other*"}})
+    assert result["EvalDecision"] == "explicitDeny"
+    # Without the inline Deny, the managed policy's Allow of data/* holds.
+    for exclusion in ({"PolicyType": "inline"},
+                      {"InlinePolicyIdentifier": {"PolicyName": "guard", "AttachmentType": "role",
+                                                  "AttachmentName": "sim*"}}):
+        result = decide("s3:GetObject", secret, exclusion)
+        assert result["EvalDecision"] == "allowed", exclusion
+        assert {m["SourcePolicyId"] for m in result["MatchedStatements"]} == {"sim-managed", "sim-boundary"}
+    # Without the boundary, dynamodb:GetItem is the identity policies' to allow.
+    result = decide("dynamodb:GetItem", "*", {"PolicyType": "permission-boundary"})
+    assert result["EvalDecision"] == "allowed"
+    assert "PermissionsBoundaryDecisionDetail" not in result
+    # Several identifiers at once.
+    result = decide("s3:GetObject", secret, {"PolicyType": "inline"}, {"PolicyType": "user-managed"})
+    assert result["EvalDecision"] == "implicitDeny"
+
+    def refused(code, *exclusions):
+        return fails(admin, code, "iam", "simulate-principal-policy", "--policy-source-arn", arn,
+                     "--action-names", "s3:GetObject", "--policy-exclusion-list", json.dumps(list(exclusions)))
+
+    for bad in ("arn:aws:iam::*:policy/sim-managed", f"arn:aws:iam::{ACCOUNT}:policy/*sim*"):
+        err = refused("InvalidInput", {"PolicyArn": bad})
+        assert "Invalid PolicyArn in PolicyExclusionList.member.1" in err, err
+    err = refused("InvalidInput", {"InlinePolicyIdentifier": {
+        "PolicyName": "guard", "AttachmentType": "role", "AttachmentName": "s*m*"}})
+    assert "Invalid AttachmentName" in err, err
+    err = refused("ValidationError", {"PolicyType": "managed"})
+    assert "policyExclusionList.1.member.policyType" in err, err
+    err = refused("ValidationError", *[{"PolicyType": "inline"}] * 257)
+    assert "less than or equal to 256" in err, err
+
+
+FULL_ACCESS = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+S3_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+     "Condition": {"StringEqualsIfExists": {"aws:RequestedRegion": "us-east-1"}}}]})
+NO_DELETES = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]})
+
+
+def test_organization_policies_are_one_layer_per_level(admin):
+    """`--ordered-organization-policy-input-list` (the pinned aws CLI knows it): root, OU,
+    account; each level must allow, a Deny at any level denies, and the result says so in
+    OrganizationsDecisionDetail without naming the SCPs' statements or keys."""
+    levels = [{"ServiceControlPolicyInputList": [FULL_ACCESS]},
+              {"ServiceControlPolicyInputList": [S3_ONLY]},
+              {"ServiceControlPolicyInputList": [FULL_ACCESS, NO_DELETES]}]
+
+    def run(*args, organization=levels):
+        return ok(admin, "iam", "simulate-custom-policy", "--policy-input-list", FULL_ACCESS,
+                  "--ordered-organization-policy-input-list", json.dumps(organization),
+                  "--action-names", "s3:GetObject", "iam:CreateRole", "s3:DeleteObject",
+                  *args)["EvaluationResults"]
+
+    get, create, delete = run()
+    assert get["EvalDecision"] == "allowed"
+    assert get["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": True}
+    assert [m["SourcePolicyId"] for m in get["MatchedStatements"]] == ["PolicyInputList.1"]
+    assert get["MissingContextValues"] == []
+    assert create["EvalDecision"] == "implicitDeny"
+    assert create["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
+    assert create["EvalResourceName"] == "arn:aws:iam::${Account}:role/${RoleNameWithPath}"
+    assert delete["EvalDecision"] == "explicitDeny"
+    assert delete["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
+    assert delete["MatchedStatements"] == []
+    assert "PermissionsBoundaryDecisionDetail" not in get
+
+    # Per resource: EvalDecisionDetails only where the organization did not deny.
+    get, create, delete = run("--resource-arns", "arn:aws:s3:::b/k")
+    assert get["EvalDecisionDetails"] == {} and get["ResourceSpecificResults"][0]["EvalDecisionDetails"] == {}
+    assert "EvalDecisionDetails" not in delete
+    assert "EvalDecisionDetails" not in delete["ResourceSpecificResults"][0]
+    assert delete["ResourceSpecificResults"][0]["EvalResourceDecision"] == "explicitDeny"
+
+    # Without the OU's level, iam:CreateRole is allowed; the root alone allows everything.
+    _, create, _ = run(organization=[levels[0], levels[2]])
+    assert create["EvalDecision"] == "allowed"
+
+    def refused(code, organization):
+        return fails(admin, code, "iam", "simulate-custom-policy", "--policy-input-list", FULL_ACCESS,
+                     "--action-names", "s3:GetObject",
+                     "--ordered-organization-policy-input-list", json.dumps(organization))
+
+    err = refused("ValidationError", [levels[0]] * 8)
+    assert "less than or equal to 7" in err, err
+    err = refused("InvalidInput", [levels[0], {"ServiceControlPolicyInputList": []}])
+    assert "OrderedOrganizationPolicyInputList.2 has no ServiceControlPolicyInputList" in err, err
+    err = refused("MalformedPolicyDocument", [{"ServiceControlPolicyInputList": ["{"]}])
 
 
 ONE_LINE = ('{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*",'

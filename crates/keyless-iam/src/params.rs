@@ -344,6 +344,16 @@ impl<'a> Checker<'a> {
         items
     }
 
+    /// Whether any parameter's name starts with `prefix`.
+    pub(crate) fn has_prefix(&self, prefix: &str) -> bool {
+        self.params.has_prefix(prefix)
+    }
+
+    /// A list of `len` members where the model allows at most `max`.
+    pub(crate) fn list_length(&mut self, member: &str, len: usize, max: usize) {
+        self.violations.list_length(member, len, max);
+    }
+
     /// Whether the list parameter `name` is present at all (possibly empty, as `name=`).
     pub(crate) fn has_list(&self, name: &str) -> bool {
         self.params.get(name).is_some() || self.params.has_prefix(&format!("{name}.member."))

@@ -3,15 +3,19 @@
 //!
 //! A simulation decides each action on each resource with the one permission decision,
 //! [`authz::decide_set`], on a [`PolicySet`]: for a role, the policies its sessions are
-//! decided on (inline, attached, its permissions boundary, from the live state) plus the
-//! `PolicyInputList`; for a custom simulation, exactly the inputs. The statements that decided
-//! and the condition keys the request lacked come from the decision's trace; statement
-//! positions come from the parser. Semantics and the choices made where IAM's documentation
-//! is silent: `docs/policy-semantics.md`.
+//! decided on (inline, attached, its permissions boundary, from the live state) less the
+//! `PolicyExclusionList`, plus the `PolicyInputList`; for a custom simulation, exactly the
+//! inputs, with the `OrderedOrganizationPolicyInputList` as one service control policy layer
+//! per level of the organization. The statements that decided and the condition keys the
+//! request lacked come from the decision's trace (never from service control policies);
+//! statement positions come from the parser; a result's `EvalResourceName` is the ARN template
+//! of the action's resource type ([`resource_arn_template`]). Semantics and the choices made
+//! where IAM's documentation is silent: `docs/policy-semantics.md`.
 
 use keyless_policy::{
-    Context, ContextValue, Decision, Effect, ParseOptions, Policy, PolicyLayer, PolicyTrace,
-    Principal, Request, SessionTrace, SourcePosition, ValueKind,
+    Case, Context, ContextValue, Decision, Effect, ParseOptions, Pattern, Policy, PolicyLayer,
+    PolicyTrace, Principal, Request, SessionTrace, SourcePosition, ValueKind,
+    resource_arn_template,
 };
 use keyless_sts::Error;
 use keyless_sts::permissions::{self as authz, PolicySet, PolicySource, SourcedPolicy};
@@ -27,6 +31,21 @@ const MAX_ACTIONS: usize = 1000;
 const MAX_RESOURCES: usize = 1000;
 /// The most characters of a caller-supplied value an error message repeats.
 const MAX_ECHOED: usize = 128;
+/// The most members of `PolicyExclusionList`.
+const MAX_EXCLUSIONS: usize = 256;
+/// The most levels of `OrderedOrganizationPolicyInputList` (the root, five OUs, the account).
+const MAX_ORGANIZATION_LEVELS: usize = 7;
+/// The `PolicyType` values of a `PolicyIdentifier`.
+const POLICY_TYPES: &[&str] = &[
+    "inline",
+    "aws-managed",
+    "user-managed",
+    "permission-boundary",
+    "scp",
+    "rcp",
+];
+/// The `AttachmentType` values of an `InlinePolicyIdentifier`.
+const ATTACHMENT_TYPES: &[&str] = &["user", "group", "role"];
 /// The `SourcePolicyType` IAM's simulator reports for identity and boundary policies.
 const IAM_POLICY: &str = "IAM Policy";
 /// The `SourcePolicyType` reported for the `ResourcePolicy`.
@@ -371,6 +390,9 @@ struct ResourceResult {
     missing: Vec<String>,
     /// Whether the permissions boundary allows (`None`: no boundary).
     boundary_allows: Option<bool>,
+    /// Whether every level of the organization's service control policies allows (`None`:
+    /// no organization).
+    organizations_allow: Option<bool>,
 }
 
 /// The result of one action: the most restrictive decision over its resources.
@@ -401,27 +423,20 @@ fn add_key(into: &mut Vec<String>, key: &str) {
     }
 }
 
-/// The policies of `layer` in `set`.
-fn layer_of<'s, 'p>(set: &'s PolicySet<'p>, layer: PolicyLayer) -> &'s [SourcedPolicy<'p>] {
-    match layer {
-        PolicyLayer::Identity => &set.identity,
-        PolicyLayer::PermissionsBoundary => &set.boundary,
-        PolicyLayer::Session => &set.session,
-        PolicyLayer::Resource => &set.resource,
-    }
-}
-
-/// Each policy of the trace with its layer and the policy it evaluated.
+/// Each policy of the trace with its layer and the policy it evaluated: the trace has one
+/// layer for each of [`PolicySet::layers`], in order.
 fn traced_policies<'t, 's, 'p>(
     set: &'s PolicySet<'p>,
     trace: &'t SessionTrace,
 ) -> impl Iterator<Item = (PolicyLayer, &'s SourcedPolicy<'p>, &'t PolicyTrace)> {
-    trace.layers.iter().flat_map(move |layer| {
-        layer_of(set, layer.layer)
-            .iter()
-            .zip(layer.policies.iter())
-            .map(move |(sourced, policy)| (layer.layer, sourced, policy))
-    })
+    set.layers()
+        .zip(trace.layers.iter())
+        .flat_map(|((layer, policies), layer_trace)| {
+            policies
+                .iter()
+                .zip(layer_trace.policies.iter())
+                .map(move |(sourced, policy)| (layer, sourced, policy))
+        })
 }
 
 /// Decides `action` on `resource`.
@@ -452,6 +467,11 @@ fn decide_one(
     let mut matched = Vec::new();
     let mut missing = Vec::new();
     for (layer, sourced, policy_trace) in traced_policies(set, trace) {
+        // Service control policies decide, but IAM's simulator names neither their
+        // statements nor the keys they lack.
+        if layer == PolicyLayer::ServiceControl {
+            continue;
+        }
         for statement in &policy_trace.statements {
             let in_scope =
                 statement.action.matched && statement.resource.as_ref().is_none_or(|r| r.matched);
@@ -485,12 +505,20 @@ fn decide_one(
         .iter()
         .find(|l| l.layer == PolicyLayer::PermissionsBoundary)
         .map(|l| l.decision == Decision::Allow);
+    let organizations_allow = (!set.organization.is_empty()).then(|| {
+        trace
+            .layers
+            .iter()
+            .filter(|l| l.layer == PolicyLayer::ServiceControl)
+            .all(|l| l.decision == Decision::Allow)
+    });
     ResourceResult {
         resource: resource.to_owned(),
         decision: decision.decision,
         matched,
         missing,
         boundary_allows,
+        organizations_allow,
     }
 }
 
@@ -589,6 +617,29 @@ fn render_matched(w: &mut XmlWriter, matched: &[Matched]) {
     w.close("MatchedStatements");
 }
 
+fn render_organizations(w: &mut XmlWriter, allows: Option<bool>) {
+    if let Some(allows) = allows {
+        w.open("OrganizationsDecisionDetail")
+            .element(
+                "AllowedByOrganizations",
+                if allows { "true" } else { "false" },
+            )
+            .close("OrganizationsDecisionDetail");
+    }
+}
+
+/// Both `allows` of every resource, or `None` when none has the layer.
+fn all_allow(
+    resources: &[ResourceResult],
+    allows: impl Fn(&ResourceResult) -> Option<bool>,
+) -> Option<bool> {
+    resources
+        .iter()
+        .map(allows)
+        .reduce(|a, b| a.zip(b).map(|(a, b)| a && b))
+        .flatten()
+}
+
 fn render_boundary(w: &mut XmlWriter, allows: Option<bool>) {
     if let Some(allows) = allows {
         w.open("PermissionsBoundaryDecisionDetail")
@@ -617,21 +668,24 @@ fn render_result(w: &mut XmlWriter, result: &ActionResult, per_resource: bool) {
             }
         }
     }
-    let boundary = result
-        .resources
-        .iter()
-        .map(|r| r.boundary_allows)
-        .reduce(|a, b| a.zip(b).map(|(a, b)| a && b))
-        .flatten();
+    let boundary = all_allow(&result.resources, |r| r.boundary_allows);
+    let organizations = all_allow(&result.resources, |r| r.organizations_allow);
     w.open("member")
         .element("EvalActionName", &result.action)
-        .element("EvalResourceName", "*")
+        .element(
+            "EvalResourceName",
+            resource_arn_template(&result.action).unwrap_or("*"),
+        )
         .element("EvalDecision", decision_name(decision));
     render_matched(w, &matched);
     w.members("MissingContextValues", missing.iter().map(String::as_str));
+    render_organizations(w, organizations);
     render_boundary(w, boundary);
     if per_resource {
-        w.open("EvalDecisionDetails").close("EvalDecisionDetails");
+        // IAM stops before the other policy types once the organization denies.
+        if organizations != Some(false) {
+            w.open("EvalDecisionDetails").close("EvalDecisionDetails");
+        }
         w.open("ResourceSpecificResults");
         for r in &result.resources {
             w.open("member")
@@ -639,13 +693,281 @@ fn render_result(w: &mut XmlWriter, result: &ActionResult, per_resource: bool) {
                 .element("EvalResourceDecision", decision_name(r.decision));
             render_matched(w, &r.matched);
             w.members("MissingContextValues", r.missing.iter().map(String::as_str));
-            w.open("EvalDecisionDetails").close("EvalDecisionDetails");
+            if r.organizations_allow != Some(false) {
+                w.open("EvalDecisionDetails").close("EvalDecisionDetails");
+            }
             render_boundary(w, r.boundary_allows);
             w.close("member");
         }
         w.close("ResourceSpecificResults");
     }
     w.close("member");
+}
+
+/// One `PolicyExclusionList` member as sent (its model constraints checked by the reader).
+#[derive(Debug, Default)]
+struct RawExclusion {
+    policy_type: Option<String>,
+    policy_arn: Option<String>,
+    /// `InlinePolicyIdentifier`: the policy's name, the attachment type, the entity's name.
+    inline: Option<(String, String, String)>,
+}
+
+/// What a `PolicyExclusionList` member takes out of the principal's policies.
+#[derive(Debug)]
+enum Exclusion {
+    /// Every policy of a `PolicyType`.
+    Type(&'static str),
+    /// The attached managed policies whose ARN the pattern matches.
+    Arn(Pattern),
+    /// The inline policies of this name on the entities of this type whose name the pattern
+    /// matches.
+    Inline {
+        policy: String,
+        attachment: &'static str,
+        entity: Pattern,
+    },
+}
+
+/// `PolicyExclusionList.member.N`: each a `PolicyIdentifier` union, at most
+/// [`MAX_EXCLUSIONS`].
+fn read_exclusions(c: &mut Checker<'_>) -> Vec<RawExclusion> {
+    let mut exclusions = Vec::new();
+    for n in 1.. {
+        let prefix = format!("PolicyExclusionList.member.{n}");
+        if !c.has_prefix(&format!("{prefix}.")) {
+            break;
+        }
+        if n > MAX_EXCLUSIONS {
+            c.list_length("policyExclusionList", n, MAX_EXCLUSIONS);
+            break;
+        }
+        let member = format!("policyExclusionList.{n}.member");
+        let mut raw = RawExclusion {
+            policy_type: c.one_of(
+                &format!("{prefix}.PolicyType"),
+                &format!("{member}.policyType"),
+                POLICY_TYPES,
+            ),
+            policy_arn: c.optional_arn(
+                &format!("{prefix}.PolicyArn"),
+                &format!("{member}.policyArn"),
+            ),
+            inline: None,
+        };
+        let inline = format!("{prefix}.InlinePolicyIdentifier");
+        if c.has_prefix(&format!("{inline}.")) {
+            let inline_member = format!("{member}.inlinePolicyIdentifier");
+            let policy = c.name(
+                &format!("{inline}.PolicyName"),
+                &format!("{inline_member}.policyName"),
+                128,
+            );
+            let attachment = c.required_text(
+                &format!("{inline}.AttachmentType"),
+                &format!("{inline_member}.attachmentType"),
+                1,
+                5,
+            );
+            c.one_of(
+                &format!("{inline}.AttachmentType"),
+                &format!("{inline_member}.attachmentType"),
+                ATTACHMENT_TYPES,
+            );
+            let entity = c.required_text(
+                &format!("{inline}.AttachmentName"),
+                &format!("{inline_member}.attachmentName"),
+                1,
+                128,
+            );
+            raw.inline = Some((policy, attachment, entity));
+        }
+        exclusions.push(raw);
+    }
+    exclusions
+}
+
+/// The checks IAM makes on the identifiers themselves: exactly one member of each union, a
+/// policy ARN with wildcards only in its name (at most one `*`), an entity name of IAM's
+/// name characters and wildcards (at most one `*`).
+fn check_exclusions(raw: &[RawExclusion]) -> Result<Vec<Exclusion>, Error> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let n = i + 1;
+            match (&raw.policy_type, &raw.policy_arn, &raw.inline) {
+                (Some(kind), None, None) => POLICY_TYPES
+                    .iter()
+                    .find(|t| *t == kind)
+                    .map(|kind| Exclusion::Type(kind))
+                    .ok_or_else(|| invalid_input(format!("Invalid PolicyType: {}", echoed(kind)))),
+                (None, Some(arn), None) => policy_arn_pattern(arn).map(Exclusion::Arn).ok_or_else(|| {
+                    invalid_input(format!(
+                        "Invalid PolicyArn in PolicyExclusionList.member.{n}: {}. A policy ARN is \
+                         arn:aws:iam::<account or aws>:policy/<path><name>, with wildcards (at most \
+                         one *, any ?) only in its path and name.",
+                        echoed(arn)
+                    ))
+                }),
+                (None, None, Some((policy, attachment, entity))) => {
+                    let attachment = ATTACHMENT_TYPES
+                        .iter()
+                        .find(|t| *t == attachment)
+                        .ok_or_else(|| {
+                            invalid_input(format!("Invalid AttachmentType: {}", echoed(attachment)))
+                        })?;
+                    let valid_entity = entity.matches('*').count() <= 1
+                        && entity.chars().all(|ch| {
+                            keyless_sts::validate::is_name_char(ch) || ch == '*' || ch == '?'
+                        });
+                    if !valid_entity {
+                        return Err(invalid_input(format!(
+                            "Invalid AttachmentName in PolicyExclusionList.member.{n}: {}. An \
+                             entity name has IAM's name characters and wildcards: at most one *, \
+                             any ?.",
+                            echoed(entity)
+                        )));
+                    }
+                    Ok(Exclusion::Inline {
+                        policy: policy.clone(),
+                        attachment,
+                        entity: Pattern::new(entity, false, true),
+                    })
+                }
+                _ => Err(invalid_input(format!(
+                    "PolicyExclusionList.member.{n} must give exactly one of PolicyType, PolicyArn \
+                     and InlinePolicyIdentifier."
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// The pattern of a `PolicyArn` identifier: `arn:<partition>:iam::<account or aws>:policy/`
+/// and a path and name in which `*` (at most once) and `?` are wildcards.
+fn policy_arn_pattern(arn: &str) -> Option<Pattern> {
+    let mut parts = arn.splitn(6, ':');
+    let (prefix, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let name = resource.strip_prefix("policy/")?;
+    let literal = |text: &str| !text.contains(['*', '?']);
+    let valid = prefix == "arn"
+        && !partition.is_empty()
+        && literal(partition)
+        && service == "iam"
+        && region.is_empty()
+        && (account == "aws"
+            || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+        && !name.is_empty()
+        && !name.ends_with('/')
+        && name.matches('*').count() <= 1
+        && name.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|ch| keyless_sts::validate::is_name_char(ch) || ch == '*' || ch == '?')
+        });
+    valid.then(|| Pattern::new(arn, false, true))
+}
+
+impl Exclusion {
+    /// Whether this identifier takes out `source`, a policy of the principal's `layer`.
+    fn excludes(&self, layer: PolicyLayer, source: &PolicySource) -> bool {
+        let none = Context::new();
+        let boundary = layer == PolicyLayer::PermissionsBoundary;
+        match (self, source) {
+            (Exclusion::Type("permission-boundary"), _) => boundary,
+            (Exclusion::Type("inline"), PolicySource::RoleInline { .. }) => !boundary,
+            (
+                Exclusion::Type(kind @ ("aws-managed" | "user-managed")),
+                PolicySource::Managed { arn, .. },
+            ) => {
+                let aws_managed = arn.split(':').nth(4) == Some("aws");
+                !boundary && aws_managed == (*kind == "aws-managed")
+            }
+            (Exclusion::Arn(pattern), PolicySource::Managed { arn, .. }) => {
+                !boundary && pattern.matches(arn, &none, Case::Sensitive) == Some(true)
+            }
+            (
+                Exclusion::Inline {
+                    policy,
+                    attachment: "role",
+                    entity,
+                },
+                PolicySource::RoleInline { role, name },
+            ) => {
+                !boundary
+                    && policy.eq_ignore_ascii_case(name)
+                    && entity.matches(role, &none, Case::AsciiInsensitive) == Some(true)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Takes the excluded policies out of the principal's set.
+fn exclude(set: &mut PolicySet<'_>, exclusions: &[Exclusion]) {
+    let kept = |layer: PolicyLayer| {
+        move |sourced: &SourcedPolicy<'_>| {
+            !exclusions
+                .iter()
+                .any(|e| e.excludes(layer, &sourced.source))
+        }
+    };
+    set.identity.retain(kept(PolicyLayer::Identity));
+    set.boundary.retain(kept(PolicyLayer::PermissionsBoundary));
+}
+
+/// `OrderedOrganizationPolicyInputList.member.N.ServiceControlPolicyInputList.member.M`: the
+/// service control policies of each level, root first, at most [`MAX_ORGANIZATION_LEVELS`].
+fn read_organization(c: &mut Checker<'_>) -> Vec<Vec<String>> {
+    let mut levels = Vec::new();
+    for n in 1.. {
+        let prefix = format!("OrderedOrganizationPolicyInputList.member.{n}");
+        if !c.has_prefix(&format!("{prefix}.")) {
+            break;
+        }
+        if n > MAX_ORGANIZATION_LEVELS {
+            c.list_length(
+                "orderedOrganizationPolicyInputList",
+                n,
+                MAX_ORGANIZATION_LEVELS,
+            );
+            break;
+        }
+        levels.push(c.policy_list(
+            &format!("{prefix}.ServiceControlPolicyInputList"),
+            &format!("orderedOrganizationPolicyInputList.{n}.member.serviceControlPolicyInputList"),
+            false,
+        ));
+    }
+    levels
+}
+
+/// Parses each level's service control policies (as identity policies: no `Principal`). A
+/// level without one is refused: in an organization every root, OU and account has at least
+/// one SCP attached.
+fn parse_organization(levels: &[Vec<String>]) -> Result<Vec<Vec<(PolicySource, Policy)>>, Error> {
+    levels
+        .iter()
+        .enumerate()
+        .map(|(i, docs)| {
+            let list = format!("OrderedOrganizationPolicyInputList.{}", i + 1);
+            if docs.is_empty() {
+                return Err(invalid_input(format!(
+                    "{list} has no ServiceControlPolicyInputList: every level of an organization \
+                     has at least one service control policy."
+                )));
+            }
+            parse_inputs(docs, &list)
+        })
+        .collect()
 }
 
 /// The simulated caller: `CallerArn` (a role of the account) or `default`.
@@ -672,11 +994,13 @@ pub(crate) async fn simulate_principal(call: &Call<'_>) -> Result<String, Error>
         "permissionsBoundaryPolicyInputList",
         false,
     );
+    let exclusions = read_exclusions(&mut c);
     let simulation = Simulation::read(&mut c);
     c.finish()?;
     call.authorize(&source, Context::new())?;
     let account = call.account();
     let ctx = simulation.check(account)?;
+    let exclusions = check_exclusions(&exclusions)?;
     let live = call.node.live.load();
     let role = entity_role(&live.sts, account, &source)?;
     let inputs = parse_inputs(&inputs, "PolicyInputList")?;
@@ -684,6 +1008,7 @@ pub(crate) async fn simulate_principal(call: &Call<'_>) -> Result<String, Error>
     let resource = parse_resource_policy(simulation.resource_policy.as_deref())?;
     let caller = caller_of(&live.sts, account, &simulation, &role.arn)?;
     let mut set = role.policy_set(&live.sts);
+    exclude(&mut set, &exclusions);
     set.identity.extend(sourced(&inputs));
     if !boundary.is_empty() {
         set.boundary = sourced(&boundary).collect();
@@ -701,6 +1026,7 @@ pub(crate) async fn simulate_custom(call: &Call<'_>) -> Result<String, Error> {
         "permissionsBoundaryPolicyInputList",
         false,
     );
+    let organization = read_organization(&mut c);
     let simulation = Simulation::read(&mut c);
     c.finish()?;
     call.authorize("*", Context::new())?;
@@ -719,6 +1045,7 @@ pub(crate) async fn simulate_custom(call: &Call<'_>) -> Result<String, Error> {
             "CallerArn is required when ResourcePolicy is given.",
         ));
     }
+    let organization = parse_organization(&organization)?;
     let inputs = parse_inputs(&inputs, "PolicyInputList")?;
     let boundary = parse_boundary(&boundaries)?;
     let resource = parse_resource_policy(simulation.resource_policy.as_deref())?;
@@ -730,6 +1057,10 @@ pub(crate) async fn simulate_custom(call: &Call<'_>) -> Result<String, Error> {
         &format!("arn:aws:iam::{account}:root"),
     )?;
     let set = PolicySet {
+        organization: organization
+            .iter()
+            .map(|level| sourced(level).collect())
+            .collect(),
         identity: sourced(&inputs).collect(),
         boundary: sourced(&boundary).collect(),
         session: Vec::new(),
@@ -986,6 +1317,7 @@ mod tests {
                     matched: vec![matched("role_r_deny")],
                     missing: vec!["aws:SourceIp".to_owned()],
                     boundary_allows: Some(true),
+                    organizations_allow: None,
                 },
                 ResourceResult {
                     resource: "arn:aws:s3:::b/open".to_owned(),
@@ -993,6 +1325,7 @@ mod tests {
                     matched: vec![matched("PolicyInputList.1")],
                     missing: Vec::new(),
                     boundary_allows: Some(false),
+                    organizations_allow: None,
                 },
             ],
         };
@@ -1003,7 +1336,7 @@ mod tests {
         assert_eq!(
             w.finish(),
             format!(
-                "<member><EvalActionName>s3:GetObject</EvalActionName><EvalResourceName>*</EvalResourceName>\
+                "<member><EvalActionName>s3:GetObject</EvalActionName><EvalResourceName>arn:aws:s3:::${{BucketName}}/${{KeyName}}</EvalResourceName>\
                  <EvalDecision>explicitDeny</EvalDecision>\
                  <MatchedStatements><member><SourcePolicyId>role_r_deny</SourcePolicyId>\
                  <SourcePolicyType>IAM Policy</SourcePolicyType>{position}</member></MatchedStatements>\
@@ -1038,13 +1371,14 @@ mod tests {
                 matched: Vec::new(),
                 missing: vec!["aws:MultiFactorAuthPresent".to_owned()],
                 boundary_allows: None,
+                organizations_allow: None,
             }],
         };
         let mut w = XmlWriter::with_capacity(256);
         render_result(&mut w, &star, false);
         assert_eq!(
             w.finish(),
-            "<member><EvalActionName>s3:PutObject</EvalActionName><EvalResourceName>*</EvalResourceName>\
+            "<member><EvalActionName>s3:PutObject</EvalActionName><EvalResourceName>arn:aws:s3:::${BucketName}/${KeyName}</EvalResourceName>\
              <EvalDecision>implicitDeny</EvalDecision><MatchedStatements></MatchedStatements>\
              <MissingContextValues><member>aws:MultiFactorAuthPresent</member></MissingContextValues></member>"
         );
@@ -1081,8 +1415,7 @@ mod tests {
                 },
                 policy: &boundary,
             }],
-            session: Vec::new(),
-            resource: Vec::new(),
+            ..PolicySet::default()
         };
         let ctx = Context::new();
         let caller = "arn:aws:iam::000000000000:role/r";
@@ -1201,6 +1534,241 @@ mod tests {
         ] {
             invalid_input_message(page_of(Some(bad), 2, 5));
         }
+    }
+
+    #[test]
+    fn organizations_decide_before_the_details() {
+        let denied = |resource: &str| ResourceResult {
+            resource: resource.to_owned(),
+            decision: Decision::ExplicitDeny,
+            matched: Vec::new(),
+            missing: Vec::new(),
+            boundary_allows: None,
+            organizations_allow: Some(false),
+        };
+        let result = ActionResult {
+            action: "sts:GetCallerIdentity".to_owned(),
+            resources: vec![denied("arn:aws:s3:::b/k")],
+        };
+        let mut w = XmlWriter::with_capacity(512);
+        render_result(&mut w, &result, true);
+        assert_eq!(
+            w.finish(),
+            "<member><EvalActionName>sts:GetCallerIdentity</EvalActionName><EvalResourceName>*</EvalResourceName>\
+             <EvalDecision>explicitDeny</EvalDecision><MatchedStatements></MatchedStatements>\
+             <MissingContextValues></MissingContextValues>\
+             <OrganizationsDecisionDetail><AllowedByOrganizations>false</AllowedByOrganizations></OrganizationsDecisionDetail>\
+             <ResourceSpecificResults><member><EvalResourceName>arn:aws:s3:::b/k</EvalResourceName>\
+             <EvalResourceDecision>explicitDeny</EvalResourceDecision><MatchedStatements></MatchedStatements>\
+             <MissingContextValues></MissingContextValues></member></ResourceSpecificResults></member>"
+        );
+    }
+
+    fn raw_type(kind: &str) -> RawExclusion {
+        RawExclusion {
+            policy_type: Some(kind.to_owned()),
+            ..RawExclusion::default()
+        }
+    }
+
+    fn raw_arn(arn: &str) -> RawExclusion {
+        RawExclusion {
+            policy_arn: Some(arn.to_owned()),
+            ..RawExclusion::default()
+        }
+    }
+
+    fn raw_inline(policy: &str, attachment: &str, entity: &str) -> RawExclusion {
+        RawExclusion {
+            inline: Some((policy.to_owned(), attachment.to_owned(), entity.to_owned())),
+            ..RawExclusion::default()
+        }
+    }
+
+    #[test]
+    fn exclusions_are_checked_and_match_the_principals_policies() {
+        let inline = PolicySource::RoleInline {
+            role: "deployer".to_owned(),
+            name: "Guard".to_owned(),
+        };
+        let managed = |arn: &str| PolicySource::Managed {
+            name: arn.rsplit('/').next().unwrap().to_owned(),
+            arn: arn.to_owned(),
+        };
+        let customer = managed("arn:aws:iam::000000000000:policy/team/s3-read");
+        let aws = managed("arn:aws:iam::aws:policy/ReadOnlyAccess");
+        let excludes = |raw: RawExclusion, layer: PolicyLayer, source: &PolicySource| {
+            check_exclusions(&[raw]).expect("valid")[0].excludes(layer, source)
+        };
+        use PolicyLayer::{Identity, PermissionsBoundary};
+        assert!(excludes(raw_type("inline"), Identity, &inline));
+        assert!(!excludes(raw_type("inline"), Identity, &customer));
+        assert!(excludes(raw_type("user-managed"), Identity, &customer));
+        assert!(!excludes(raw_type("user-managed"), Identity, &aws));
+        assert!(!excludes(
+            raw_type("user-managed"),
+            PermissionsBoundary,
+            &customer
+        ));
+        assert!(excludes(raw_type("aws-managed"), Identity, &aws));
+        assert!(excludes(
+            raw_type("permission-boundary"),
+            PermissionsBoundary,
+            &customer
+        ));
+        assert!(!excludes(
+            raw_type("permission-boundary"),
+            Identity,
+            &customer
+        ));
+        for kind in ["scp", "rcp"] {
+            assert!(!excludes(raw_type(kind), Identity, &inline));
+            assert!(!excludes(raw_type(kind), Identity, &customer));
+        }
+        for arn in [
+            "arn:aws:iam::000000000000:policy/team/s3-read",
+            "arn:aws:iam::000000000000:policy/team/*",
+            "arn:aws:iam::000000000000:policy/*read",
+            "arn:aws:iam::000000000000:policy/team/s3-rea?",
+        ] {
+            assert!(excludes(raw_arn(arn), Identity, &customer), "{arn}");
+            assert!(
+                !excludes(raw_arn(arn), PermissionsBoundary, &customer),
+                "{arn}"
+            );
+        }
+        assert!(!excludes(
+            raw_arn("arn:aws:iam::000000000000:policy/team/S3-read"),
+            Identity,
+            &customer
+        ));
+        assert!(excludes(
+            raw_arn("arn:aws:iam::aws:policy/ReadOnly*"),
+            Identity,
+            &aws
+        ));
+        assert!(excludes(
+            raw_inline("guard", "role", "deploy*"),
+            Identity,
+            &inline
+        ));
+        assert!(excludes(
+            raw_inline("Guard", "role", "DEPLOYER"),
+            Identity,
+            &inline
+        ));
+        assert!(!excludes(
+            raw_inline("Guard", "role", "deployers"),
+            Identity,
+            &inline
+        ));
+        assert!(!excludes(
+            raw_inline("Guard", "user", "deployer"),
+            Identity,
+            &inline
+        ));
+        assert!(!excludes(
+            raw_inline("Other", "role", "*"),
+            Identity,
+            &inline
+        ));
+
+        for arn in [
+            "arn:aws:iam::*:policy/x",
+            "arn:aws:iam::000000000000:policy/*a*",
+            "arn:aws:iam::000000000000:policy/",
+            "arn:aws:iam::000000000000:role/x",
+            "arn:aws:iam:us-east-1:000000000000:policy/x",
+            "arn:aws:s3:::000000000000/policy/x",
+            "arn:aws:iam::12345:policy/x",
+            "arn:aws:iam::000000000000:policy/a//b",
+            "arn:a?s:iam::000000000000:policy/x",
+            "arn:aws:iam::000000000000:policy/x y",
+        ] {
+            let message = invalid_input_message(check_exclusions(&[raw_arn(arn)]));
+            assert!(
+                message.starts_with("Invalid PolicyArn in PolicyExclusionList.member.1"),
+                "{message}"
+            );
+        }
+        let message = invalid_input_message(check_exclusions(&[raw_inline("p", "role", "a*b*")]));
+        assert!(message.starts_with("Invalid AttachmentName"), "{message}");
+        invalid_input_message(check_exclusions(&[raw_inline("p", "role", "a b")]));
+        for raw in [
+            RawExclusion::default(),
+            RawExclusion {
+                policy_type: Some("inline".to_owned()),
+                policy_arn: Some("arn:aws:iam::aws:policy/x".to_owned()),
+                inline: None,
+            },
+        ] {
+            assert_eq!(
+                invalid_input_message(check_exclusions(&[raw_type("inline"), raw])),
+                "PolicyExclusionList.member.2 must give exactly one of PolicyType, PolicyArn and \
+                 InlinePolicyIdentifier."
+            );
+        }
+    }
+
+    #[test]
+    fn exclusions_and_organization_levels_are_read_with_their_bounds() {
+        let read = |body: &str| {
+            let params = keyless_sts::query::QueryParams::parse("", body.as_bytes()).expect("form");
+            let mut c = Checker::new(&params);
+            let exclusions = read_exclusions(&mut c);
+            let levels = read_organization(&mut c);
+            c.finish().map(|()| (exclusions.len(), levels))
+        };
+        let (exclusions, levels) = read(
+            "PolicyExclusionList.member.1.PolicyType=inline\
+             &PolicyExclusionList.member.2.InlinePolicyIdentifier.PolicyName=p\
+             &PolicyExclusionList.member.2.InlinePolicyIdentifier.AttachmentType=role\
+             &PolicyExclusionList.member.2.InlinePolicyIdentifier.AttachmentName=r*\
+             &OrderedOrganizationPolicyInputList.member.1.ServiceControlPolicyInputList.member.1=a\
+             &OrderedOrganizationPolicyInputList.member.2.ServiceControlPolicyInputList.member.1=b\
+             &OrderedOrganizationPolicyInputList.member.2.ServiceControlPolicyInputList.member.2=c",
+        )
+        .expect("valid");
+        assert_eq!(exclusions, 2);
+        assert_eq!(
+            levels,
+            [vec!["a".to_owned()], vec!["b".to_owned(), "c".to_owned()]]
+        );
+        let error = |body: &str| {
+            let err = read(body).expect_err("refused");
+            assert_eq!(err.code(), "ValidationError", "{err:?}");
+            err.message().into_owned()
+        };
+        let message = error("PolicyExclusionList.member.1.PolicyType=managed");
+        assert!(
+            message.contains("policyExclusionList.1.member.policyType"),
+            "{message}"
+        );
+        let message = error(
+            "PolicyExclusionList.member.1.InlinePolicyIdentifier.PolicyName=p\
+             &PolicyExclusionList.member.1.InlinePolicyIdentifier.AttachmentType=session",
+        );
+        assert!(
+            message.contains("attachmentName") && message.contains("attachmentType"),
+            "{message}"
+        );
+        let many: String = (1..=MAX_EXCLUSIONS + 1)
+            .map(|n| format!("PolicyExclusionList.member.{n}.PolicyType=inline&"))
+            .collect();
+        assert!(error(&many).contains("less than or equal to 256"));
+        let deep: String = (1..=MAX_ORGANIZATION_LEVELS + 1)
+            .map(|n| format!("OrderedOrganizationPolicyInputList.member.{n}.ServiceControlPolicyInputList.member.1=x&"))
+            .collect();
+        assert!(error(&deep).contains("less than or equal to 7"));
+        let message = invalid_input_message(parse_organization(&[vec![
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#.to_owned(),
+        ], Vec::new()]));
+        assert!(
+            message.starts_with(
+                "OrderedOrganizationPolicyInputList.2 has no ServiceControlPolicyInputList"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

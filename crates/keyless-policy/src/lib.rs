@@ -44,6 +44,7 @@ mod json;
 mod parse;
 mod pattern;
 mod request;
+mod resource_types;
 mod trace;
 mod values;
 
@@ -58,6 +59,7 @@ pub use json::policy_size;
 pub use parse::{ParseOptions, PolicyKind};
 pub use pattern::{Case, Pattern, Segment};
 pub use request::{Decision, Principal, Request};
+pub use resource_types::resource_arn_template;
 pub use trace::{
     Closest, ConditionTrace, ElementTrace, LayerTrace, PolicyLayer, PolicyTrace, SessionTrace,
     StatementTrace, render_session_trace_text, render_trace_text,
@@ -287,7 +289,8 @@ pub struct Layer<'a> {
 }
 
 /// Layered evaluation: an explicit Deny in any policy of any layer denies; otherwise every
-/// layer must allow. The [`PolicyLayer::Identity`] layer is always required (no identity
+/// layer must allow (each [`PolicyLayer::ServiceControl`] layer, one per level of an
+/// organization, on its own). The [`PolicyLayer::Identity`] layer is always required (no identity
 /// policy = implicit deny), except that an Allow of the [`PolicyLayer::Resource`] layer
 /// stands in for it; a boundary, session or resource layer with no policies is absent and
 /// does not restrict.

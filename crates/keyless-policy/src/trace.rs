@@ -450,6 +450,9 @@ pub fn render_trace_text(decision: Decision, trace: &PolicyTrace) -> String {
 /// Kind of a policy layer in a layered (session) evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PolicyLayer {
+    /// The service control policies of one level of an organization (root, an OU, the
+    /// account): each level present must allow.
+    ServiceControl,
     /// The role's identity-based policies: an Allow is always required.
     Identity,
     /// A permissions boundary: when present, an Allow is also required.

@@ -1374,12 +1374,36 @@ mod tests {
         ];
         for (method, target, query, pairs, name, needs) in cases {
             let what = format!("{method} {target:?} ?{query}");
+            for (action, resource) in &needs {
+                assert_resource_type(action, resource);
+            }
             assert_eq!(
                 classified(method, &target, query, pairs),
                 (name, needs),
                 "{what}"
             );
         }
+        for (_, _, _, action, _) in BUCKET_SUBRESOURCES {
+            assert_resource_type(action, B);
+        }
+        for (_, _, _, action) in BUCKET_CONFIGURATIONS {
+            assert_resource_type(action, B);
+        }
+    }
+
+    /// The simulator's resource type of `action` (`keyless_policy::resource_arn_template`) is
+    /// the kind of ARN the gateway decides it on: none for `*`, the bucket's or the object's.
+    fn assert_resource_type(action: &str, resource: &str) {
+        let expected = match resource.strip_prefix("arn:aws:s3:::") {
+            None => None,
+            Some(path) if path.contains('/') => Some("arn:aws:s3:::${BucketName}/${KeyName}"),
+            Some(_) => Some("arn:aws:s3:::${BucketName}"),
+        };
+        assert_eq!(
+            keyless_policy::resource_arn_template(action),
+            expected,
+            "{action} on {resource}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! the last two behind the authorizer token. The request model, the caller's verification and
 //! the answer are `keyless_sts::forwarded`'s; every call is measured and audited.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -289,6 +289,7 @@ impl Call {
                 host: audit::bounded_opt(host, audit::MAX_CLAIM),
                 path: audit::Bounded::new(&request.path, MAX_AUDIT_PATH),
                 service: request.service.as_deref(),
+                source_ip: request.source_ip,
                 action: question.map(|q| audit::Bounded::new(&q.action, forwarded::MAX_ACTION)),
                 resource: question
                     .map(|q| audit::Bounded::new(&q.resource, forwarded::MAX_RESOURCE)),
@@ -374,6 +375,9 @@ struct RequestRecord<'a> {
     path: audit::Bounded<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     service: Option<&'a str>,
+    /// The caller's address as the forwarder gave it (`sourceIPAddress` is the forwarder's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_ip: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<audit::Bounded<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -32,7 +32,7 @@ fn config(token: Option<&str>) -> Config {
         )
     };
     let invoke = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Public","Effect":"Allow","Action":"execute-api:Invoke","Resource":"{API}/GET/public/*"}},{{"Sid":"Own","Effect":"Allow","Action":"execute-api:Invoke","Resource":"{API}/*/projects/${{gitlab.com:sub}}"}}]}}"#
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Public","Effect":"Allow","Action":"execute-api:Invoke","Resource":"{API}/GET/public/*"}},{{"Sid":"Own","Effect":"Allow","Action":"execute-api:Invoke","Resource":"{API}/*/projects/${{gitlab.com:sub}}"}},{{"Sid":"Office","Effect":"Allow","Action":"execute-api:Invoke","Resource":"{API}/GET/office/*","Condition":{{"IpAddress":{{"aws:SourceIp":"127.0.0.1/32"}},"Bool":{{"aws:SecureTransport":"true"}}}}}}]}}"#
     );
     let authorize = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"keyless:Authorize","Resource":"*"}]}"#;
     let mut text = String::new();
@@ -900,4 +900,280 @@ async fn the_proxy_mode_is_off_without_a_token() {
         )
         .await
         .assert_error(404, "NotFound", "The proxy authorization mode is off");
+}
+
+#[tokio::test]
+async fn the_callers_address_and_transport_come_from_the_forwarder() {
+    let server = server(Some(TOKEN)).await;
+    let gateway = server.session("gateway", "example/gateway").await;
+    let caller = server.session("api-caller", "example/project").await;
+    let office = format!("{API}/GET/office/a");
+
+    // JSON: `source_ip` and `secure_transport` (else the URL's scheme) decide the Office
+    // statement's conditions.
+    let ask = |url: &str, extra: Value| {
+        let mut request = json!({
+            "method": "GET",
+            "url": url,
+            "headers": caller_headers(&caller, "GET", "/office/a", server.node.now()),
+            "action": "execute-api:Invoke",
+            "resource": office,
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            request[key] = value.clone();
+        }
+        body(request)
+    };
+    for (url, extra, allowed) in [
+        (
+            "http://api.test/office/a",
+            json!({"source_ip": "127.0.0.1", "secure_transport": true}),
+            true,
+        ),
+        (
+            "https://api.test/office/a",
+            json!({"source_ip": "127.0.0.1"}),
+            true,
+        ),
+        (
+            "https://api.test/office/a",
+            json!({"source_ip": "127.0.0.1", "secure_transport": false}),
+            false,
+        ),
+        (
+            "https://api.test/office/a",
+            json!({"source_ip": "10.1.2.3"}),
+            false,
+        ),
+        (
+            "https://api.test/office/a",
+            json!({"source_ip": "::1"}),
+            false,
+        ),
+        ("https://api.test/office/a", json!({}), false),
+    ] {
+        let answer = server
+            .authorize(Some(&gateway), &ask(url, extra.clone()))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(
+            answer.json()["decision"]["allowed"],
+            allowed,
+            "{url} {extra}"
+        );
+    }
+    server
+        .authorize(
+            Some(&gateway),
+            &ask(
+                "https://api.test/office/a",
+                json!({"source_ip": "127.0.0.1:443"}),
+            ),
+        )
+        .await
+        .assert_error(
+            400,
+            "ValidationError",
+            "source_ip \"127.0.0.1:443\" is not an IP address",
+        );
+    server
+        .authorize(
+            Some(&gateway),
+            &ask(
+                "https://api.test/office/a",
+                json!({"source_ip": "127.0.0.1", "context": {"aws:SourceIp": "127.0.0.1"}}),
+            ),
+        )
+        .await
+        .assert_error(
+            400,
+            "ValidationError",
+            "give the caller's address as source_ip",
+        );
+    server
+        .authorize(
+            Some(&gateway),
+            &ask(
+                "https://api.test/office/a",
+                json!({"secure_transport": "yes"}),
+            ),
+        )
+        .await
+        .assert_error(400, "ValidationError", "Invalid authorize request");
+
+    // nginx: X-Keyless-Source-Ip ($remote_addr) and X-Keyless-Secure-Transport ($https).
+    let nginx = |extra: &[(&'static str, &'static str)]| {
+        let mut headers: Vec<(&'static str, &str)> = vec![
+            ("x-keyless-authorizer-token", TOKEN),
+            ("x-keyless-action", "execute-api:Invoke"),
+            ("x-keyless-resource", &office),
+        ];
+        headers.extend_from_slice(extra);
+        headers
+    };
+    for (extra, status) in [
+        (
+            &[
+                ("x-keyless-source-ip", "127.0.0.1"),
+                ("x-keyless-secure-transport", "on"),
+            ][..],
+            200,
+        ),
+        (
+            &[
+                ("x-keyless-source-ip", "127.0.0.2"),
+                ("x-keyless-secure-transport", "on"),
+            ][..],
+            403,
+        ),
+        (&[("x-keyless-source-ip", "127.0.0.1")][..], 403),
+        (
+            &[
+                ("x-keyless-source-ip", "127.0.0.1"),
+                ("x-keyless-secure-transport", ""),
+            ][..],
+            403,
+        ),
+        (&[("x-keyless-secure-transport", "on")][..], 403),
+    ] {
+        let answer = server
+            .nginx(&caller, "GET", "/office/a", &nginx(extra))
+            .await;
+        assert_eq!(answer.status.as_u16(), status, "{extra:?}: {}", answer.body);
+    }
+    server
+        .nginx(
+            &caller,
+            "GET",
+            "/office/a",
+            &nginx(&[("x-keyless-source-ip", "localhost")]),
+        )
+        .await
+        .assert_error(
+            400,
+            "ValidationError",
+            "x-keyless-source-ip \"localhost\" is not an IP address",
+        );
+    server
+        .nginx(
+            &caller,
+            "GET",
+            "/office/a",
+            &nginx(&[("x-keyless-secure-transport", "yes")]),
+        )
+        .await
+        .assert_error(
+            400,
+            "ValidationError",
+            "x-keyless-secure-transport \"yes\" is not on, off",
+        );
+
+    // Envoy: the address Envoy appended to x-forwarded-for (the last) and x-forwarded-proto,
+    // unless X-Keyless-Source-Ip / X-Keyless-Secure-Transport say.
+    let envoy = |extra: &[(&'static str, &str)]| {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("api.test"));
+        sign(
+            &caller,
+            "execute-api",
+            ("GET", "/office/a", ""),
+            &mut headers,
+            b"",
+            server.node.now(),
+        );
+        headers.insert(
+            "x-keyless-authorizer-token",
+            HeaderValue::from_static(TOKEN),
+        );
+        headers.insert(
+            "x-keyless-action",
+            HeaderValue::from_static("execute-api:Invoke"),
+        );
+        headers.insert(
+            "x-keyless-resource",
+            HeaderValue::from_str(&office).unwrap(),
+        );
+        for (name, value) in extra {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        server.send(
+            Method::GET,
+            "/keyless/authorize/envoy/office/a",
+            headers,
+            Vec::new(),
+        )
+    };
+    for (extra, status) in [
+        (
+            &[
+                ("x-forwarded-for", "203.0.113.9, 127.0.0.1"),
+                ("x-forwarded-proto", "https"),
+            ][..],
+            200,
+        ),
+        (
+            &[
+                ("x-forwarded-for", "127.0.0.1, 203.0.113.9"),
+                ("x-forwarded-proto", "https"),
+            ][..],
+            403,
+        ),
+        (
+            &[
+                ("x-forwarded-for", "127.0.0.1"),
+                ("x-forwarded-proto", "http"),
+            ][..],
+            403,
+        ),
+        (&[("x-forwarded-for", "127.0.0.1")][..], 403),
+        (
+            &[
+                ("x-forwarded-for", "203.0.113.9"),
+                ("x-forwarded-proto", "http"),
+                ("x-keyless-source-ip", "127.0.0.1"),
+                ("x-keyless-secure-transport", "true"),
+            ][..],
+            200,
+        ),
+    ] {
+        let answer = envoy(extra).await;
+        assert_eq!(answer.status.as_u16(), status, "{extra:?}: {}", answer.body);
+    }
+    envoy(&[("x-forwarded-for", "127.0.0.1, unknown")])
+        .await
+        .assert_error(
+            400,
+            "ValidationError",
+            "x-forwarded-for \"unknown\" is not an IP address",
+        );
+    envoy(&[
+        ("x-forwarded-for", "127.0.0.1"),
+        ("x-forwarded-proto", "ftp"),
+    ])
+    .await
+    .assert_error(
+        400,
+        "ValidationError",
+        "x-forwarded-proto \"ftp\" is not http or https",
+    );
+
+    // The audit event keeps the caller's address beside the forwarder's.
+    let events = server.audit_events();
+    let first = events
+        .iter()
+        .find(|e| e["eventName"] == "AuthorizeNginx")
+        .expect("an nginx event");
+    assert_eq!(
+        first["requestParameters"]["sourceIp"], "127.0.0.1",
+        "{first}"
+    );
+    assert_eq!(first["sourceIPAddress"], "127.0.0.1");
+    let envoy_event = events
+        .iter()
+        .find(|e| e["eventName"] == "AuthorizeEnvoy")
+        .expect("an envoy event");
+    assert_eq!(envoy_event["requestParameters"]["sourceIp"], "127.0.0.1");
 }

@@ -343,6 +343,7 @@ pub struct Denial {
 /// How IAM names a layer in its AccessDenied messages.
 pub(crate) fn layer_name(layer: PolicyLayer) -> &'static str {
     match layer {
+        PolicyLayer::ServiceControl => "service control policy",
         PolicyLayer::Identity => "identity-based policy",
         PolicyLayer::PermissionsBoundary => "permissions boundary",
         PolicyLayer::Session => "session policy",

@@ -7,8 +7,16 @@
 //! The body stays with the service: the forwarder gives the payload hash (or
 //! `UNSIGNED-PAYLOAD`), or the request's `x-amz-content-sha256` stands for it, or the body is
 //! taken to be empty (see [`auth::authenticate_forwarded`]).
+//!
+//! keyless sees the forwarder, not the caller: the caller's address (`aws:SourceIp`) and
+//! whether it came over TLS (`aws:SecureTransport`) are the forwarder's to say — `source_ip`
+//! and `secure_transport` in the JSON body, [`SOURCE_IP_HEADER`] and
+//! [`SECURE_TRANSPORT_HEADER`] from a proxy (for Envoy, else the `x-forwarded-for` address
+//! Envoy appended and `x-forwarded-proto`). They are believed because the forwarder is
+//! authenticated (its own signature, or the authorizer token).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use keyless_credentials::session::{SessionKeyValue, SessionOrigin};
@@ -49,6 +57,15 @@ pub const RESOURCE_HEADER: &str = "x-keyless-resource";
 pub const SERVICE_HEADER: &str = "x-keyless-service";
 /// The proxy header carrying the authorizer token.
 pub const TOKEN_HEADER: &str = "x-keyless-authorizer-token";
+/// The proxy header with the caller's IP address (nginx `$remote_addr`): `aws:SourceIp`.
+pub const SOURCE_IP_HEADER: &str = "x-keyless-source-ip";
+/// The proxy header saying whether the caller's connection was TLS (nginx `$https`: `on`,
+/// or empty and so absent): `aws:SecureTransport`. `on` or `true`; `off`, `false` or empty.
+pub const SECURE_TRANSPORT_HEADER: &str = "x-keyless-secure-transport";
+/// The header Envoy appends the caller's address to (`use_remote_address: true`).
+const FORWARDED_FOR: &str = "x-forwarded-for";
+/// The header Envoy sets to the caller's scheme (`use_remote_address: true`).
+const FORWARDED_PROTO: &str = "x-forwarded-proto";
 /// Envoy's marker of a body cut at `max_request_bytes`.
 const ENVOY_PARTIAL_BODY: &str = "x-envoy-auth-partial-body";
 
@@ -82,6 +99,13 @@ pub struct AuthorizeBody {
     /// Whether to answer with the trace of every policy layer.
     #[serde(default)]
     pub trace: bool,
+    /// The caller's IP address, as the service saw it (`aws:SourceIp`).
+    #[serde(default)]
+    pub source_ip: Option<String>,
+    /// Whether the caller's request came over TLS (`aws:SecureTransport`); when absent, whether
+    /// `url` is `https`.
+    #[serde(default)]
+    pub secure_transport: Option<bool>,
 }
 
 /// One header's value or values.
@@ -124,6 +148,8 @@ pub struct ForwardedRequest {
     pub service: Option<String>,
     /// Whether the caller's request arrived over TLS (`aws:SecureTransport`).
     pub secure: bool,
+    /// The caller's IP address, when the forwarder says (`aws:SourceIp`).
+    pub source_ip: Option<IpAddr>,
 }
 
 impl ForwardedRequest {
@@ -190,6 +216,11 @@ impl ForwardedRequest {
         if let Some(service) = &body.service {
             checked_service(service)?;
         }
+        let source_ip = body
+            .source_ip
+            .as_deref()
+            .map(|ip| checked_ip(ip, "source_ip"))
+            .transpose()?;
         let question = match (body.action, body.resource) {
             (None, None) => {
                 if body.context.is_some() || body.trace {
@@ -204,6 +235,12 @@ impl ForwardedRequest {
                     None => Context::new(),
                     Some(value) => checked_context(value)?,
                 };
+                if source_ip.is_some() && context.get("aws:sourceip").is_some() {
+                    return Err(invalid(
+                        "give the caller's address as source_ip or as the context's aws:SourceIp, not both"
+                            .to_owned(),
+                    ));
+                }
                 Some(question(action, resource, context, body.trace)?)
             }
             _ => {
@@ -219,7 +256,8 @@ impl ForwardedRequest {
             headers,
             payload_hash: body.payload_hash,
             service: body.service,
-            secure: scheme == Some("https"),
+            secure: body.secure_transport.unwrap_or(scheme == Some("https")),
+            source_ip,
         };
         Ok((request, question))
     }
@@ -227,8 +265,10 @@ impl ForwardedRequest {
     /// The request and question of an nginx `auth_request` subrequest: the caller's headers,
     /// `X-Original-Method` and `X-Original-URI` (required), `X-Original-Host` when `Host` is the
     /// proxy's, `X-Original-Content-Length` when the caller signed its length, and the
-    /// question as `X-Keyless-Action` and `X-Keyless-Resource` (both or neither). The body is
-    /// never forwarded: the caller's `x-amz-content-sha256` stands for it, else it is empty.
+    /// question as `X-Keyless-Action` and `X-Keyless-Resource` (both or neither), the caller's
+    /// address and transport as `X-Keyless-Source-Ip` and `X-Keyless-Secure-Transport`. The
+    /// body is never forwarded: the caller's `x-amz-content-sha256` stands for it, else it is
+    /// empty.
     pub fn from_nginx(headers: &HeaderMap) -> Result<(ForwardedRequest, Option<Question>), Error> {
         let method = checked_method(required(headers, ORIGINAL_METHOD)?)?;
         let uri = required(headers, ORIGINAL_URI)?;
@@ -258,7 +298,8 @@ impl ForwardedRequest {
             headers: forwarded,
             payload_hash: None,
             service: service_header(headers)?,
-            secure: false,
+            secure: secure_transport_header(headers)?.unwrap_or(false),
+            source_ip: source_ip_header(headers)?,
         };
         Ok((request, header_question(headers)?))
     }
@@ -266,7 +307,10 @@ impl ForwardedRequest {
     /// The request and question of an Envoy `ext_authz` check request: the caller's method,
     /// path (after the `path_prefix`, `target`) and headers; the body when Envoy forwards it
     /// (`with_request_body`), whose hash stands for the caller's. A body Envoy cut
-    /// (`x-envoy-auth-partial-body: true`) cannot match its signature and is refused.
+    /// (`x-envoy-auth-partial-body: true`) cannot match its signature and is refused. The
+    /// caller's address and transport: `X-Keyless-Source-Ip` and `X-Keyless-Secure-Transport`
+    /// when Envoy adds them, else the last `x-forwarded-for` address (the one Envoy appended)
+    /// and `x-forwarded-proto`.
     pub fn from_envoy(
         method: &str,
         target: &str,
@@ -295,7 +339,14 @@ impl ForwardedRequest {
             headers: forwarded,
             payload_hash,
             service: service_header(headers)?,
-            secure: false,
+            secure: match secure_transport_header(headers)? {
+                Some(secure) => secure,
+                None => forwarded_proto(headers)?,
+            },
+            source_ip: match source_ip_header(headers)? {
+                Some(ip) => Some(ip),
+                None => forwarded_for(headers)?,
+            },
         };
         Ok((request, header_question(headers)?))
     }
@@ -317,11 +368,11 @@ impl ForwardedRequest {
         }
     }
 
-    /// The environment of the caller's request for its decision: its `User-Agent` and
-    /// transport; `aws:SourceIp` comes from the question's context when the service knows it.
+    /// The environment of the caller's request for its decision: its address (when the
+    /// forwarder gave it), its `User-Agent` and its transport.
     pub fn env(&self) -> RequestEnv {
         RequestEnv {
-            source_ip: None,
+            source_ip: self.source_ip.map(|ip| ip.to_string()),
             user_agent: self
                 .headers
                 .get(http::header::USER_AGENT)
@@ -747,6 +798,67 @@ fn optional<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, E
                 .map_err(|_| invalid(format!("the {name} header is not text")))
         })
         .transpose()
+}
+
+/// An IP address (IPv4 or IPv6, no port, no prefix length).
+fn checked_ip(text: &str, what: &str) -> Result<IpAddr, Error> {
+    text.trim()
+        .parse()
+        .map_err(|_| invalid(format!("{what} {} is not an IP address", shown(text))))
+}
+
+/// `X-Keyless-Source-Ip`, when present.
+fn source_ip_header(headers: &HeaderMap) -> Result<Option<IpAddr>, Error> {
+    optional(headers, SOURCE_IP_HEADER)?
+        .map(|ip| checked_ip(ip, SOURCE_IP_HEADER))
+        .transpose()
+}
+
+/// `X-Keyless-Secure-Transport`, when present: `on`/`true`, or `off`/`false`/empty.
+fn secure_transport_header(headers: &HeaderMap) -> Result<Option<bool>, Error> {
+    let Some(value) = optional(headers, SECURE_TRANSPORT_HEADER)? else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    if ["on", "true"].iter().any(|v| value.eq_ignore_ascii_case(v)) {
+        Ok(Some(true))
+    } else if ["off", "false", ""]
+        .iter()
+        .any(|v| value.eq_ignore_ascii_case(v))
+    {
+        Ok(Some(false))
+    } else {
+        Err(invalid(format!(
+            "{SECURE_TRANSPORT_HEADER} {} is not on, off, true or false",
+            shown(value)
+        )))
+    }
+}
+
+/// The last address of `x-forwarded-for`: the one Envoy appended (earlier ones are the
+/// caller's to write).
+fn forwarded_for(headers: &HeaderMap) -> Result<Option<IpAddr>, Error> {
+    let Some(last) = headers.get_all(FORWARDED_FOR).iter().next_back() else {
+        return Ok(None);
+    };
+    let last = last
+        .to_str()
+        .map_err(|_| invalid(format!("the {FORWARDED_FOR} header is not text")))?;
+    let address = last.rsplit(',').next().unwrap_or(last).trim();
+    checked_ip(address, FORWARDED_FOR).map(Some)
+}
+
+/// `x-forwarded-proto`: `https` is TLS; `http` or no header is not.
+fn forwarded_proto(headers: &HeaderMap) -> Result<bool, Error> {
+    match optional(headers, FORWARDED_PROTO)?.map(str::trim) {
+        None => Ok(false),
+        Some(proto) if proto.eq_ignore_ascii_case("https") => Ok(true),
+        Some(proto) if proto.eq_ignore_ascii_case("http") => Ok(false),
+        Some(proto) => Err(invalid(format!(
+            "{FORWARDED_PROTO} {} is not http or https",
+            shown(proto)
+        ))),
+    }
 }
 
 fn service_header(headers: &HeaderMap) -> Result<Option<String>, Error> {

@@ -76,21 +76,13 @@ impl PermissionDecision {
 
 /// Decides `req` on `set`: every policy is evaluated once (traced only when `trace` is set).
 pub fn decide_set(set: &PolicySet<'_>, req: &Request<'_>, trace: bool) -> PermissionDecision {
-    let layers = [
-        (PolicyLayer::Identity, &set.identity),
-        (PolicyLayer::PermissionsBoundary, &set.boundary),
-        (PolicyLayer::Session, &set.session),
-        (PolicyLayer::Resource, &set.resource),
-    ];
     let mut denies = Vec::new();
     let mut allows = Vec::new();
     let mut shortfalls: Vec<(PolicyLayer, String)> = Vec::new();
     let mut resource_allows = false;
     let mut traces = Vec::new();
-    for (layer, policies) in layers {
-        if policies.is_empty() && layer != PolicyLayer::Identity {
-            continue;
-        }
+    for (layer, policies) in set.layers() {
+        let denies_before = denies.len();
         let mut layer_allows = false;
         let mut closest: Option<String> = None;
         let mut policy_traces = Vec::new();
@@ -137,7 +129,7 @@ pub fn decide_set(set: &PolicySet<'_>, req: &Request<'_>, trace: bool) -> Permis
             policy_traces.extend(policy_trace);
         }
         if trace {
-            let decision = if denies.iter().any(|(m, _)| m.layer == layer) {
+            let decision = if denies.len() > denies_before {
                 Decision::ExplicitDeny
             } else if layer_allows {
                 Decision::Allow
@@ -712,8 +704,7 @@ mod tests {
                 },
                 policy: &boundary,
             }],
-            session: Vec::new(),
-            resource: Vec::new(),
+            ..PolicySet::default()
         };
         let ctx = Context::new();
         let request = |action, resource| Request {
@@ -738,6 +729,82 @@ mod tests {
         assert_eq!(
             outside.because.unwrap().words("iam:ListRoles"),
             "because no permissions boundary allows the iam:ListRoles action"
+        );
+    }
+
+    #[test]
+    fn every_organization_level_must_allow_and_any_deny_denies() {
+        let parse =
+            |doc: &str| Policy::parse(doc, &ParseOptions::new(PolicyKind::Identity)).unwrap();
+        let everything = parse(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+        );
+        let iam_only = parse(ROLES_ONLY);
+        let no_delete = parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},
+            {"Effect":"Deny","Action":"iam:DeleteRole","Resource":"*"}]}"#,
+        );
+        let scp = |id: &str, policy| SourcedPolicy {
+            source: PolicySource::Input { id: id.to_owned() },
+            policy,
+        };
+        let set = PolicySet {
+            organization: vec![
+                vec![scp("root", &everything)],
+                vec![scp("ou", &iam_only)],
+                vec![scp("account", &no_delete)],
+            ],
+            identity: vec![scp("PolicyInputList.1", &everything)],
+            ..PolicySet::default()
+        };
+        let layers: Vec<PolicyLayer> = set.layers().map(|(layer, _)| layer).collect();
+        assert_eq!(
+            layers,
+            [
+                PolicyLayer::ServiceControl,
+                PolicyLayer::ServiceControl,
+                PolicyLayer::ServiceControl,
+                PolicyLayer::Identity
+            ]
+        );
+        let ctx = Context::new();
+        let request = |action| Request {
+            principal: None,
+            action,
+            resource: Some("arn:aws:iam::000000000000:role/x"),
+            context: &ctx,
+        };
+        assert!(decide_set(&set, &request("iam:GetRole"), false).allowed());
+        // The OU level allows only IAM on roles: the root's Allow is not enough.
+        let outside = decide_set(&set, &request("s3:GetObject"), true);
+        assert_eq!(outside.decision, Decision::ImplicitDeny);
+        assert_eq!(
+            outside.because.unwrap().words("s3:GetObject"),
+            "because no service control policy allows the s3:GetObject action"
+        );
+        let levels: Vec<Decision> = outside.trace.unwrap().layers[..3]
+            .iter()
+            .map(|l| l.decision)
+            .collect();
+        assert_eq!(
+            levels,
+            [Decision::Allow, Decision::ImplicitDeny, Decision::Allow]
+        );
+        // The account level's Deny denies, though the identity policy allows; only that
+        // level's trace says so.
+        let denied = decide_set(&set, &request("iam:DeleteRole"), true);
+        assert_eq!(denied.decision, Decision::ExplicitDeny);
+        assert_eq!(
+            denied.because.unwrap().words("iam:DeleteRole"),
+            "with an explicit deny in a service control policy"
+        );
+        let levels: Vec<Decision> = denied.trace.unwrap().layers[..3]
+            .iter()
+            .map(|l| l.decision)
+            .collect();
+        assert_eq!(
+            levels,
+            [Decision::Allow, Decision::Allow, Decision::ExplicitDeny]
         );
     }
 

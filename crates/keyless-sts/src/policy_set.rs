@@ -1,6 +1,6 @@
 //! The policies a permission decision is made on, by layer, each with where it comes from.
 
-use keyless_policy::Policy;
+use keyless_policy::{Policy, PolicyLayer};
 use serde::Serialize;
 
 /// Where a permission policy comes from, named as IAM's policy simulator names it
@@ -55,10 +55,14 @@ pub struct SourcedPolicy<'p> {
 }
 
 /// The policies a decision is made on, by layer: an explicit Deny in any of them denies; the
-/// identity layer must allow (or, standing in for it, the resource layer), and so must the
-/// boundary and session layers when present.
+/// identity layer must allow (or, standing in for it, the resource layer), and so must each
+/// level of the organization's service control policies and the boundary and session layers
+/// when present.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet<'p> {
+    /// Service control policies, one list per level of the organization, from the root to the
+    /// account (empty: no organization). Each level must allow.
+    pub organization: Vec<Vec<SourcedPolicy<'p>>>,
     /// Identity-based policies: the role's inline and attached managed policies.
     pub identity: Vec<SourcedPolicy<'p>>,
     /// The permissions boundary (empty: none).
@@ -68,4 +72,25 @@ pub struct PolicySet<'p> {
     /// A resource-based policy of the account's resource (empty: none): its Allow grants what
     /// the identity policies do not, within the boundary and session policies.
     pub resource: Vec<SourcedPolicy<'p>>,
+}
+
+impl<'p> PolicySet<'p> {
+    /// The layers a decision evaluates, in order: each organization level, the identity
+    /// policies (always, even with none), then the boundary, session and resource layers that
+    /// have policies.
+    pub fn layers(&self) -> impl Iterator<Item = (PolicyLayer, &[SourcedPolicy<'p>])> {
+        let levels = self
+            .organization
+            .iter()
+            .map(|level| (PolicyLayer::ServiceControl, level.as_slice()));
+        let rest = [
+            (PolicyLayer::Identity, self.identity.as_slice()),
+            (PolicyLayer::PermissionsBoundary, self.boundary.as_slice()),
+            (PolicyLayer::Session, self.session.as_slice()),
+            (PolicyLayer::Resource, self.resource.as_slice()),
+        ];
+        levels
+            .chain(rest)
+            .filter(|(layer, policies)| !policies.is_empty() || *layer == PolicyLayer::Identity)
+    }
 }
