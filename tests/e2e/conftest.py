@@ -1,5 +1,7 @@
 """Fixtures that run a real `keyless serve` and drive it with real AWS clients."""
 
+import datetime
+import ipaddress
 import json
 import os
 import shutil
@@ -12,6 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "000000000000"
@@ -153,3 +159,43 @@ def write_token(home: Path, token: str, newline: bool = True) -> Path:
 
 def json_out(stdout: str) -> dict:
     return json.loads(stdout)
+
+
+def make_ca():
+    """A throwaway CA: its key and certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyless test CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def issue(ca_key, ca_cert, directory):
+    """A server certificate for 127.0.0.1 and localhost from the CA, written as `server.pem`
+    and `server.key` in `directory`; returns its serial number."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    serial = x509.random_serial_number()
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(serial)
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    # Written beside and renamed into place, as certificate tooling does.
+    for name, data in (("server.key", key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption())),
+                       ("server.pem", cert.public_bytes(serialization.Encoding.PEM))):
+        tmp = directory / (name + ".new")
+        tmp.write_bytes(data)
+        os.replace(tmp, directory / name)
+    return serial

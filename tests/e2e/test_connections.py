@@ -1,7 +1,5 @@
 """Hostile connections, native TLS, and a port that answers only once the server is ready."""
 
-import datetime
-import ipaddress
 import os
 import resource
 import selectors
@@ -16,11 +14,9 @@ import boto3
 import pytest
 from botocore.config import Config
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
-from conftest import ROLE_ARN, Server, aws_env, free_port, keyless_binary
+from conftest import ROLE_ARN, Server, aws_env, free_port, issue, keyless_binary, make_ca
 
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
@@ -248,42 +244,6 @@ def test_the_port_opens_only_when_the_server_is_ready(tmp_path):
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-
-
-def make_ca():
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyless test CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return key, cert
-
-
-def issue(ca_key, ca_cert, directory):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    serial = x509.random_serial_number()
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(serial)
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    # Written beside and renamed into place, as certificate tooling does.
-    for name, data in (("server.key", key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption())),
-                       ("server.pem", cert.public_bytes(serialization.Encoding.PEM))):
-        tmp = directory / (name + ".new")
-        tmp.write_bytes(data)
-        os.replace(tmp, directory / name)
-    return serial
 
 
 def served_serial(port, ca_file):

@@ -138,9 +138,9 @@ def seaweed(tmp_path_factory):
             proc.kill()
 
 
-def start_gateway(data: Path, backend_url: str, s3_port: int, *extra) -> Server:
+def start_gateway(data: Path, backend_url: str, s3_port: int, *extra, config=CONFIG) -> Server:
     cfg = data.parent / "keyless.toml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(config)
     return Server(data, ["--dev", "--config", str(cfg), "--s3-backend-url", backend_url,
                          "--s3-gateway-listen", f"127.0.0.1:{s3_port}", *extra],
                   env={"KEYLESS_S3_BACKEND_ACCESS_KEY_ID": BACKEND_KEY,

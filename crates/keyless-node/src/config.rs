@@ -89,6 +89,11 @@ pub struct S3GatewayConfig {
     pub region: Option<String>,
     /// Serve virtual-hosted requests (`bucket.<suffix>`) too, e.g. `s3.example.internal`.
     pub virtual_host_suffix: Option<String>,
+    /// A PEM certificate chain: serve the gateway over HTTPS (TLS 1.2 and 1.3) with it, as
+    /// `[server] tls_cert` does the main listener. Reloaded on change.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// A file (mode 0600) holding the backend's key as `AWS_ACCESS_KEY_ID=…` and
     /// `AWS_SECRET_ACCESS_KEY=…` lines, when the environment does not
     /// (`KEYLESS_S3_BACKEND_ACCESS_KEY_ID`, `KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY`).
@@ -455,20 +460,29 @@ impl Config {
                 ));
             }
         }
-        match (&server.tls_cert, &server.tls_key) {
-            (Some(_), None) => {
-                return Err(err(
-                    "server.tls_key".into(),
-                    "tls_cert needs tls_key".into(),
-                ));
+        for (section, cert, key) in [
+            ("server", &server.tls_cert, &server.tls_key),
+            (
+                "s3_gateway",
+                &self.s3_gateway.tls_cert,
+                &self.s3_gateway.tls_key,
+            ),
+        ] {
+            match (cert, key) {
+                (Some(_), None) => {
+                    return Err(err(
+                        format!("{section}.tls_key"),
+                        "tls_cert needs tls_key".into(),
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(err(
+                        format!("{section}.tls_cert"),
+                        "tls_key needs tls_cert".into(),
+                    ));
+                }
+                _ => {}
             }
-            (None, Some(_)) => {
-                return Err(err(
-                    "server.tls_cert".into(),
-                    "tls_key needs tls_cert".into(),
-                ));
-            }
-            _ => {}
         }
         if let Some(leeway) = self.server.token_leeway_secs
             && !(0..=300).contains(&leeway)
@@ -891,6 +905,40 @@ mod tests {
         let e = Config::parse("[server]\nlisten = 12\n", "k.toml").unwrap_err();
         assert_eq!(e.file, "k.toml");
         assert_eq!(e.location, "line 2, column 10");
+    }
+
+    #[test]
+    fn a_listener_certificate_needs_its_key_and_the_key_its_certificate() {
+        for (text, location, reason) in [
+            (
+                "[server]\ntls_cert = \"c.pem\"\n",
+                "server.tls_key",
+                "tls_cert needs tls_key",
+            ),
+            (
+                "[s3_gateway]\ntls_cert = \"c.pem\"\n",
+                "s3_gateway.tls_key",
+                "tls_cert needs tls_key",
+            ),
+            (
+                "[s3_gateway]\ntls_key = \"k.pem\"\n",
+                "s3_gateway.tls_cert",
+                "tls_key needs tls_cert",
+            ),
+        ] {
+            let config = Config::parse(text, "k.toml").unwrap();
+            let e = config
+                .declared_entities("k.toml", Path::new("."), 0)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert_eq!((e.location.as_str(), e.reason.as_str()), (location, reason));
+        }
+        let both = Config::parse(
+            "[s3_gateway]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+            "k.toml",
+        )
+        .unwrap();
+        assert!(both.declared_entities("k.toml", Path::new("."), 0).is_ok());
     }
 
     #[test]

@@ -172,10 +172,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Bound now (so that the address is known and taken), listening only once ready.
     let socket = bind(listen)?;
     let bound = socket.local_addr()?;
-    let tls = match (&server.tls_cert, &server.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(&base.join(cert), &base.join(key))?),
-        _ => None,
-    };
+    let tls = tls_acceptor(&base, server.tls_cert.as_deref(), server.tls_key.as_deref())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = opts
         .public_url
@@ -207,7 +204,12 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     secret_access_key: key.1,
                 },
             };
-            Some((bind(listen)?, settings))
+            let tls = tls_acceptor(
+                &base,
+                s3_gateway.tls_cert.as_deref(),
+                s3_gateway.tls_key.as_deref(),
+            )?;
+            Some((bind(listen)?, settings, tls))
         }
         None => None,
     };
@@ -314,7 +316,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         None => None,
     };
     let s3_task = match s3_socket {
-        Some((socket, settings)) => {
+        Some((socket, settings, tls)) => {
             let address = socket.local_addr()?;
             let s3_listener = socket
                 .listen(1024)
@@ -325,15 +327,19 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 auditor.clone(),
                 settings,
             )?);
-            say!("keyless: S3 gateway on http://{address}, forwarding to {backend}");
+            let url = format!(
+                "{}://{address}",
+                if tls.is_some() { "https" } else { "http" }
+            );
+            say!("keyless: S3 gateway on {url}, forwarding to {backend}");
             let mut stopping = stopping.clone();
             Some((
-                address,
+                url,
                 tokio::spawn(listener::run(
                     s3_listener,
-                    gateway.router(false),
+                    gateway.router(tls.is_some()),
                     limits,
-                    None,
+                    tls,
                     async move {
                         let _ = stopping.changed().await;
                     },
@@ -344,13 +350,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     };
     if opts.dev {
         print_dev_banner(&public_url, node.account(), &started.data.data_dir);
-        if let Some((address, _)) = &s3_task {
-            print_s3_banner(
-                *address,
-                &public_url,
-                node.account(),
-                &started.data.data_dir,
-            );
+        if let Some((url, _)) = &s3_task {
+            print_s3_banner(url, &public_url, node.account(), &started.data.data_dir);
         }
     }
     say!("keyless: listening on {scheme}://{bound}");
@@ -374,6 +375,19 @@ fn say(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let _ = out.write_fmt(args).and_then(|()| out.flush());
+}
+
+/// The TLS acceptor of a listener's `tls_cert` and `tls_key` (relative to `base`), when both
+/// are set; the config check refuses one without the other.
+fn tls_acceptor(
+    base: &Path,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(tls::acceptor(&base.join(cert), &base.join(key))?)),
+        _ => Ok(None),
+    }
 }
 
 /// A socket bound to `address`, not yet listening.
@@ -451,15 +465,15 @@ Try it:
     );
 }
 
-fn print_s3_banner(address: SocketAddr, public_url: &str, account: &str, data_dir: &Path) {
+fn print_s3_banner(url: &str, public_url: &str, account: &str, data_dir: &Path) {
     let data = data_dir.display();
     say!(
-        "  s3        http://{address}: the role works under s3://{bucket}/<project_path>/ (the bucket must exist on the backend)
+        "  s3        {url}: the role works under s3://{bucket}/<project_path>/ (the bucket must exist on the backend)
 
 Try the S3 gateway, as a GitLab job's profile does:
   keyless token mint --data-dir {data} --issuer {name} --project-path {project} --ref main > /tmp/web_identity_token
   export AWS_ROLE_ARN=arn:aws:iam::{account}:role/{role} AWS_WEB_IDENTITY_TOKEN_FILE=/tmp/web_identity_token
-  export AWS_ENDPOINT_URL_STS={public_url} AWS_ENDPOINT_URL_S3=http://{address} AWS_DEFAULT_REGION=us-east-1
+  export AWS_ENDPOINT_URL_STS={public_url} AWS_ENDPOINT_URL_S3={url} AWS_DEFAULT_REGION=us-east-1
   aws s3 cp ./file s3://{bucket}/{project}/file
   aws s3 ls s3://{bucket}/{project}/",
         role = dev::ROLE_NAME,

