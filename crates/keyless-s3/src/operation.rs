@@ -44,7 +44,7 @@
 //! ```
 
 use crate::address::{MAX_KEY_BYTES, Target, bucket_arn, check_bucket_name, object_arn};
-use crate::delete::{DeleteRequest, MAX_DELETE_BODY};
+use crate::delete::DeleteRequest;
 use crate::error::S3Error;
 use crate::xml;
 use http::{HeaderMap, Method};
@@ -106,10 +106,11 @@ impl Operation {
     }
 
     /// Whether the authorization depends on the request body, which must then be read
-    /// (bounded: [`MAX_DELETE_BODY`], [`MAX_TAGGING_BODY`]) and verified before authorizing
-    /// with [`needs_with_body`](Self::needs_with_body): `DeleteObjects` (one
-    /// `s3:DeleteObject` per key; [`needs`](Self::needs) is empty) and `PutObjectTagging`
-    /// (the tags are condition keys).
+    /// (bounded: [`MAX_DELETE_BODY`](crate::delete::MAX_DELETE_BODY), [`MAX_TAGGING_BODY`])
+    /// and verified before authorizing: `DeleteObjects` (one `s3:DeleteObject` per key,
+    /// [`delete_needs`](Self::delete_needs); [`needs`](Self::needs) is empty) and
+    /// `PutObjectTagging` (the tags are condition keys,
+    /// [`needs_with_body`](Self::needs_with_body)).
     pub fn reads_body(&self) -> bool {
         self.reads_body.is_some()
     }
@@ -1216,7 +1217,7 @@ fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delete::MAX_DELETE_KEYS;
+    use crate::delete::{MAX_DELETE_BODY, MAX_DELETE_KEYS};
 
     fn target(bucket: Option<&str>, key: Option<&str>) -> Target {
         Target {
