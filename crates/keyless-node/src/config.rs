@@ -478,7 +478,10 @@ impl Config {
         }
         for (name, value) in [
             ("backend_timeout_secs", self.s3_gateway.backend_timeout_secs),
-            ("body_idle_timeout_secs", self.s3_gateway.body_idle_timeout_secs),
+            (
+                "body_idle_timeout_secs",
+                self.s3_gateway.body_idle_timeout_secs,
+            ),
         ] {
             if let Some(value) = value
                 && !(1..=3600).contains(&value)
@@ -843,7 +846,10 @@ mod tests {
             ("backend_timeout_secs = 0", false),
             ("backend_timeout_secs = 3601", false),
             ("body_idle_timeout_secs = 0", false),
-            ("backend_timeout_secs = 1\nbody_idle_timeout_secs = 3600", true),
+            (
+                "backend_timeout_secs = 1\nbody_idle_timeout_secs = 3600",
+                true,
+            ),
         ] {
             let text = format!("[s3_gateway]\nbackend_url = \"http://h\"\n{setting}\n");
             let config = Config::parse(&text, "k.toml").unwrap();

@@ -59,7 +59,9 @@ pub(crate) struct Deletes {
 
 impl Deletes {
     fn refused_objects(&self) -> impl Iterator<Item = &ObjectToDelete> {
-        self.refused.iter().map(|&index| &self.request.objects[index])
+        self.refused
+            .iter()
+            .map(|&index| &self.request.objects[index])
     }
 
     /// The result when every object was refused.

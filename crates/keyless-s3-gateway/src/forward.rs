@@ -238,7 +238,10 @@ fn plan(parts: &http::request::Parts, authorized: &Authorized) -> Result<Plan, S
         let mut set = vec![("content-md5", checksum::content_md5(bytes))];
         if let Some(declared) = checksum::declared(headers)? {
             let algorithm = declared.algorithm();
-            set.push((algorithm.header_name(), algorithm.checksum(bytes).to_base64()));
+            set.push((
+                algorithm.header_name(),
+                algorithm.checksum(bytes).to_base64(),
+            ));
         }
         return Ok(Plan {
             transform: Transform::Raw { hash: None },

@@ -56,7 +56,6 @@ pub struct GatewaySettings {
     pub timeouts: Timeouts,
 }
 
-
 /// The gateway: the node it authorizes with, its audit log and its backend.
 pub struct Gateway {
     authorizer: Authorizer,

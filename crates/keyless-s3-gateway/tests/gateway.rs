@@ -253,8 +253,8 @@ impl Fixture {
     async fn events(&self, name: &str) -> Vec<serde_json::Value> {
         // The audit writer gathers events for 20 ms before it writes them.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let text = std::fs::read_to_string(self.dir.path().join("data/audit.jsonl"))
-            .unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("data/audit.jsonl")).unwrap_or_default();
         text.lines()
             .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
             .filter(|event| event["eventName"] == name)
@@ -646,7 +646,10 @@ async fn a_backend_that_never_answers_is_slow_down_in_s3s_format() {
             Body::empty(),
         )
         .await;
-    assert_eq!((status, text.as_str()), (StatusCode::SERVICE_UNAVAILABLE, ""));
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "")
+    );
 }
 
 #[tokio::test]
@@ -750,7 +753,9 @@ impl http_body::Body for Stalling {
 async fn a_delete_objects_body_goes_on_with_its_digests_computed_again() {
     let f = fixture(None).await;
     let body = "<Delete><Object><Key>a b</Key></Object><Object><Key>c</Key><VersionId>v</VersionId></Object></Delete>";
-    let crc = ChecksumAlgorithm::Crc32.checksum(body.as_bytes()).to_base64();
+    let crc = ChecksumAlgorithm::Crc32
+        .checksum(body.as_bytes())
+        .to_base64();
     let (status, _, text) = f
         .send(
             Method::POST,

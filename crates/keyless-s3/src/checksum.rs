@@ -372,8 +372,7 @@ pub fn verify_whole(headers: &HeaderMap, data: &[u8]) -> Result<(), S3Error> {
         let computed = md5::Md5::digest(data);
         if !bool::from(computed.as_slice().ct_eq(&expected)) {
             return Err(S3Error::BadDigest {
-                message: "The Content-MD5 you specified did not match what we received."
-                    .to_owned(),
+                message: "The Content-MD5 you specified did not match what we received.".to_owned(),
             });
         }
     }
@@ -633,16 +632,23 @@ mod tests {
         let body = b"<Delete/>";
         let md5 = content_md5(body);
         assert_eq!(content_md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
-        assert_eq!(verify_whole(&headers(&[("content-md5", &md5)]), body), Ok(()));
+        assert_eq!(
+            verify_whole(&headers(&[("content-md5", &md5)]), body),
+            Ok(())
+        );
         let crc = ChecksumAlgorithm::Crc32.checksum(body).to_base64();
         assert_eq!(
             verify_whole(&headers(&[("x-amz-checksum-crc32", &crc)]), body),
             Ok(())
         );
-        let code = |pairs: &[(&str, &str)]| verify_whole(&headers(pairs), b"other").unwrap_err().code();
+        let code =
+            |pairs: &[(&str, &str)]| verify_whole(&headers(pairs), b"other").unwrap_err().code();
         assert_eq!(code(&[("content-md5", &md5)]), "BadDigest");
         assert_eq!(code(&[("content-md5", "bm90IG1kNQ==")]), "InvalidDigest");
-        assert_eq!(code(&[("content-md5", &md5), ("content-md5", &md5)]), "InvalidDigest");
+        assert_eq!(
+            code(&[("content-md5", &md5), ("content-md5", &md5)]),
+            "InvalidDigest"
+        );
         assert_eq!(code(&[("x-amz-checksum-crc32", &crc)]), "BadDigest");
         assert_eq!(verify_whole(&HeaderMap::new(), body), Ok(()));
     }

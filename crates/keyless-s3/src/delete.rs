@@ -151,9 +151,8 @@ fn refused_error(out: &mut String, object: &ObjectToDelete) {
 /// The `<DeleteResult>` of a request whose every object was refused: one `AccessDenied`
 /// error each, nothing deleted.
 pub fn refused_result<'o>(refused: impl IntoIterator<Item = &'o ObjectToDelete>) -> String {
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult xmlns=\"{NAMESPACE}\">"
-    );
+    let mut out =
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult xmlns=\"{NAMESPACE}\">");
     for object in refused {
         refused_error(&mut out, object);
     }
