@@ -79,7 +79,6 @@ impl Failure {
         let mut progress = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         progress.bytes_in += bytes;
         progress.last_moved = Instant::now();
-        progress.waiting_for_client = false;
     }
 
     fn moved(&self) {
@@ -313,7 +312,9 @@ impl http_body::Body for Upload {
                 }
                 return Poll::Pending;
             }
-            this.waiting = false;
+            if std::mem::take(&mut this.waiting) {
+                this.failure.waiting_for_client(false);
+            }
             match ready!(polled) {
                 Some(Ok(frame)) => {
                     let Ok(data) = frame.into_data() else {

@@ -652,6 +652,59 @@ async fn a_backend_that_never_answers_is_slow_down_in_s3s_format() {
     );
 }
 
+/// A body of `bytes` that keeps its reader waiting `delay` before them and again before its
+/// end.
+struct Late {
+    delay: std::pin::Pin<Box<tokio::time::Sleep>>,
+    bytes: Option<Bytes>,
+}
+
+impl http_body::Body for Late {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        use std::future::Future as _;
+        if self.delay.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        let bytes = self.bytes.take();
+        if bytes.is_some() {
+            let again = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
+            self.delay.as_mut().reset(again);
+        }
+        std::task::Poll::Ready(bytes.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_an_upload_that_waited_for_its_client_is_slow_down() {
+    let (address, _) = silent_backend().await;
+    let f = fixture_with(Some(format!("http://{address}")), SHORT).await;
+    let body = Late {
+        delay: Box::pin(tokio::time::sleep(std::time::Duration::from_millis(100))),
+        bytes: Some(Bytes::from_static(b"late")),
+    };
+    let started = std::time::Instant::now();
+    let (status, _, text) = f
+        .send(
+            Method::PUT,
+            "/bkt/late",
+            "",
+            &[("content-length", "4")],
+            &[],
+            &sha256(b"late"),
+            Body::new(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
 #[tokio::test]
 async fn a_backend_that_stalls_mid_body_cuts_the_download_short() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
