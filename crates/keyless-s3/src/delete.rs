@@ -200,7 +200,7 @@ pub fn merge_refused<'o>(
         // `…</DeleteResult>` (with or without a prefix): the errors go before the end tag.
         let end = document.rfind("</").ok_or(S3Error::InternalError)?;
         let tag = &document[end..];
-        if !(tag.ends_with("DeleteResult>") && !tag[2..].contains('<')) {
+        if !tag.ends_with("DeleteResult>") || tag[2..].contains('<') {
             return Err(S3Error::InternalError);
         }
         out.push_str(&document[..end]);
