@@ -294,6 +294,54 @@ def test_isolation_between_projects(gateway):
     assert code_of(e) == "AccessDenied"
 
 
+def test_delete_objects_decides_each_key(gateway, seaweed):
+    """S3's DeleteObjects: the allowed keys are deleted, the refused ones stay and are
+    AccessDenied errors of the 200 result, in verbose and quiet mode; with every key refused
+    the backend is not asked."""
+    base = "team/deletes"
+    c = s3(gateway, exchange(gateway, base))
+    direct = seaweed["client"]
+    mine = [f"{base}/a b", f"{base}/x&y"]
+    protected = f"{base}/protected/keep"  # an explicit deny
+    other = "team/other/theirs"  # no policy allows it
+    for key in mine + [protected]:
+        c.put_object(Bucket=BUCKET, Key=key, Body=b"mine")
+    direct.put_object(Bucket=BUCKET, Key=other, Body=b"theirs")
+
+    def exists(key):
+        try:
+            direct.head_object(Bucket=BUCKET, Key=key)
+            return True
+        except botocore.exceptions.ClientError as e:
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+            return False
+
+    result = c.delete_objects(Bucket=BUCKET, Delete={"Objects": [
+        {"Key": mine[0]}, {"Key": other}, {"Key": mine[1]}, {"Key": protected}]})
+    assert result["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert sorted(d["Key"] for d in result["Deleted"]) == sorted(mine)
+    assert sorted((e["Key"], e["Code"], e["Message"]) for e in result["Errors"]) == sorted([
+        (other, "AccessDenied", "Access Denied"), (protected, "AccessDenied", "Access Denied")])
+    assert [exists(k) for k in mine] == [False, False]
+    assert exists(other) and exists(protected)
+
+    # Quiet: only the errors.
+    c.put_object(Bucket=BUCKET, Key=mine[0], Body=b"again")
+    quiet = c.delete_objects(Bucket=BUCKET, Delete={"Quiet": True, "Objects": [
+        {"Key": mine[0]}, {"Key": other}]})
+    assert "Deleted" not in quiet, quiet
+    assert [(e["Key"], e["Code"]) for e in quiet["Errors"]] == [(other, "AccessDenied")]
+    assert not exists(mine[0]) and exists(other)
+
+    # Every key refused: the result of errors alone, nothing deleted.
+    refused = c.delete_objects(Bucket=BUCKET, Delete={"Objects": [
+        {"Key": other}, {"Key": protected, "VersionId": "null"}]})
+    assert "Deleted" not in refused, refused
+    assert sorted((e["Key"], e.get("VersionId"), e["Code"]) for e in refused["Errors"]) == sorted([
+        (other, None, "AccessDenied"), (protected, "null", "AccessDenied")])
+    assert exists(other) and exists(protected)
+
+
 def test_signature_and_token_errors(gateway, seaweed):
     creds = exchange(gateway, "errors/app")
     with pytest.raises(botocore.exceptions.ClientError) as e:

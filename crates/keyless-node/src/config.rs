@@ -98,6 +98,12 @@ pub struct S3GatewayConfig {
     /// `AWS_SECRET_ACCESS_KEY=…` lines, when the environment does not
     /// (`KEYLESS_S3_BACKEND_ACCESS_KEY_ID`, `KEYLESS_S3_BACKEND_SECRET_ACCESS_KEY`).
     pub backend_credentials_file: Option<PathBuf>,
+    /// Seconds the backend may take to answer a request it has whole, or to take an upload's
+    /// next bytes (default 60, at most 3600).
+    pub backend_timeout_secs: Option<u64>,
+    /// Seconds a body in transit may go without a byte, an upload from its client or a
+    /// download from the backend (default 60, at most 3600).
+    pub body_idle_timeout_secs: Option<u64>,
     /// Refused: keys do not belong in the config file.
     #[serde(default)]
     backend_access_key_id: Option<toml::Value>,
@@ -484,6 +490,22 @@ impl Config {
                 _ => {}
             }
         }
+        for (name, value) in [
+            ("backend_timeout_secs", self.s3_gateway.backend_timeout_secs),
+            (
+                "body_idle_timeout_secs",
+                self.s3_gateway.body_idle_timeout_secs,
+            ),
+        ] {
+            if let Some(value) = value
+                && !(1..=3600).contains(&value)
+            {
+                return Err(err(
+                    format!("s3_gateway.{name}"),
+                    "must be between 1 and 3600".into(),
+                ));
+            }
+        }
         if let Some(leeway) = self.server.token_leeway_secs
             && !(0..=300).contains(&leeway)
         {
@@ -831,6 +853,30 @@ fn line_col(text: &str, offset: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_s3_gateways_timeouts_are_bounded() {
+        for (setting, valid) in [
+            ("backend_timeout_secs = 0", false),
+            ("backend_timeout_secs = 3601", false),
+            ("body_idle_timeout_secs = 0", false),
+            (
+                "backend_timeout_secs = 1\nbody_idle_timeout_secs = 3600",
+                true,
+            ),
+        ] {
+            let text = format!("[s3_gateway]\nbackend_url = \"http://h\"\n{setting}\n");
+            let config = Config::parse(&text, "k.toml").unwrap();
+            match config.declared_entities("k.toml", Path::new("."), 0) {
+                Ok(_) => assert!(valid, "{setting}"),
+                Err(error) => {
+                    assert!(!valid, "{setting}: {error}");
+                    assert!(error.location.starts_with("s3_gateway."), "{error}");
+                    assert_eq!(error.reason, "must be between 1 and 3600");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_s3_backend_key_comes_from_the_environment_or_a_private_file() {

@@ -2,15 +2,18 @@
 //! the STS resolves, the operation and each of its needs through the one permission decision.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt as _;
 use keyless_node::node::Node;
 use keyless_policy::ContextValue;
 use keyless_s3::S3Error;
 use keyless_s3::address::{Addressing, Target};
+use keyless_s3::checksum;
 use keyless_s3::chunked::{ChunkSigning, Decoder, Event};
+use keyless_s3::delete::{self, DeleteRequest, MAX_DELETE_BODY, ObjectToDelete};
 use keyless_s3::operation::{self, AuthType, Need, Operation};
 use keyless_s3::sigv4::{self, AuthForm, Payload, PayloadHash, RequestHead, S3Auth};
 use keyless_sts::auth::{self, Caller, CredentialProblem};
@@ -26,6 +29,8 @@ pub(crate) struct Authorizer {
     pub(crate) node: Arc<Node>,
     pub(crate) addressing: Addressing,
     pub(crate) region: String,
+    /// The longest a body read whole may go without a byte.
+    pub(crate) body_idle: Duration,
 }
 
 /// A request that passed authentication and authorization.
@@ -35,9 +40,39 @@ pub(crate) struct Authorized {
     pub(crate) secret: String,
     pub(crate) target: Target,
     pub(crate) operation: Operation,
-    /// For an operation whose authorization reads the body (`DeleteObjects`): the body,
-    /// read whole (bounded) and verified, which is forwarded as it is.
+    /// For an operation whose authorization reads the body (`DeleteObjects`,
+    /// `PutObjectTagging`): the body to forward, read whole (bounded) and verified, or for a
+    /// `DeleteObjects` with refused objects the document of the allowed ones.
     pub(crate) small_body: Option<Bytes>,
+    /// A `DeleteObjects` decided object by object.
+    pub(crate) deletes: Option<Deletes>,
+}
+
+/// A `DeleteObjects` decided object by object, as S3 decides it.
+pub(crate) struct Deletes {
+    request: DeleteRequest,
+    /// The indexes of the objects allowed, in order.
+    pub(crate) allowed: Vec<usize>,
+    /// The indexes of the objects refused, in order.
+    pub(crate) refused: Vec<usize>,
+}
+
+impl Deletes {
+    fn refused_objects(&self) -> impl Iterator<Item = &ObjectToDelete> {
+        self.refused
+            .iter()
+            .map(|&index| &self.request.objects[index])
+    }
+
+    /// The result when every object was refused.
+    pub(crate) fn refused_result(&self) -> String {
+        delete::refused_result(self.refused_objects())
+    }
+
+    /// The backend's result for the allowed objects, with the refused ones added.
+    pub(crate) fn merge(&self, backend: &[u8]) -> Result<Vec<u8>, S3Error> {
+        delete::merge_refused(backend, self.refused_objects())
+    }
 }
 
 impl Authorizer {
@@ -113,11 +148,14 @@ impl Authorizer {
             target,
             operation,
             small_body: None,
+            deletes: None,
         })
     }
 
     /// Reads the body an operation's authorization depends on (bounded), verifies it against
-    /// the signature, and decides every need it adds.
+    /// the signature and the digests its headers declare, and decides every need it adds. A
+    /// `DeleteObjects` is decided object by object: the refused objects become errors of the
+    /// result, the allowed ones go to the backend.
     pub(crate) async fn authorize_body(
         &self,
         parts: &http::request::Parts,
@@ -126,25 +164,69 @@ impl Authorizer {
         env: &RequestEnv,
         record: &mut Record,
     ) -> Result<(), S3Error> {
-        let limited = http_body_util::Limited::new(body, operation::MAX_DELETE_BODY);
-        let raw = match limited.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Err(S3Error::MaxMessageLengthExceeded);
-            }
-            Err(_) => return Err(S3Error::IncompleteBody),
-        };
+        let raw = read_whole(body, MAX_DELETE_BODY, self.body_idle).await?;
         let bytes = verify_whole(&raw, authorized, &parts.headers)?;
-        let needs = authorized.operation.needs_with_body(&bytes)?;
+        checksum::verify_whole(&parts.headers, &bytes)?;
         let now = self.node.now();
         let live = self.node.live.load();
         let auth_context = auth_context(&authorized.auth, now);
-        for need in &needs {
-            decide(&live.sts, &authorized.caller, need, &auth_context, env, now)?;
+        let caller = &authorized.caller;
+        if let Some((request, per_object)) = authorized.operation.delete_needs(&bytes)? {
+            let (mut allowed, mut refused) = (Vec::new(), Vec::new());
+            for (index, needs) in per_object.iter().enumerate() {
+                let decided = needs
+                    .iter()
+                    .try_for_each(|need| decide(&live.sts, caller, need, &auth_context, env, now));
+                match decided {
+                    Ok(()) => allowed.push(index),
+                    Err(S3Error::AccessDenied { .. }) => refused.push(index),
+                    Err(other) => return Err(other),
+                }
+            }
+            record.deletes(allowed.len(), refused.len());
+            if !allowed.is_empty() {
+                record.allowed();
+                authorized.small_body = Some(if refused.is_empty() {
+                    bytes
+                } else {
+                    Bytes::from(request.to_xml(|index| allowed.binary_search(&index).is_ok()))
+                });
+            }
+            authorized.deletes = Some(Deletes {
+                request,
+                allowed,
+                refused,
+            });
+            return Ok(());
+        }
+        for need in &authorized.operation.needs_with_body(&bytes)? {
+            decide(&live.sts, caller, need, &auth_context, env, now)?;
         }
         record.allowed();
         authorized.small_body = Some(bytes);
         Ok(())
+    }
+}
+
+/// Reads a body whole: at most `limit` bytes (`MaxMessageLengthExceeded`), none of its waits
+/// longer than `idle` (`RequestTimeout`).
+async fn read_whole(body: Body, limit: usize, idle: Duration) -> Result<Bytes, S3Error> {
+    let mut body = http_body_util::Limited::new(body, limit);
+    let mut out = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(S3Error::RequestTimeout),
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(error))) if error.is::<http_body_util::LengthLimitError>() => {
+                return Err(S3Error::MaxMessageLengthExceeded);
+            }
+            Ok(Some(Err(_))) => return Err(S3Error::IncompleteBody),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+        }
     }
 }
 

@@ -8,10 +8,17 @@
 //! upload is cut short (some backends commit a body cut before its first byte as empty). On a failure the body ends with an
 //! error instead, the client connection to the backend is dropped, and the backend, short of
 //! its `Content-Length`, stores nothing. The failure is kept for the response to the client.
+//!
+//! Neither body has a deadline of its own, only one on waiting: an upload whose client sends
+//! nothing for the idle time fails with `RequestTimeout`, a download whose backend sends
+//! nothing for it ends with an error (the client's response is cut short). How long the
+//! backend takes to accept an upload is the forwarder's to bound, from [`Failure::stalled`].
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -19,6 +26,7 @@ use http_body::{Frame, SizeHint};
 use keyless_s3::S3Error;
 use keyless_s3::chunked::{ChunkEncoder, Decoder, Event};
 use keyless_s3::sigv4::PayloadHash;
+use tokio::time::{Instant, Sleep};
 
 /// The error an upload ends with; its S3 error is in its [`Failure`].
 #[derive(Debug)]
@@ -32,17 +40,33 @@ impl std::fmt::Display for Aborted {
 
 impl std::error::Error for Aborted {}
 
-/// Why an upload was refused, and how many bytes it had delivered, shared between the body
-/// and the request that forwards it.
-#[derive(Clone, Default)]
+/// Why an upload was refused, how many bytes it had delivered and when it last moved, shared
+/// between the body and the request that forwards it.
+#[derive(Clone)]
 pub(crate) struct Failure {
     inner: Arc<Mutex<Progress>>,
 }
 
-#[derive(Default)]
 struct Progress {
     error: Option<S3Error>,
     bytes_in: u64,
+    /// When a byte last came from the client or went to the backend.
+    last_moved: Instant,
+    /// The upload is waiting for the client (whose silence is the upload's own to bound).
+    waiting_for_client: bool,
+}
+
+impl Default for Failure {
+    fn default() -> Failure {
+        Failure {
+            inner: Arc::new(Mutex::new(Progress {
+                error: None,
+                bytes_in: 0,
+                last_moved: Instant::now(),
+                waiting_for_client: false,
+            })),
+        }
+    }
 }
 
 impl Failure {
@@ -54,6 +78,34 @@ impl Failure {
     fn received(&self, bytes: u64) {
         let mut progress = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         progress.bytes_in += bytes;
+        progress.last_moved = Instant::now();
+    }
+
+    fn moved(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_moved = Instant::now();
+    }
+
+    fn waiting_for_client(&self, waiting: bool) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .waiting_for_client = waiting;
+    }
+
+    /// When the backend, as things stand, will have kept the request waiting for `timeout`:
+    /// `None` once it has, `Some(deadline)` to look again then. Time the upload spends waiting
+    /// for its client does not count.
+    pub(crate) fn stalled(&self, timeout: Duration) -> Option<Instant> {
+        let progress = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if progress.waiting_for_client {
+            return Some(now + timeout);
+        }
+        let deadline = progress.last_moved + timeout;
+        (deadline > now).then_some(deadline)
     }
 
     /// The error the upload was refused with, if it was.
@@ -100,10 +152,21 @@ pub(crate) struct Upload {
     done: bool,
     /// Refused: the next poll ends the body with an error.
     aborting: bool,
+    /// How long the client may send nothing.
+    idle: Duration,
+    /// Set while waiting for the client, to `idle` after the wait began.
+    idle_timer: Pin<Box<Sleep>>,
+    waiting: bool,
 }
 
 impl Upload {
-    pub(crate) fn new(inner: Body, transform: Transform, length: u64, failure: Failure) -> Upload {
+    pub(crate) fn new(
+        inner: Body,
+        transform: Transform,
+        length: u64,
+        failure: Failure,
+        idle: Duration,
+    ) -> Upload {
         Upload {
             inner,
             transform,
@@ -114,7 +177,20 @@ impl Upload {
             failure,
             done: false,
             aborting: false,
+            idle,
+            idle_timer: Box::pin(tokio::time::sleep(idle)),
+            waiting: false,
         }
+    }
+
+    /// The client has nothing yet: `true` once it has sent nothing for the idle time.
+    fn client_idle(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.waiting {
+            self.waiting = true;
+            self.failure.waiting_for_client(true);
+            self.idle_timer.as_mut().reset(Instant::now() + self.idle);
+        }
+        self.idle_timer.as_mut().poll(cx).is_ready()
     }
 
     /// Refuses the upload. The error reaches the backend connection on the next poll: the
@@ -197,6 +273,7 @@ impl Upload {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
         self.sent += bytes.len() as u64;
+        self.failure.moved();
         if self.sent > self.length {
             let error = S3Error::invalid_argument(
                 "The body is longer than its declared length.",
@@ -228,7 +305,17 @@ impl http_body::Body for Upload {
             if this.done {
                 return Poll::Ready(None);
             }
-            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            let polled = Pin::new(&mut this.inner).poll_frame(cx);
+            if polled.is_pending() {
+                if this.client_idle(cx) {
+                    return this.fail(S3Error::RequestTimeout, cx);
+                }
+                return Poll::Pending;
+            }
+            if std::mem::take(&mut this.waiting) {
+                this.failure.waiting_for_client(false);
+            }
+            match ready!(polled) {
                 Some(Ok(frame)) => {
                     let Ok(data) = frame.into_data() else {
                         continue;
@@ -269,22 +356,44 @@ impl http_body::Body for Upload {
     }
 }
 
-/// Called once with the bytes a response delivered, when it ends or is dropped.
-pub(crate) type OnEnd = Box<dyn FnOnce(u64) + Send>;
+/// Called once with the bytes a response delivered and whether its backend stalled, when it
+/// ends or is dropped.
+pub(crate) type OnEnd = Box<dyn FnOnce(u64, bool) + Send>;
 
-/// A response body from the backend, counted; `on_end` runs when it ends or is dropped.
+/// The error a download ends with when its backend sent nothing for the idle time.
+#[derive(Debug)]
+pub(crate) struct Stalled;
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the S3 backend stopped sending the response body")
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// A response body from the backend, counted and bounded in idle time; `on_end` runs when it
+/// ends or is dropped.
 pub(crate) struct Download<B> {
     inner: B,
     bytes: u64,
     on_end: Option<OnEnd>,
+    idle: Duration,
+    idle_timer: Pin<Box<Sleep>>,
+    waiting: bool,
+    stalled: bool,
 }
 
 impl<B> Download<B> {
-    pub(crate) fn new(inner: B, on_end: OnEnd) -> Download<B> {
+    pub(crate) fn new(inner: B, idle: Duration, on_end: OnEnd) -> Download<B> {
         Download {
             inner,
             bytes: 0,
             on_end: Some(on_end),
+            idle,
+            idle_timer: Box::pin(tokio::time::sleep(idle)),
+            waiting: false,
+            stalled: false,
         }
     }
 }
@@ -292,7 +401,7 @@ impl<B> Download<B> {
 impl<B> Drop for Download<B> {
     fn drop(&mut self) {
         if let Some(on_end) = self.on_end.take() {
-            on_end(self.bytes);
+            on_end(self.bytes, self.stalled);
         }
     }
 }
@@ -300,26 +409,43 @@ impl<B> Drop for Download<B> {
 impl<B> http_body::Body for Download<B>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if this.stalled {
+            return Poll::Ready(None);
+        }
+        let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) else {
+            // Only the backend's silence counts: a client that stops reading stops the polls,
+            // and is the listener's to bound.
+            if !this.waiting {
+                this.waiting = true;
+                this.idle_timer.as_mut().reset(Instant::now() + this.idle);
+            }
+            if this.idle_timer.as_mut().poll(cx).is_ready() {
+                this.stalled = true;
+                return Poll::Ready(Some(Err(Box::new(Stalled))));
+            }
+            return Poll::Pending;
+        };
+        this.waiting = false;
         if let Some(Ok(frame)) = &frame
             && let Some(data) = frame.data_ref()
         {
             this.bytes += data.len() as u64;
         }
-        Poll::Ready(frame)
+        Poll::Ready(frame.map(|result| result.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        !self.stalled && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

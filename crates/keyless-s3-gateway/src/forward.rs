@@ -22,15 +22,16 @@ use keyless_node::audit::Auditor;
 use keyless_node::node::Node;
 use keyless_s3::S3Error;
 use keyless_s3::address::Target;
-use keyless_s3::checksum::{self, DeclaredChecksum};
+use keyless_s3::checksum::{self, ChecksumAlgorithm, DeclaredChecksum};
 use keyless_s3::chunked::{self, ChunkEncoder, DECODED_LENGTH_HEADER};
+use keyless_s3::delete::MAX_DELETE_RESULT;
 use keyless_s3::sigv4::{self, CONTENT_SHA256, PRESIGN_PARAMETERS, Payload, UNSIGNED_PAYLOAD};
 use keyless_sts::context::RequestEnv;
 use percent_encoding::percent_encode;
 
 use crate::authorize::{Authorized, auth_context, decide};
 use crate::body::{Download, Failure, Transform, Upload};
-use crate::record::{self, Record};
+use crate::record::{self, Record, Timeout};
 use crate::respond::{error_response, ids};
 
 /// The chunk size of a re-framed upload.
@@ -39,8 +40,7 @@ const FORWARD_CHUNK_SIZE: usize = 64 * 1024;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// How long connecting to the backend may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the response head may take once the request is sent, and an idle pooled
-/// connection is kept.
+/// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The backend's long-lived key, which the gateway signs every forwarded request with.
@@ -58,6 +58,29 @@ impl fmt::Debug for BackendKey {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
             .finish()
+    }
+}
+
+/// How long the gateway waits. None of these bounds a transfer that makes progress: a 1 GiB
+/// upload or download takes as long as it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The longest the backend may take to answer once it has the whole request (or to take
+    /// the next bytes of an upload): then the client gets `503 SlowDown`.
+    pub backend_response: Duration,
+    /// The longest a body in transit may go without a byte: a client's upload (`400
+    /// RequestTimeout`, the backend request aborted) or the backend's download (the response
+    /// cut short).
+    pub body_idle: Duration,
+}
+
+impl Default for Timeouts {
+    /// 60 seconds each.
+    fn default() -> Timeouts {
+        Timeouts {
+            backend_response: Duration::from_secs(60),
+            body_idle: Duration::from_secs(60),
+        }
     }
 }
 
@@ -177,6 +200,8 @@ struct Plan {
     payload: String,
     drop: Vec<&'static str>,
     content_encoding: Option<String>,
+    /// Headers set for the body the gateway forwards (its digests).
+    set: Vec<(&'static str, String)>,
 }
 
 /// Chooses how the body is forwarded.
@@ -200,15 +225,33 @@ fn plan(parts: &http::request::Parts, authorized: &Authorized) -> Result<Plan, S
     };
     let payload = &authorized.auth.payload;
     if let Some(bytes) = &authorized.small_body {
-        // Read and verified already: forwarded decoded, with its own hash.
+        // Read and verified already (or rewritten): forwarded decoded, with its own hash and
+        // digests, `Content-MD5` always (S3 requires it of DeleteObjects) and the checksum of
+        // the algorithm the client declared.
+        let mut drop = vec![
+            "content-encoding",
+            DECODED_LENGTH_HEADER,
+            "x-amz-trailer",
+            "content-md5",
+        ];
+        drop.extend(ChecksumAlgorithm::ALL.map(ChecksumAlgorithm::header_name));
+        let mut set = vec![("content-md5", checksum::content_md5(bytes))];
+        if let Some(declared) = checksum::declared(headers)? {
+            let algorithm = declared.algorithm();
+            set.push((
+                algorithm.header_name(),
+                algorithm.checksum(bytes).to_base64(),
+            ));
+        }
         return Ok(Plan {
             transform: Transform::Raw { hash: None },
             length: bytes.len() as u64,
             payload: keyless_credentials::sigv4::hex(
                 aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref(),
             ),
-            drop: vec!["content-encoding", DECODED_LENGTH_HEADER, "x-amz-trailer"],
+            drop,
             content_encoding: None,
+            set,
         });
     }
     if !payload.is_chunked() {
@@ -236,6 +279,7 @@ fn plan(parts: &http::request::Parts, authorized: &Authorized) -> Result<Plan, S
             payload: forwarded,
             drop: Vec::new(),
             content_encoding: None,
+            set: Vec::new(),
         });
     }
     let decoder = crate::authorize::decoder(headers, authorized)?;
@@ -268,6 +312,7 @@ fn plan(parts: &http::request::Parts, authorized: &Authorized) -> Result<Plan, S
                 payload: chunked::STREAMING_UNSIGNED_TRAILER.to_owned(),
                 drop,
                 content_encoding: Some(encodings.join(",")),
+                set: Vec::new(),
             }
         }
         None => {
@@ -281,6 +326,7 @@ fn plan(parts: &http::request::Parts, authorized: &Authorized) -> Result<Plan, S
                 payload: UNSIGNED_PAYLOAD.to_owned(),
                 drop,
                 content_encoding: (!other_encodings.is_empty()).then(|| other_encodings.join(",")),
+                set: Vec::new(),
             }
         }
     })
@@ -291,6 +337,7 @@ pub(crate) struct Forwarder {
     pub(crate) backend: Backend,
     pub(crate) node: Arc<Node>,
     pub(crate) auditor: Auditor,
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Forwarder {
@@ -316,21 +363,42 @@ impl Forwarder {
             None => body,
         };
         let transform = std::mem::replace(&mut plan.transform, Transform::Raw { hash: None });
-        let upload = Upload::new(body, transform, plan.length, failure.clone());
+        let upload = Upload::new(
+            body,
+            transform,
+            plan.length,
+            failure.clone(),
+            self.timeouts.body_idle,
+        );
         let request = match self.backend_request(&parts, &authorized.target, &plan, upload) {
             Ok(request) => request,
             Err(error) => return self.refuse(error, head, resource, record),
         };
-        let sent = self.backend.client.request(request).await;
+        let sent = within(
+            self.backend.client.request(request),
+            &failure,
+            self.timeouts.backend_response,
+        )
+        .await;
         record.bytes_in(failure.bytes_in());
         if let Some(error) = failure.error() {
             return self.refuse(error, head, resource, record);
         }
         let response = match sent {
-            Ok(response) => response,
-            Err(e) => {
+            Some(Ok(response)) => response,
+            Some(Err(e)) => {
                 tracing::warn!(request_id = %request_id, "the S3 backend did not answer: {e}");
                 return self.refuse(S3Error::ServiceUnavailable, head, resource, record);
+            }
+            None => {
+                // Dropping the request closed its connection: the backend sees it abandoned.
+                tracing::warn!(
+                    request_id = %request_id,
+                    timeout_secs = self.timeouts.backend_response.as_secs_f64(),
+                    "the S3 backend did not answer in time"
+                );
+                record.timed_out(Timeout::BackendResponse);
+                return self.refuse(S3Error::SlowDown, head, resource, record);
             }
         };
         let (mut backend_parts, backend_body) = response.into_parts();
@@ -384,6 +452,32 @@ impl Forwarder {
                 return self.refuse(S3Error::InternalError, head, resource, record);
             }
             relay_body = Some(bytes);
+        } else if let Some(deletes) = &authorized.deletes
+            && !deletes.refused.is_empty()
+            && let Some(result_body) = backend_body.take()
+        {
+            // The refused objects join the backend's result for the allowed ones.
+            let merged = match http_body_util::Limited::new(result_body, MAX_DELETE_RESULT)
+                .collect()
+                .await
+            {
+                Ok(collected) => deletes.merge(&collected.to_bytes()),
+                Err(_) => Err(S3Error::InternalError),
+            };
+            match merged {
+                Ok(merged) => {
+                    backend_parts.headers.remove(header::CONTENT_LENGTH);
+                    backend_parts.headers.remove("content-md5");
+                    relay_body = Some(Bytes::from(merged));
+                }
+                Err(error) => {
+                    tracing::error!(
+                        request_id = %request_id,
+                        "the S3 backend's DeleteResult could not be read"
+                    );
+                    return self.refuse(error, head, resource, record);
+                }
+            }
         }
 
         let mut headers = HeaderMap::with_capacity(backend_parts.headers.len() + 2);
@@ -406,7 +500,13 @@ impl Forwarder {
         let body = match backend_body {
             Some(backend_body) => Body::new(Download::new(
                 backend_body,
-                Box::new(move |bytes_out| record.finish(&auditor, &account, status, bytes_out)),
+                self.timeouts.body_idle,
+                Box::new(move |bytes_out, stalled| {
+                    if stalled {
+                        record.timed_out(Timeout::BackendBody);
+                    }
+                    record.finish(&auditor, &account, status, bytes_out);
+                }),
             )),
             None => {
                 let bytes = relay_body.unwrap_or_default();
@@ -461,6 +561,12 @@ impl Forwarder {
             }
             headers.append(name.clone(), value.clone());
         }
+        for (name, value) in &plan.set {
+            headers.insert(
+                *name,
+                HeaderValue::from_str(value).map_err(|_| S3Error::InternalError)?,
+            );
+        }
         if let Some(encoding) = &plan.content_encoding {
             headers.insert(
                 header::CONTENT_ENCODING,
@@ -508,6 +614,24 @@ impl Forwarder {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         Ok(request)
+    }
+}
+
+/// Awaits the backend's response head while the backend keeps the request moving: `None` once
+/// it has kept it waiting for `timeout` (after the request was sent, or between the upload's
+/// bytes), which drops the request and with it the backend connection.
+async fn within<F: std::future::Future>(
+    response: F,
+    progress: &Failure,
+    timeout: Duration,
+) -> Option<F::Output> {
+    tokio::pin!(response);
+    loop {
+        let deadline = progress.stalled(timeout)?;
+        tokio::select! {
+            output = &mut response => return Some(output),
+            () = tokio::time::sleep_until(deadline) => {}
+        }
     }
 }
 

@@ -32,7 +32,7 @@ use keyless_node::node::Node;
 use keyless_s3::address::Addressing;
 use keyless_sts::context::RequestEnv;
 
-pub use crate::forward::BackendKey;
+pub use crate::forward::{BackendKey, Timeouts};
 
 use crate::authorize::Authorizer;
 use crate::forward::Forwarder;
@@ -52,6 +52,8 @@ pub struct GatewaySettings {
     pub backend_region: String,
     /// The backend's key.
     pub backend_key: BackendKey,
+    /// How long the gateway waits on the backend and on a body in transit.
+    pub timeouts: Timeouts,
 }
 
 /// The gateway: the node it authorizes with, its audit log and its backend.
@@ -87,11 +89,13 @@ impl Gateway {
                 node: node.clone(),
                 addressing: Addressing::new(settings.virtual_host_suffix.as_deref()),
                 region: settings.region,
+                body_idle: settings.timeouts.body_idle,
             },
             forwarder: Forwarder {
                 backend,
                 node: node.clone(),
                 auditor: auditor.clone(),
+                timeouts: settings.timeouts,
             },
             node,
             auditor,
@@ -165,6 +169,20 @@ async fn handle(
             } else {
                 body
             };
+            if let Some(deletes) = &authorized.deletes
+                && deletes.allowed.is_empty()
+            {
+                // Every object refused: S3's result, without asking the backend.
+                let xml = deletes.refused_result();
+                let response = respond::xml_response(xml, &request_id);
+                record.finish(
+                    &gateway.auditor,
+                    gateway.node.account(),
+                    response.status(),
+                    0,
+                );
+                return response;
+            }
             gateway
                 .forwarder
                 .forward(parts, body, authorized, &env, record, &resource)

@@ -15,6 +15,24 @@ const EVENT_SOURCE: &str = "s3.amazonaws.com";
 /// The longest bucket, key or path an event or error repeats.
 const MAX_NAME: usize = 1024;
 
+/// A wait on the backend that ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timeout {
+    /// No response head in time (or the backend stopped taking the upload).
+    BackendResponse,
+    /// The response body stopped.
+    BackendBody,
+}
+
+impl Timeout {
+    fn as_str(self) -> &'static str {
+        match self {
+            Timeout::BackendResponse => "backendResponse",
+            Timeout::BackendBody => "backendBody",
+        }
+    }
+}
+
 /// What the audit event and the metrics of one request say.
 pub(crate) struct Record {
     request_id: String,
@@ -29,6 +47,9 @@ pub(crate) struct Record {
     error: Option<(&'static str, String)>,
     allowed: bool,
     bytes_in: u64,
+    /// A `DeleteObjects`' objects allowed and refused.
+    deletes: Option<(usize, usize)>,
+    timed_out: Option<Timeout>,
 }
 
 impl Record {
@@ -46,6 +67,8 @@ impl Record {
             error: None,
             allowed: false,
             bytes_in: 0,
+            deletes: None,
+            timed_out: None,
         }
     }
 
@@ -87,6 +110,16 @@ impl Record {
         self.bytes_in = bytes;
     }
 
+    /// How many objects of a `DeleteObjects` were allowed and refused.
+    pub(crate) fn deletes(&mut self, allowed: usize, refused: usize) {
+        self.deletes = Some((allowed, refused));
+    }
+
+    /// A wait on the backend ran out.
+    pub(crate) fn timed_out(&mut self, timeout: Timeout) {
+        self.timed_out = Some(timeout);
+    }
+
     /// Writes the event and the metrics.
     pub(crate) fn finish(
         self,
@@ -96,6 +129,7 @@ impl Record {
         bytes_out: u64,
     ) {
         let outcome = match &self.error {
+            _ if self.timed_out.is_some() => "BackendTimeout",
             Some((code, _)) => *code,
             None if status.is_success() || status.is_redirection() => "Success",
             None => "BackendError",
@@ -138,10 +172,18 @@ impl Record {
         event.additional("bytesTransferredIn", &self.bytes_in);
         event.additional("bytesTransferredOut", &bytes_out);
         event.additional("httpStatus", &status.as_u16());
+        if let Some((allowed, refused)) = self.deletes {
+            event.additional("objectsAllowed", &allowed);
+            event.additional("objectsRefused", &refused);
+        }
+        if let Some(timeout) = self.timed_out {
+            event.additional("timeout", timeout.as_str());
+        }
         event.additional(
             "decision",
             match (&self.error, self.allowed) {
                 (Some(("AccessDenied", _)), false) => "Deny",
+                (None, false) if self.deletes.is_some() => "Deny",
                 (_, true) => "Allow",
                 _ if self.caller.is_none() => "Unauthenticated",
                 _ => "NotDecided",

@@ -32,6 +32,18 @@ pub(crate) fn error_response(
     response
 }
 
+/// A `200` with an XML body the gateway wrote (`application/xml`) and the request IDs.
+pub(crate) fn xml_response(xml: String, request_id: &str) -> Response {
+    let mut response = Response::new(Body::from(xml));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    ids(headers, request_id, &record::host_id(request_id));
+    response
+}
+
 /// Sets `x-amz-request-id` and `x-amz-id-2`.
 pub(crate) fn ids(headers: &mut HeaderMap, request_id: &str, host_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {

@@ -18,7 +18,7 @@ use keyless_node::data::DataOptions;
 use keyless_node::start::{self, NodeOptions};
 use keyless_s3::checksum::ChecksumAlgorithm;
 use keyless_s3::sigv4::{self, RequestHead};
-use keyless_s3_gateway::{BackendKey, Gateway, GatewaySettings};
+use keyless_s3_gateway::{BackendKey, Gateway, GatewaySettings, Timeouts};
 use tower::ServiceExt as _;
 
 const BACKEND_KEY: &str = "BACKENDKEY0000000000";
@@ -97,10 +97,14 @@ struct Fixture {
     router: axum::Router,
     log: Log,
     admin: (String, String),
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn fixture(backend_url: Option<String>) -> Fixture {
+    fixture_with(backend_url, Timeouts::default()).await
+}
+
+async fn fixture_with(backend_url: Option<String>, timeouts: Timeouts) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (address, log) = backend().await;
     let backend_url = backend_url.unwrap_or_else(|| format!("http://{address}"));
@@ -140,6 +144,7 @@ async fn fixture(backend_url: Option<String>) -> Fixture {
                 access_key_id: BACKEND_KEY.to_owned(),
                 secret_access_key: BACKEND_SECRET.to_owned(),
             },
+            timeouts,
         },
     )
     .unwrap();
@@ -147,7 +152,7 @@ async fn fixture(backend_url: Option<String>) -> Fixture {
         router: Arc::new(gateway).router(false),
         log,
         admin: (admin.access_key_id, admin.secret_access_key),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -165,6 +170,33 @@ impl Fixture {
         payload: &str,
         body: Body,
     ) -> (StatusCode, HeaderMap, String) {
+        let response = self
+            .respond(method, path, query, signed, unsigned, payload, body)
+            .await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    /// As [`Fixture::send`], the response as it comes.
+    #[allow(clippy::too_many_arguments)] // each part of the request, as a client sends it
+    async fn respond(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+        signed: &[(&str, &str)],
+        unsigned: &[(&str, &str)],
+        payload: &str,
+        body: Body,
+    ) -> axum::response::Response {
         let now = time_now();
         let date = amz_date(now);
         let mut headers = HeaderMap::new();
@@ -214,17 +246,19 @@ impl Fixture {
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap_or_default();
-        (
-            status,
-            headers,
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
+    /// The audit events written so far whose `eventName` is `name`.
+    async fn events(&self, name: &str) -> Vec<serde_json::Value> {
+        // The audit writer gathers events for 20 ms before it writes them.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let text =
+            std::fs::read_to_string(self.dir.path().join("data/audit.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|event| event["eventName"] == name)
+            .collect()
     }
 
     fn received(&self) -> Vec<Received> {
@@ -525,7 +559,308 @@ async fn bad_backend_urls_are_refused_at_start() {
             backend_url: url.into(),
             backend_region: "us-east-1".into(),
             backend_key: key,
+            timeouts: Timeouts::default(),
         };
         assert!(Gateway::new(node, auditor, settings).is_err(), "{url}");
     }
+}
+
+/// Short waits, so that tests of what happens when they run out take a second.
+const SHORT: Timeouts = Timeouts {
+    backend_response: std::time::Duration::from_millis(400),
+    body_idle: std::time::Duration::from_millis(400),
+};
+
+/// A backend that accepts connections, reads what it is sent and never answers; the count of
+/// connections it saw closed by the gateway.
+async fn silent_backend() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = closed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+    });
+    (address, closed)
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_is_slow_down_in_s3s_format() {
+    let (address, closed) = silent_backend().await;
+    let f = fixture_with(Some(format!("http://{address}")), SHORT).await;
+    let started = std::time::Instant::now();
+    let (status, headers, text) = f
+        .send(
+            Method::GET,
+            "/bkt/k",
+            "",
+            &[],
+            &[],
+            &sha256(b""),
+            Body::empty(),
+        )
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+    assert!(
+        text.contains("<Message>Please reduce your request rate.</Message>"),
+        "{text}"
+    );
+    assert_eq!(headers["content-type"], "application/xml");
+    assert!(
+        waited >= SHORT.backend_response && waited < std::time::Duration::from_secs(5),
+        "{waited:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        closed.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the abandoned backend connection is closed"
+    );
+    let events = f.events("GetObject").await;
+    let [event] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(event["errorCode"], "SlowDown");
+    assert_eq!(event["additionalEventData"]["timeout"], "backendResponse");
+    assert_eq!(event["additionalEventData"]["httpStatus"], 503);
+
+    // A HEAD gets the status alone.
+    let (status, _, text) = f
+        .send(
+            Method::HEAD,
+            "/bkt/k",
+            "",
+            &[],
+            &[],
+            &sha256(b""),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "")
+    );
+}
+
+/// A body of `bytes` that keeps its reader waiting `delay` before them and again before its
+/// end.
+struct Late {
+    delay: std::pin::Pin<Box<tokio::time::Sleep>>,
+    bytes: Option<Bytes>,
+}
+
+impl http_body::Body for Late {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        use std::future::Future as _;
+        if self.delay.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        let bytes = self.bytes.take();
+        if bytes.is_some() {
+            let again = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
+            self.delay.as_mut().reset(again);
+        }
+        std::task::Poll::Ready(bytes.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_an_upload_that_waited_for_its_client_is_slow_down() {
+    let (address, _) = silent_backend().await;
+    let f = fixture_with(Some(format!("http://{address}")), SHORT).await;
+    let body = Late {
+        delay: Box::pin(tokio::time::sleep(std::time::Duration::from_millis(100))),
+        bytes: Some(Bytes::from_static(b"late")),
+    };
+    let started = std::time::Instant::now();
+    let (status, _, text) = f
+        .send(
+            Method::PUT,
+            "/bkt/late",
+            "",
+            &[("content-length", "4")],
+            &[],
+            &sha256(b"late"),
+            Body::new(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_backend_that_stalls_mid_body_cuts_the_download_short() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nfirst bytes")
+                    .await;
+                // Then nothing, with the connection open.
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let f = fixture_with(Some(format!("http://{address}")), SHORT).await;
+    let started = std::time::Instant::now();
+    let response = f
+        .respond(
+            Method::GET,
+            "/bkt/big",
+            "",
+            &[],
+            &[],
+            &sha256(b""),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "the head had come");
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    let error = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => received.extend_from_slice(&frame.into_data().unwrap()),
+            Some(Err(error)) => break error,
+            None => panic!("the body ended as if complete"),
+        }
+    };
+    assert_eq!(received, b"first bytes");
+    assert!(error.to_string().contains("stopped sending"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(body);
+    let events = f.events("GetObject").await;
+    let [event] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(event["additionalEventData"]["timeout"], "backendBody");
+    assert_eq!(event["additionalEventData"]["bytesTransferredOut"], 11);
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_upload_is_request_timeout_and_nothing_is_stored() {
+    let f = fixture_with(None, SHORT).await;
+    let body = b"0123456789".repeat(10);
+    let first = Bytes::copy_from_slice(&body[..40]);
+    let started = std::time::Instant::now();
+    let (status, _, text) = f
+        .send(
+            Method::PUT,
+            "/bkt/stalled",
+            "",
+            &[("content-length", "100")],
+            &[],
+            &sha256(&body),
+            Body::new(Stalling(Some(first))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("<Code>RequestTimeout</Code>"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for received in f.received() {
+        assert_eq!(received.body, None, "the backend received a whole body");
+    }
+}
+
+/// A body that yields `first` and then nothing, ever.
+struct Stalling(Option<Bytes>);
+
+impl http_body::Body for Stalling {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        match self.0.take() {
+            Some(bytes) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_delete_objects_body_goes_on_with_its_digests_computed_again() {
+    let f = fixture(None).await;
+    let body = "<Delete><Object><Key>a b</Key></Object><Object><Key>c</Key><VersionId>v</VersionId></Object></Delete>";
+    let crc = ChecksumAlgorithm::Crc32
+        .checksum(body.as_bytes())
+        .to_base64();
+    let (status, _, text) = f
+        .send(
+            Method::POST,
+            "/bkt",
+            "delete",
+            &[
+                ("content-length", &body.len().to_string()),
+                ("x-amz-checksum-crc32", &crc),
+                ("x-amz-sdk-checksum-algorithm", "CRC32"),
+            ],
+            &[],
+            &sha256(body.as_bytes()),
+            Body::from(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let received = f.received();
+    let [delete] = received.as_slice() else {
+        panic!("{received:?}")
+    };
+    assert_eq!(delete.uri, "/bkt?delete=");
+    assert_eq!(
+        delete.body.as_deref(),
+        Some(body.as_bytes()),
+        "nothing refused: the body as sent"
+    );
+    assert_eq!(
+        delete.headers["content-md5"],
+        keyless_s3::checksum::content_md5(body.as_bytes()).as_str()
+    );
+    assert_eq!(delete.headers["x-amz-checksum-crc32"], crc.as_str());
+    assert_signed_by_backend(delete);
+
+    // A checksum the body does not have is refused before anything is decided or sent.
+    let (status, _, text) = f
+        .send(
+            Method::POST,
+            "/bkt",
+            "delete",
+            &[
+                ("content-length", &body.len().to_string()),
+                ("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg=="),
+            ],
+            &[],
+            &sha256(body.as_bytes()),
+            Body::from(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("<Code>BadDigest</Code>"), "{text}");
+    assert_eq!(f.received().len(), 1);
+    let events = f.events("DeleteObjects").await;
+    assert_eq!(events[0]["additionalEventData"]["objectsAllowed"], 2);
+    assert_eq!(events[0]["additionalEventData"]["objectsRefused"], 0);
 }

@@ -347,6 +347,41 @@ pub fn declared(headers: &HeaderMap) -> Result<Option<DeclaredChecksum>, S3Error
     Ok(declared)
 }
 
+/// The `Content-MD5` of `data`: the base64 of its MD5.
+pub fn content_md5(data: &[u8]) -> String {
+    use md5::Digest as _;
+    STANDARD.encode(md5::Md5::digest(data))
+}
+
+/// Checks a body read whole against what its headers declare for it: `Content-MD5`
+/// (`InvalidDigest` unless it is the base64 of 16 bytes, `BadDigest` when it differs) and an
+/// `x-amz-checksum-*` header ([`declared`]'s rules; `BadDigest` when it differs). A checksum
+/// declared as a trailer is the aws-chunked decoder's to check.
+pub fn verify_whole(headers: &HeaderMap, data: &[u8]) -> Result<(), S3Error> {
+    let mut md5s = headers.get_all("content-md5").iter();
+    if let Some(value) = md5s.next() {
+        if md5s.next().is_some() {
+            return Err(S3Error::InvalidDigest);
+        }
+        let expected = STANDARD
+            .decode(value.as_bytes().trim_ascii())
+            .ok()
+            .filter(|bytes| bytes.len() == 16)
+            .ok_or(S3Error::InvalidDigest)?;
+        use md5::Digest as _;
+        let computed = md5::Md5::digest(data);
+        if !bool::from(computed.as_slice().ct_eq(&expected)) {
+            return Err(S3Error::BadDigest {
+                message: "The Content-MD5 you specified did not match what we received.".to_owned(),
+            });
+        }
+    }
+    if let Some(DeclaredChecksum::Header(expected)) = declared(headers)? {
+        expected.algorithm.checksum(data).verify(&expected)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,5 +625,31 @@ mod tests {
             declared(&binary).unwrap_err().message(),
             MSG_TRAILER_UNSUPPORTED
         );
+    }
+
+    #[test]
+    fn whole_bodies_are_checked_against_content_md5_and_checksum_headers() {
+        let body = b"<Delete/>";
+        let md5 = content_md5(body);
+        assert_eq!(content_md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(
+            verify_whole(&headers(&[("content-md5", &md5)]), body),
+            Ok(())
+        );
+        let crc = ChecksumAlgorithm::Crc32.checksum(body).to_base64();
+        assert_eq!(
+            verify_whole(&headers(&[("x-amz-checksum-crc32", &crc)]), body),
+            Ok(())
+        );
+        let code =
+            |pairs: &[(&str, &str)]| verify_whole(&headers(pairs), b"other").unwrap_err().code();
+        assert_eq!(code(&[("content-md5", &md5)]), "BadDigest");
+        assert_eq!(code(&[("content-md5", "bm90IG1kNQ==")]), "InvalidDigest");
+        assert_eq!(
+            code(&[("content-md5", &md5), ("content-md5", &md5)]),
+            "InvalidDigest"
+        );
+        assert_eq!(code(&[("x-amz-checksum-crc32", &crc)]), "BadDigest");
+        assert_eq!(verify_whole(&HeaderMap::new(), body), Ok(()));
     }
 }

@@ -119,6 +119,9 @@ pub enum S3Error {
     InternalError,
     /// 503 `ServiceUnavailable`: the backend cannot be reached.
     ServiceUnavailable,
+    /// 503 `SlowDown`: the backend did not answer in time; the client should back off and
+    /// retry.
+    SlowDown,
 }
 
 /// The longest value of a request's own that an error body repeats.
@@ -190,6 +193,7 @@ impl S3Error {
             S3Error::NotImplemented { .. } => "NotImplemented",
             S3Error::InternalError => "InternalError",
             S3Error::ServiceUnavailable => "ServiceUnavailable",
+            S3Error::SlowDown => "SlowDown",
         }
     }
 
@@ -204,7 +208,7 @@ impl S3Error {
             S3Error::MethodNotAllowed { .. } => 405,
             S3Error::NotImplemented { .. } => 501,
             S3Error::InternalError => 500,
-            S3Error::ServiceUnavailable => 503,
+            S3Error::ServiceUnavailable | S3Error::SlowDown => 503,
             S3Error::InvalidToken
             | S3Error::ExpiredToken
             | S3Error::AuthorizationHeaderMalformed { .. }
@@ -274,7 +278,8 @@ impl S3Error {
                 "The specified method is not allowed against this resource.".to_owned()
             }
             S3Error::InternalError => "We encountered an internal error. Please try again.".to_owned(),
-            S3Error::ServiceUnavailable => "Please reduce your request rate.".to_owned(),
+            S3Error::ServiceUnavailable => "Service is unable to handle request.".to_owned(),
+            S3Error::SlowDown => "Please reduce your request rate.".to_owned(),
         }
     }
 
@@ -410,6 +415,8 @@ mod tests {
                 501,
             ),
             (S3Error::InternalError, "InternalError", 500),
+            (S3Error::ServiceUnavailable, "ServiceUnavailable", 503),
+            (S3Error::SlowDown, "SlowDown", 503),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), error.status()), (code, status), "{error}");

@@ -4,6 +4,8 @@
 //! - [`address`]: path-style and virtual-hosted addressing, bucket names.
 //! - [`operation`]: which S3 operation a request is, and the IAM actions, resources and
 //!   condition keys it needs.
+//! - [`delete`]: `DeleteObjects` decided per object: the `<Delete>` document, the one
+//!   forwarded with the allowed objects, and the result with the refused ones added.
 //! - [`error`]: S3's error codes, statuses, messages and XML body, in one place.
 //! - [`checksum`]: the additional checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256): what a
 //!   request declares, incremental hashing, verification.
@@ -29,6 +31,7 @@
 pub mod address;
 pub mod checksum;
 pub mod chunked;
+pub mod delete;
 pub mod error;
 pub mod operation;
 pub mod sigv4;

@@ -44,16 +44,13 @@
 //! ```
 
 use crate::address::{MAX_KEY_BYTES, Target, bucket_arn, check_bucket_name, object_arn};
+use crate::delete::DeleteRequest;
 use crate::error::S3Error;
 use crate::xml;
 use http::{HeaderMap, Method};
 use keyless_policy::{Context, ContextValue};
 use percent_encoding::percent_decode_str;
 
-/// The most keys one `DeleteObjects` request may name.
-pub const MAX_DELETE_KEYS: usize = 1000;
-/// The largest `DeleteObjects` body read: 1,000 keys of 1,024 bytes, escaped, with room.
-pub const MAX_DELETE_BODY: usize = 8 << 20;
 /// The most tags an object may carry (`x-amz-tagging`, `PutObjectTagging`).
 pub const MAX_TAGS: usize = 10;
 /// The largest `PutObjectTagging` body read.
@@ -109,39 +106,27 @@ impl Operation {
     }
 
     /// Whether the authorization depends on the request body, which must then be read
-    /// (bounded: [`MAX_DELETE_BODY`], [`MAX_TAGGING_BODY`]) and verified before authorizing
-    /// with [`needs_with_body`](Self::needs_with_body): `DeleteObjects` (one
-    /// `s3:DeleteObject` per key; [`needs`](Self::needs) is empty) and `PutObjectTagging`
-    /// (the tags are condition keys).
+    /// (bounded: [`MAX_DELETE_BODY`](crate::delete::MAX_DELETE_BODY), [`MAX_TAGGING_BODY`])
+    /// and verified before authorizing: `DeleteObjects` (one `s3:DeleteObject` per key,
+    /// [`delete_needs`](Self::delete_needs); [`needs`](Self::needs) is empty) and
+    /// `PutObjectTagging` (the tags are condition keys,
+    /// [`needs_with_body`](Self::needs_with_body)).
     pub fn reads_body(&self) -> bool {
         self.reads_body.is_some()
     }
 
     /// Every need, the body's included: [`needs`](Self::needs) plus, for `DeleteObjects`,
-    /// [`delete_objects_needs`] (and `s3:BypassGovernanceRetention` per key when
-    /// `x-amz-bypass-governance-retention: true`); for `PutObjectTagging`, the needs with
-    /// the body's tags as `s3:RequestObjectTag/<key>` and `s3:RequestObjectTagKeys`. For an
-    /// operation that does not read its body, [`needs`](Self::needs).
+    /// every object's needs ([`delete_needs`](Self::delete_needs)) in order; for
+    /// `PutObjectTagging`, the needs with the body's tags as `s3:RequestObjectTag/<key>` and
+    /// `s3:RequestObjectTagKeys`. For an operation that does not read its body,
+    /// [`needs`](Self::needs).
     pub fn needs_with_body(&self, body: &[u8]) -> Result<Vec<Need>, S3Error> {
         let mut needs = self.needs.clone();
         match &self.reads_body {
             None => {}
-            Some(BodyNeeds::DeleteObjects {
-                target,
-                bypass_governance,
-                context,
-            }) => {
-                for mut need in delete_objects_needs(target, body)? {
-                    for (key, value) in context.iter() {
-                        need.context.insert(key, value.clone());
-                    }
-                    let bypass = bypass_governance.then(|| Need {
-                        action: "s3:BypassGovernanceRetention".to_owned(),
-                        resource: need.resource.clone(),
-                        context: need.context.clone(),
-                    });
-                    needs.push(need);
-                    needs.extend(bypass);
+            Some(BodyNeeds::DeleteObjects { .. }) => {
+                if let Some((_, per_object)) = self.delete_needs(body)? {
+                    needs.extend(per_object.into_iter().flatten());
                 }
             }
             Some(BodyNeeds::Tagging) => {
@@ -152,6 +137,43 @@ impl Operation {
             }
         }
         Ok(needs)
+    }
+
+    /// For `DeleteObjects`, its `<Delete>` document ([`DeleteRequest::parse`]) and, for each
+    /// object in order, what deleting it needs: `s3:DeleteObject` on its key, or
+    /// `s3:DeleteObjectVersion` (with `s3:VersionId`) for an object with a `VersionId`, with
+    /// the request's condition keys, and `s3:BypassGovernanceRetention` on the key when
+    /// `x-amz-bypass-governance-retention: true`. S3 decides each object on its own: a refused
+    /// one is an error of the result, not of the request. `None` for any other operation.
+    #[allow(clippy::type_complexity)] // the document and its needs, object by object
+    pub fn delete_needs(
+        &self,
+        body: &[u8],
+    ) -> Result<Option<(DeleteRequest, Vec<Vec<Need>>)>, S3Error> {
+        let Some(BodyNeeds::DeleteObjects {
+            target,
+            bypass_governance,
+            context,
+        }) = &self.reads_body
+        else {
+            return Ok(None);
+        };
+        let request = DeleteRequest::parse(body)?;
+        let mut per_object = Vec::with_capacity(request.objects.len());
+        for mut need in delete_objects_needs_of(target, &request)? {
+            for (key, value) in context.iter() {
+                need.context.insert(key, value.clone());
+            }
+            let bypass = bypass_governance.then(|| Need {
+                action: "s3:BypassGovernanceRetention".to_owned(),
+                resource: need.resource.clone(),
+                context: need.context.clone(),
+            });
+            let mut needs = vec![need];
+            needs.extend(bypass);
+            per_object.push(needs);
+        }
+        Ok(Some((request, per_object)))
     }
 
     /// Whether the operation writes the backend's own authorization state (bucket policies,
@@ -1144,73 +1166,36 @@ fn object_level(
 
 /// The needs of a `DeleteObjects` body: `s3:DeleteObject` on each key it names, or
 /// `s3:DeleteObjectVersion` (with `s3:VersionId`) for an entry with a `VersionId`, in order.
-///
-/// The body is S3's `<Delete>` document: an optional `<Quiet>`, then 1 to 1,000
-/// `<Object>` entries with a `<Key>` and optionally `<VersionId>`, `<ETag>`,
-/// `<LastModifiedTime>` and `<Size>`. Anything else, an empty or too long key, or more than
-/// 1,000 entries is `MalformedXML`; a body over [`MAX_DELETE_BODY`] is
-/// `MaxMessageLengthExceeded`. `target` is the bucket the request addresses.
+/// The body is read by [`DeleteRequest::parse`] (its errors are this function's); `target`
+/// is the bucket the request addresses.
 pub fn delete_objects_needs(target: &Target, body: &[u8]) -> Result<Vec<Need>, S3Error> {
+    delete_objects_needs_of(target, &DeleteRequest::parse(body)?)
+}
+
+/// The delete of each object of `request`, in order.
+fn delete_objects_needs_of(target: &Target, request: &DeleteRequest) -> Result<Vec<Need>, S3Error> {
     let Some(bucket) = target.bucket.as_deref() else {
         return Err(S3Error::InternalError);
     };
-    if body.len() > MAX_DELETE_BODY {
-        return Err(S3Error::MaxMessageLengthExceeded);
-    }
-    let entries = parse_delete(body)?;
-    Ok(entries
-        .into_iter()
-        .map(|(key, version)| {
+    Ok(request
+        .objects
+        .iter()
+        .map(|object| {
             let mut context = Context::new();
-            let action = match version {
+            let action = match &object.version_id {
                 Some(version) => {
-                    context.insert("s3:VersionId", ContextValue::Single(version));
+                    context.insert("s3:VersionId", ContextValue::Single(version.clone()));
                     "s3:DeleteObjectVersion"
                 }
                 None => "s3:DeleteObject",
             };
             Need {
                 action: action.to_owned(),
-                resource: object_arn(bucket, &key),
+                resource: object_arn(bucket, &object.key),
                 context,
             }
         })
         .collect())
-}
-
-/// The `(key, version)` entries of a `<Delete>` document.
-fn parse_delete(body: &[u8]) -> Result<Vec<(String, Option<String>)>, S3Error> {
-    // The root, `Quiet`, and per entry `Object` and its five fields.
-    let root = xml::parse(body, 2 + 6 * MAX_DELETE_KEYS)?;
-    if root.name != "Delete" {
-        return Err(S3Error::MalformedXml);
-    }
-    root.only(&["Quiet", "Object"])?;
-    if let Some(quiet) = root.leaf("Quiet")?
-        && !matches!(quiet.trim(), "true" | "false")
-    {
-        return Err(S3Error::MalformedXml);
-    }
-    let mut entries = Vec::new();
-    for object in root.all("Object") {
-        object.only(&["Key", "VersionId", "ETag", "LastModifiedTime", "Size"])?;
-        for field in ["ETag", "LastModifiedTime", "Size"] {
-            object.leaf(field)?;
-        }
-        let key = object
-            .leaf("Key")?
-            .filter(|k| !k.is_empty())
-            .ok_or(S3Error::MalformedXml)?;
-        if key.len() > MAX_KEY_BYTES {
-            return Err(S3Error::KeyTooLong);
-        }
-        let version = object.leaf("VersionId")?.filter(|v| !v.is_empty());
-        entries.push((key.to_owned(), version.map(str::to_owned)));
-    }
-    if entries.is_empty() || entries.len() > MAX_DELETE_KEYS {
-        return Err(S3Error::MalformedXml);
-    }
-    Ok(entries)
 }
 
 /// The tags of a `PutObjectTagging` body: `<Tagging><TagSet>` with `<Tag>` entries of one
@@ -1239,6 +1224,7 @@ fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delete::{MAX_DELETE_BODY, MAX_DELETE_KEYS};
 
     fn target(bucket: Option<&str>, key: Option<&str>) -> Target {
         Target {

@@ -203,6 +203,12 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     access_key_id: key.0,
                     secret_access_key: key.1,
                 },
+                timeouts: keyless_s3_gateway::Timeouts {
+                    backend_response: Duration::from_secs(
+                        s3_gateway.backend_timeout_secs.unwrap_or(60),
+                    ),
+                    body_idle: Duration::from_secs(s3_gateway.body_idle_timeout_secs.unwrap_or(60)),
+                },
             };
             let tls = tls_acceptor(
                 &base,

@@ -8,7 +8,10 @@
 //! - **A header-read timeout**: a new connection, or one that has started sending a request,
 //!   must deliver the whole request head within it.
 //! - **An idle timeout**: a keep-alive connection may wait that long for its next request, and
-//!   no connection may go that long without reading or writing a byte.
+//!   no connection may go that long without reading or writing a byte while it is the client's
+//!   turn: sending its request, or taking its response. While a request whose body has
+//!   arrived is being answered (the handler working, or its response body waiting for the next
+//!   bytes from wherever they come), the handler bounds its own waits.
 //! - Request bodies have their own timeout and minimum rate (`body.rs`).
 //!
 //! Connections are plain TCP or TLS (`tls.rs`). The routes learn the peer address
@@ -285,9 +288,16 @@ impl Connection {
                 })
             });
             async move {
+                // The request is in flight until its response body has been sent.
                 let response = router.oneshot(request).await;
-                drop(guard);
-                response
+                response.map(|response| {
+                    response.map(|body| {
+                        axum::body::Body::new(ServedBody {
+                            body,
+                            _in_flight: guard,
+                        })
+                    })
+                })
             }
         });
         let connection = hyper::server::conn::http1::Builder::new()
@@ -374,12 +384,15 @@ impl Clock {
         self.lock().last_activity = Instant::now();
     }
 
-    /// When the connection times out, as things stand.
-    fn deadline(&self, limits: &Limits) -> Instant {
+    /// When the connection times out, as things stand, for a read (`reading`) or a write that
+    /// cannot go on. `None` for a read while every request in flight has its body: the read
+    /// only watches for the client leaving, and the handler bounds its own work.
+    fn deadline(&self, limits: &Limits, reading: bool) -> Option<Instant> {
         let state = self.lock();
         match state.head_started {
-            Some(started) if state.in_flight == 0 => started + limits.header_read_timeout,
-            _ => state.last_activity + limits.idle_timeout,
+            Some(started) if state.in_flight == 0 => Some(started + limits.header_read_timeout),
+            _ if reading && state.in_flight > 0 && state.receiving == 0 => None,
+            _ => Some(state.last_activity + limits.idle_timeout),
         }
     }
 
@@ -426,6 +439,32 @@ impl Drop for InFlight {
         state.in_flight = state.in_flight.saturating_sub(1);
         state.receiving = state.receiving.min(state.in_flight);
         state.last_activity = Instant::now();
+    }
+}
+
+/// A response body that keeps its request in flight until it ends or is dropped.
+struct ServedBody {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for ServedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -481,7 +520,9 @@ struct Watched<S> {
 
 impl<S> Watched<S> {
     fn new(io: S, clock: Arc<Clock>, limits: Limits) -> Watched<S> {
-        let deadline = clock.deadline(&limits);
+        let deadline = clock
+            .deadline(&limits, true)
+            .unwrap_or_else(|| Instant::now() + limits.idle_timeout);
         Watched {
             io,
             clock,
@@ -490,16 +531,20 @@ impl<S> Watched<S> {
         }
     }
 
-    /// Called when the IO is not ready: fails once the deadline has passed, else arranges to be
-    /// woken at it.
-    fn check_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        let deadline = self.clock.deadline(&self.limits);
+    /// Called when the IO is not ready (`reading`, or writing): fails once the deadline has
+    /// passed, else arranges to be woken at it.
+    fn check_deadline(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<io::Error> {
+        let Some(deadline) = self.clock.deadline(&self.limits, reading) else {
+            return Poll::Pending;
+        };
         if self.sleep.deadline() != deadline {
             self.sleep.as_mut().reset(deadline);
         }
         ready!(self.sleep.as_mut().poll(cx));
         // The sleep fired: the deadline may have moved since it was armed.
-        let deadline = self.clock.deadline(&self.limits);
+        let Some(deadline) = self.clock.deadline(&self.limits, reading) else {
+            return Poll::Pending;
+        };
         if Instant::now() < deadline {
             self.sleep.as_mut().reset(deadline);
             let _ = self.sleep.as_mut().poll(cx);
@@ -529,7 +574,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.check_deadline(cx).map(Err),
+            Poll::Pending => this.check_deadline(cx, true).map(Err),
         }
     }
 }
@@ -549,7 +594,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.check_deadline(cx).map(Err),
+            Poll::Pending => this.check_deadline(cx, false).map(Err),
         }
     }
 
@@ -567,7 +612,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.check_deadline(cx).map(Err),
+            Poll::Pending => this.check_deadline(cx, false).map(Err),
         }
     }
 
@@ -578,7 +623,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         match Pin::new(&mut this.io).poll_flush(cx) {
-            Poll::Pending => this.check_deadline(cx).map(Err),
+            Poll::Pending => this.check_deadline(cx, false).map(Err),
             ready => ready,
         }
     }
@@ -602,12 +647,15 @@ mod tests {
     async fn deadlines_follow_the_connection_state() {
         let clock = Clock::new();
         let start = Instant::now();
-        assert_eq!(clock.deadline(&LIMITS), start + LIMITS.header_read_timeout);
+        assert_eq!(
+            clock.deadline(&LIMITS, true),
+            Some(start + LIMITS.header_read_timeout)
+        );
         tokio::time::advance(Duration::from_secs(3)).await;
         clock.read();
         assert_eq!(
-            clock.deadline(&LIMITS),
-            start + LIMITS.header_read_timeout,
+            clock.deadline(&LIMITS, true),
+            Some(start + LIMITS.header_read_timeout),
             "a slow head keeps its deadline"
         );
 
@@ -617,7 +665,17 @@ mod tests {
             clock.waiting_since().is_some(),
             "a request still receiving its body may make room"
         );
+        assert_eq!(
+            clock.deadline(&LIMITS, true),
+            Some(Instant::now() + LIMITS.idle_timeout),
+            "a body that stops coming times out"
+        );
         clock.body_received();
+        assert_eq!(
+            clock.deadline(&LIMITS, true),
+            None,
+            "while its request is answered, the connection only watches for the client leaving"
+        );
         assert_eq!(
             clock.waiting_since(),
             None,
@@ -626,18 +684,22 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         clock.wrote();
         assert_eq!(
-            clock.deadline(&LIMITS),
-            Instant::now() + LIMITS.idle_timeout
+            clock.deadline(&LIMITS, false),
+            Some(Instant::now() + LIMITS.idle_timeout),
+            "a client that stops taking its response times out"
         );
         drop(request);
         let idle_since = Instant::now();
         assert_eq!(clock.waiting_since(), Some(idle_since));
-        assert_eq!(clock.deadline(&LIMITS), idle_since + LIMITS.idle_timeout);
+        assert_eq!(
+            clock.deadline(&LIMITS, true),
+            Some(idle_since + LIMITS.idle_timeout)
+        );
         tokio::time::advance(Duration::from_secs(1)).await;
         clock.read();
         assert_eq!(
-            clock.deadline(&LIMITS),
-            Instant::now() + LIMITS.header_read_timeout,
+            clock.deadline(&LIMITS, true),
+            Some(Instant::now() + LIMITS.header_read_timeout),
             "the next request's head starts its own clock"
         );
     }
