@@ -294,7 +294,7 @@ impl Connection {
                     response.map(|body| {
                         axum::body::Body::new(ServedBody {
                             body,
-                            _in_flight: guard,
+                            in_flight: std::cell::Cell::new(Some(guard)),
                         })
                     })
                 })
@@ -442,10 +442,12 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request in flight until it ends or is dropped.
+/// A response body that keeps its request in flight until it ends or is dropped. hyper may
+/// keep a finished body until the connection's next message, so the request leaves the
+/// flight as soon as the body says it has ended.
 struct ServedBody {
     body: axum::body::Body,
-    _in_flight: InFlight,
+    in_flight: std::cell::Cell<Option<InFlight>>,
 }
 
 impl hyper::body::Body for ServedBody {
@@ -456,11 +458,22 @@ impl hyper::body::Body for ServedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_))))
+            || this.body.is_end_stream()
+        {
+            this.in_flight.take();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        let ended = self.body.is_end_stream();
+        if ended {
+            self.in_flight.take();
+        }
+        ended
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
@@ -534,27 +547,36 @@ impl<S> Watched<S> {
     /// Called when the IO is not ready (`reading`, or writing): fails once the deadline has
     /// passed, else arranges to be woken at it.
     fn check_deadline(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<io::Error> {
-        let Some(deadline) = self.clock.deadline(&self.limits, reading) else {
-            return Poll::Pending;
-        };
-        if self.sleep.deadline() != deadline {
-            self.sleep.as_mut().reset(deadline);
+        loop {
+            let Some(deadline) = self.clock.deadline(&self.limits, reading) else {
+                // A request whose body has arrived is being answered, and its handler bounds
+                // its own waits. Look again after an idle period: by then the answer may have
+                // ended, and the connection's own deadline applies again (nothing else would
+                // wake this read to arm it).
+                if self.sleep.deadline() <= Instant::now() {
+                    self.sleep
+                        .as_mut()
+                        .reset(Instant::now() + self.limits.idle_timeout);
+                }
+                ready!(self.sleep.as_mut().poll(cx));
+                continue;
+            };
+            if self.sleep.deadline() != deadline {
+                self.sleep.as_mut().reset(deadline);
+            }
+            ready!(self.sleep.as_mut().poll(cx));
+            // The sleep fired: the deadline may have moved (or gone) since it was armed.
+            match self.clock.deadline(&self.limits, reading) {
+                Some(deadline) if Instant::now() >= deadline => {
+                    self.clock.timed_out.store(true, Ordering::Relaxed);
+                    return Poll::Ready(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection timed out",
+                    ));
+                }
+                _ => continue,
+            }
         }
-        ready!(self.sleep.as_mut().poll(cx));
-        // The sleep fired: the deadline may have moved since it was armed.
-        let Some(deadline) = self.clock.deadline(&self.limits, reading) else {
-            return Poll::Pending;
-        };
-        if Instant::now() < deadline {
-            self.sleep.as_mut().reset(deadline);
-            let _ = self.sleep.as_mut().poll(cx);
-            return Poll::Pending;
-        }
-        self.clock.timed_out.store(true, Ordering::Relaxed);
-        Poll::Ready(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "connection timed out",
-        ))
     }
 }
 
